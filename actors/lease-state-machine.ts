@@ -1,0 +1,66 @@
+import { Packr } from 'msgpackr';
+import type { StateMachine } from './raft-node.ts';
+import { LeaseFsm, type LeaseFsmOptions } from '../lease/fsm.ts';
+import type { LeaseCommand, LeaseEvent, LeaseResult } from '../lease/types.ts';
+import { validateCommand } from '../lease/validate.ts';
+import { TenureError } from '../errors/errors.ts';
+
+const packr = new Packr({ useRecords: false });
+
+export function encodeLeaseCommand(cmd: LeaseCommand): Uint8Array {
+  return packr.pack(cmd);
+}
+
+/** Called synchronously after every applied entry, in Raft order. Must not block (events, waiters). */
+export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
+
+/**
+ * Adapts the pure lease FSM to Raft's StateMachine: commands arrive as msgpack, already validated
+ * by the proposing lease manager; they are validated again here so that a bad entry yields an
+ * `Invalid` result on every node alike instead of diverging.
+ */
+export class LeaseStateMachine implements StateMachine {
+  fsm: LeaseFsm;
+  private listeners: AppliedListener[] = [];
+
+  constructor(private readonly opts: LeaseFsmOptions = {}) {
+    this.fsm = new LeaseFsm(opts);
+  }
+
+  onApplied(listener: AppliedListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  apply(index: number, commands: Uint8Array[]): unknown[] {
+    const cmds: LeaseCommand[] = [];
+    const bad = new Map<number, LeaseResult>();
+    for (let i = 0; i < commands.length; i++) {
+      try {
+        cmds.push(validateCommand(packr.unpack(commands[i])));
+      } catch (err) {
+        const e = err instanceof TenureError ? err : new TenureError('Invalid', 'undecodable command', { field: 'command' });
+        bad.set(i, { ok: false, code: 'Invalid', message: e.message, field: String(e.details.field ?? 'command') } as LeaseResult);
+      }
+    }
+    const out = this.fsm.apply(index, cmds);
+    let results: LeaseResult[] = out.results;
+    if (bad.size) {
+      results = [];
+      let k = 0;
+      for (let i = 0; i < commands.length; i++) results.push(bad.get(i) ?? out.results[k++]);
+    }
+    for (const l of this.listeners) l(index, out.events);
+    return results;
+  }
+
+  snapshot(): Iterable<Uint8Array> {
+    return this.fsm.snapshotChunks();
+  }
+
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    this.fsm = await LeaseFsm.restore(chunks, this.opts);
+  }
+}

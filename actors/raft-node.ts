@@ -1,0 +1,616 @@
+import { createActor, type Actor } from 'xstate';
+import type { Logger } from 'pino';
+import type { Bus, Subscription } from '../bus/types.ts';
+import { subjects, type Subjects } from '../bus/subjects.ts';
+import { Rng, systemClock, type Clock } from '../clock/clock.ts';
+import { TenureError } from '../errors/errors.ts';
+import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/core.ts';
+import { RaftLog } from '../machines/raft/log.ts';
+import { raftMachine } from '../machines/raft/machine.ts';
+import type { RaftMessage } from '../machines/raft/messages.ts';
+import { decodeCommandBatch, encodeCommandBatch } from '../machines/raft/command-batch.ts';
+import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
+import type { RaftStorage } from '../storage/types.ts';
+import { crc32 } from '../storage/crc32.ts';
+import { LatestMailbox } from './latest-mailbox.ts';
+import { SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+
+/** The replicated state machine Raft applies to (the lease FSM in production). */
+export interface StateMachine {
+  /** Applies one entry's commands in order; returns one result per command. Deterministic. */
+  apply(index: number, commands: Uint8Array[]): unknown[];
+  /** The state at the last applied index, as chunks (materialised synchronously by the caller). */
+  snapshot(): Iterable<Uint8Array>;
+  restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+export interface Leadership {
+  role: Role;
+  leader: NodeId | null;
+  term: number;
+}
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  cluster: string;
+  /** Initial voters for a brand-new cluster; ignored when storage already holds a config. */
+  voters: NodeId[];
+  bus: Bus;
+  storage: RaftStorage;
+  stateMachine: StateMachine;
+  logger: Logger;
+  clock?: Clock;
+  seed?: number;
+  electionMinMs?: number;
+  electionMaxMs?: number;
+  heartbeatMs?: number;
+  rpcTimeoutMs?: number;
+  maxInflight?: number;
+  maxEntriesPerMessage?: number;
+  maxBytesPerMessage?: number;
+  /** Commands per Raft entry and bytes per entry when coalescing proposals. */
+  maxCommandsPerEntry?: number;
+  maxBytesPerEntry?: number;
+  /** Commands waiting to be proposed; beyond it `propose` fails with Overloaded. */
+  maxQueuedCommands?: number;
+  /** Take a snapshot and compact once this many entries were applied since the last one. */
+  snapshotEveryEntries?: number;
+  snapshotChunkBytes?: number;
+}
+
+interface Pending {
+  term: number;
+  resolve: (results: unknown[]) => void;
+  reject: (err: Error) => void;
+}
+
+interface Queued {
+  command: Uint8Array;
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A Raft node: the XState machine for roles and timers plus the I/O around it (bus, storage,
+ * apply). One Ready loop persists (one fsync per batch), then sends, then applies.
+ */
+export class RaftNode {
+  readonly id: NodeId;
+  readonly leadership = new LatestMailbox<Leadership>();
+  private core!: RaftCore;
+  private actor!: Actor<typeof raftMachine>;
+  private subs: Subscription[] = [];
+  private readonly subj: Subjects;
+  private readonly opts: Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
+  private pending = new Map<number, Pending>();
+  private queue: Queued[] = [];
+  private flushScheduled = false;
+  private readyRunning = false;
+  private readyAgain = false;
+  private requestedGen = 0;
+  private durableGen = 0;
+  private durableWaiters: { gen: number; resolve: () => void }[] = [];
+  private readCtx = 0;
+  private readWaiters = new Map<number, { resolve: (index: number) => void; reject: (e: Error) => void }>();
+  private appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private sendingSnapshot = new Set<NodeId>();
+  private receiver: SnapshotReceiver;
+  private lastLeadership: Leadership = { role: 'follower', leader: null, term: 0 };
+  private stopped = false;
+  private failure: Error | null = null;
+  private snapshotting = false;
+
+  constructor(opts: RaftNodeOptions) {
+    this.id = opts.id;
+    this.subj = subjects(opts.cluster);
+    this.opts = {
+      clock: systemClock,
+      seed: hashSeed(opts.id),
+      electionMinMs: 300,
+      electionMaxMs: 600,
+      heartbeatMs: 50,
+      rpcTimeoutMs: 500,
+      maxInflight: 8,
+      maxEntriesPerMessage: 256,
+      maxBytesPerMessage: 512 * 1024,
+      maxCommandsPerEntry: 4096,
+      maxBytesPerEntry: 256 * 1024,
+      maxQueuedCommands: 100_000,
+      snapshotEveryEntries: 10_000,
+      snapshotChunkBytes: 256 * 1024,
+      ...stripUndefined(opts),
+    } as RaftNode['opts'];
+    this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
+  }
+
+  /** Loads the log and snapshot from storage, restores the state machine and starts serving. */
+  async start(): Promise<void> {
+    const { storage, stateMachine } = this.opts;
+    const loaded = await storage.load();
+    const snap: SnapshotMeta = loaded.snapshot ?? { index: 0, term: 0, config: { voters: [...this.opts.voters].sort() }, size: 0, checksum: 0 };
+    if (loaded.snapshot) {
+      const stored = await storage.readSnapshot();
+      if (stored) await stateMachine.restore(stored.chunks);
+    }
+    const log = new RaftLog(snap, loaded.entries, loaded.hardState.commit);
+    this.core = new RaftCore(
+      {
+        id: this.id,
+        maxInflight: this.opts.maxInflight,
+        maxEntriesPerMessage: this.opts.maxEntriesPerMessage,
+        maxBytesPerMessage: this.opts.maxBytesPerMessage,
+      },
+      loaded.hardState,
+      log,
+    );
+    this.actor = createActor(raftMachine, {
+      clock: this.opts.clock,
+      input: {
+        core: this.core,
+        rng: new Rng(this.opts.seed),
+        electionMinMs: this.opts.electionMinMs,
+        electionMaxMs: this.opts.electionMaxMs,
+        heartbeatMs: this.opts.heartbeatMs,
+      },
+    });
+    this.actor.subscribe({
+      next: () => this.afterTransition(),
+      error: (err) => this.fail(err as Error),
+    });
+    const bus = this.opts.bus;
+    const raftLimit = this.opts.maxBytesPerMessage * 2 + 64 * 1024;
+    this.subs.push(
+      bus.serve(this.subj.raft(this.id, 'msg'), (req) => this.onMessage(req.data as RaftMessage), { maxPayloadBytes: raftLimit }),
+      bus.serve(this.subj.raft(this.id, 'snapshot'), (req) => this.receiver.onChunk(req.data as never), { maxPayloadBytes: raftLimit }),
+      bus.serve(this.subj.raft(this.id, 'readIndex'), async () => ({ index: await this.readIndexAsLeader() })),
+      bus.serve(this.subj.raft(this.id, 'propose'), (req) => this.onProposeRpc(req.data)),
+      bus.serve(this.subj.raft(this.id, 'status'), () => this.status()),
+    );
+    this.actor.start();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const s of this.subs) s.unsubscribe();
+    this.actor?.stop();
+    const err = new TenureError('NotLeader', 'node stopped', { leader: null });
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const q of this.queue) q.reject(err);
+    this.queue = [];
+    for (const w of this.readWaiters.values()) w.reject(err);
+    this.readWaiters.clear();
+  }
+
+  // ---- public API --------------------------------------------------------------------------
+
+  get role(): Role {
+    return this.core.role;
+  }
+
+  get leader(): NodeId | null {
+    return this.core.lead;
+  }
+
+  get term(): number {
+    return this.core.term;
+  }
+
+  get commitIndex(): number {
+    return this.core.log.committed;
+  }
+
+  get appliedIndex(): number {
+    return this.core.log.applied;
+  }
+
+  get lastIndex(): number {
+    return this.core.log.lastIndex();
+  }
+
+  /** Read-only view for invariant checks in the simulator. */
+  get raftCore(): RaftCore {
+    return this.core;
+  }
+
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  status() {
+    return {
+      id: this.id,
+      role: this.core.role,
+      leader: this.core.lead,
+      term: this.core.term,
+      commit: this.core.log.committed,
+      applied: this.core.log.applied,
+      lastIndex: this.core.log.lastIndex(),
+      snapshotIndex: this.core.log.snapshot.index,
+      voters: this.core.config.voters,
+      queued: this.queue.length,
+      pending: this.pending.size,
+    };
+  }
+
+  /**
+   * Proposes one command; resolves with the state machine's result once applied here. Commands
+   * proposed in the same event-loop turn share one Raft entry.
+   */
+  propose(command: Uint8Array): Promise<unknown> {
+    if (this.core.role !== 'leader') return Promise.reject(this.notLeader());
+    if (this.queue.length >= this.opts.maxQueuedCommands) {
+      return Promise.reject(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushProposals());
+      }
+    });
+  }
+
+  /** Proposes several commands at once (a caller-made batch). */
+  proposeBatch(commands: Uint8Array[]): Promise<unknown[]> {
+    return Promise.all(commands.map((c) => this.propose(c)));
+  }
+
+  changeMembership(change: { add?: NodeId; remove?: NodeId }): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.actor.send({
+        type: 'CHANGE_MEMBERSHIP',
+        ...change,
+        respond: (err, r) => {
+          if (err) return reject(this.mapError(err));
+          this.pending.set(r!.index, { term: r!.term, resolve: () => resolve(), reject });
+        },
+      });
+    });
+  }
+
+  transferLeadership(to: NodeId): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.actor.send({ type: 'TRANSFER_LEADERSHIP', to, respond: (err) => (err ? reject(this.mapError(err)) : resolve()) });
+    });
+  }
+
+  /** Starts an election at once (operator action and tests). */
+  campaign(): void {
+    this.actor.send({ type: 'CAMPAIGN' });
+  }
+
+  /**
+   * Linearizable read barrier: resolves once this node has applied everything committed before the
+   * call (ReadIndex, asking the leader when this node is a follower).
+   */
+  async readBarrier(deadlineMs = this.opts.rpcTimeoutMs * 2): Promise<number> {
+    let index: number;
+    if (this.core.role === 'leader') index = await this.readIndexAsLeader();
+    else {
+      const leader = this.core.lead;
+      if (!leader) throw new TenureError('NoLeader', 'no leader known');
+      const r = await this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs });
+      index = r.index;
+    }
+    await this.waitApplied(index);
+    return index;
+  }
+
+  waitApplied(index: number): Promise<void> {
+    if (this.core.log.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private readIndexAsLeader(): Promise<number> {
+    const ctx = ++this.readCtx;
+    return new Promise((resolve, reject) => {
+      this.readWaiters.set(ctx, { resolve, reject });
+      this.actor.send({
+        type: 'READ_INDEX',
+        ctx,
+        respond: (err) => {
+          if (err) {
+            this.readWaiters.delete(ctx);
+            reject(this.mapError(err));
+          }
+        },
+      });
+    });
+  }
+
+  private async onProposeRpc(data: unknown): Promise<{ results: unknown[] }> {
+    const cmds = (data as { commands?: unknown }).commands;
+    if (!Array.isArray(cmds) || !cmds.every((c) => c instanceof Uint8Array)) {
+      throw new TenureError('Invalid', 'commands: expected an array of binary commands', { field: 'commands' });
+    }
+    return { results: await this.proposeBatch(cmds as Uint8Array[]) };
+  }
+
+  private flushProposals(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0 || this.stopped) return;
+    const queued = this.queue;
+    this.queue = [];
+    if (this.core.role !== 'leader') {
+      const err = this.notLeader();
+      for (const q of queued) q.reject(err);
+      return;
+    }
+    // Coalesce into entries bounded by count and bytes.
+    const groups: Queued[][] = [];
+    let group: Queued[] = [];
+    let bytes = 0;
+    for (const q of queued) {
+      if (group.length >= this.opts.maxCommandsPerEntry || (group.length > 0 && bytes + q.command.byteLength > this.opts.maxBytesPerEntry)) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(q);
+      bytes += q.command.byteLength + 4;
+    }
+    if (group.length) groups.push(group);
+    this.actor.send({
+      type: 'PROPOSE',
+      datas: groups.map((g) => encodeCommandBatch(g.map((q) => q.command))),
+      respond: (err, r) => {
+        if (err) {
+          const e = this.mapError(err);
+          for (const q of queued) q.reject(e);
+          return;
+        }
+        groups.forEach((g, i) => {
+          this.pending.set(r!.index + i, {
+            term: r!.term,
+            resolve: (results) => g.forEach((q, k) => q.resolve(results[k])),
+            reject: (e) => g.forEach((q) => q.reject(e)),
+          });
+        });
+      },
+    });
+  }
+
+  private async onMessage(msg: RaftMessage): Promise<RaftMessage[]> {
+    if (this.stopped) throw new TenureError('Internal', 'node stopped');
+    let replies: RaftMessage[] = [];
+    let failure: Error | null = null;
+    this.actor.send({
+      type: 'MESSAGE',
+      msg,
+      respond: (err, r) => {
+        if (err) failure = err;
+        else replies = r!;
+      },
+    });
+    if (failure) {
+      this.fail(failure);
+      throw new TenureError('Internal', 'raft node failed');
+    }
+    if (replies.length === 0) return replies;
+    await this.durable();
+    return replies;
+  }
+
+  /** Resolves once everything the core holds now is on disk (the Ready loop's next write). */
+  private durable(): Promise<void> {
+    const gen = ++this.requestedGen;
+    const p = new Promise<void>((resolve) => this.durableWaiters.push({ gen, resolve }));
+    this.kick();
+    return p;
+  }
+
+  private afterTransition(): void {
+    const c = this.core;
+    const l = this.lastLeadership;
+    if (c.role !== l.role || c.lead !== l.leader || c.term !== l.term) {
+      const wasLeader = l.role === 'leader';
+      this.lastLeadership = { role: c.role, leader: c.lead, term: c.term };
+      this.leadership.put(this.lastLeadership);
+      if (wasLeader && c.role !== 'leader') this.onLostLeadership();
+    }
+    this.kick();
+  }
+
+  private onLostLeadership(): void {
+    // Entries may still commit under the next leader: callers retry with their idempotency key.
+    const err = new TenureError('NotLeader', 'leadership lost before the command was applied; outcome unknown, retry with the same client id and sequence', { leader: this.core.lead });
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.readyRunning) {
+      this.readyAgain = true;
+      return;
+    }
+    if (!this.core.hasReady() && this.durableWaiters.length === 0 && !this.hasToApply()) return;
+    this.readyRunning = true;
+    this.readyLoop()
+      .catch((err) => this.fail(err as Error))
+      .finally(() => {
+        this.readyRunning = false;
+      });
+  }
+
+  private hasToApply(): boolean {
+    const log = this.core.log;
+    return Math.min(log.committed, log.persisted) > log.applied;
+  }
+
+  private async readyLoop(): Promise<void> {
+    do {
+      this.readyAgain = false;
+      const gen = this.requestedGen;
+      const rd = this.core.takeReady();
+      await this.persist(rd);
+      this.durableGen = gen;
+      if (this.durableWaiters.length) {
+        const still: typeof this.durableWaiters = [];
+        for (const w of this.durableWaiters) (w.gen <= gen ? w.resolve() : still.push(w));
+        this.durableWaiters = still;
+      }
+      if (this.stopped) return;
+      if (rd.write && rd.write.entries.length) {
+        const last = rd.write.entries[rd.write.entries.length - 1];
+        this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
+      }
+      for (const m of rd.messages) this.sendMessage(m);
+      for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
+      for (const r of rd.readStates) {
+        this.readWaiters.get(r.ctx)?.resolve(r.index);
+        this.readWaiters.delete(r.ctx);
+      }
+      for (const ctx of rd.failedReads) {
+        this.readWaiters.get(ctx)?.reject(this.notLeader());
+        this.readWaiters.delete(ctx);
+      }
+      await this.applyCommitted();
+    } while (!this.stopped && (this.readyAgain || this.core.hasReady() || this.hasToApply() || this.durableWaiters.length > 0));
+  }
+
+  private async persist(rd: Ready): Promise<void> {
+    const storage = this.opts.storage;
+    if (rd.restore) {
+      const chunks = this.receiver.take(rd.restore);
+      if (!chunks) throw new Error(`snapshot ${rd.restore.index} accepted but its data was not received`);
+      await storage.saveSnapshot(rd.restore, chunks, { discardLog: true });
+      await this.opts.stateMachine.restore(iterate(chunks));
+      this.resolveAppliedWaiters();
+    }
+    if (rd.write || rd.hardState) {
+      await storage.write({ hardState: rd.hardState ?? this.core.hardState(), entries: rd.write?.entries, truncateFrom: rd.write?.truncateFrom });
+    }
+  }
+
+  private async applyCommitted(): Promise<void> {
+    for (;;) {
+      const entries = this.core.log.nextToApply(512);
+      if (entries.length === 0) break;
+      for (const e of entries) {
+        let results: unknown[] = [];
+        if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(e.data));
+        const p = this.pending.get(e.index);
+        if (p) {
+          this.pending.delete(e.index);
+          if (p.term === e.term) p.resolve(results);
+          else p.reject(new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
+        }
+      }
+      this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });
+      this.resolveAppliedWaiters();
+      this.maybeSnapshot();
+      if (entries.length === 512) await new Promise((r) => setImmediate(r)); // stay responsive during catch-up
+    }
+  }
+
+  private resolveAppliedWaiters(): void {
+    if (!this.appliedWaiters.length) return;
+    const applied = this.core.log.applied;
+    const still: typeof this.appliedWaiters = [];
+    for (const w of this.appliedWaiters) (w.index <= applied ? w.resolve() : still.push(w));
+    this.appliedWaiters = still;
+  }
+
+  /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
+  private maybeSnapshot(): void {
+    const log = this.core.log;
+    if (this.snapshotting || log.applied - log.snapshot.index < this.opts.snapshotEveryEntries) return;
+    const index = log.applied;
+    const chunks = Array.from(this.opts.stateMachine.snapshot());
+    let checksum = 0;
+    let size = 0;
+    for (const c of chunks) {
+      checksum = crc32(c, checksum);
+      size += c.byteLength;
+    }
+    const meta: SnapshotMeta = { index, term: log.term(index)!, config: log.configAt(index).config, size, checksum };
+    this.snapshotting = true;
+    this.opts.storage
+      .saveSnapshot(meta, chunks)
+      .then(() => {
+        if (!this.stopped) this.actor.send({ type: 'COMPACTED', meta });
+      })
+      .catch((err) => this.opts.logger.error({ err }, 'snapshot failed'))
+      .finally(() => (this.snapshotting = false));
+  }
+
+  private sendMessage(m: RaftMessage): void {
+    this.opts.bus
+      .request<RaftMessage[]>(this.subj.raft(m.to, 'msg'), m, { deadlineMs: this.opts.rpcTimeoutMs })
+      .then((replies) => {
+        if (this.stopped) return;
+        for (const r of replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+      })
+      .catch(() => {
+        if (!this.stopped && (m.type === 'append' || m.type === 'heartbeat')) this.actor.send({ type: 'UNREACHABLE', to: m.to });
+      });
+  }
+
+  private sendSnapshot(to: NodeId): void {
+    if (this.sendingSnapshot.has(to)) return;
+    this.sendingSnapshot.add(to);
+    streamSnapshot({
+      bus: this.opts.bus,
+      subject: this.subj.raft(to, 'snapshot'),
+      msgSubject: this.subj.raft(to, 'msg'),
+      storage: this.opts.storage,
+      from: this.id,
+      to,
+      term: this.core.term,
+      chunkBytes: this.opts.snapshotChunkBytes,
+      timeoutMs: this.opts.rpcTimeoutMs * 4,
+    })
+      .then((result) => {
+        if (this.stopped) return;
+        for (const r of result.replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+        this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: result.ok, index: result.index });
+      })
+      .catch((err) => {
+        this.opts.logger.warn({ err: (err as Error).message, to }, 'snapshot transfer failed');
+        if (!this.stopped) this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: false, index: 0 });
+      })
+      .finally(() => this.sendingSnapshot.delete(to));
+  }
+
+  private notLeader(): TenureError {
+    const leader = this.core.lead;
+    return leader && leader !== this.id
+      ? new TenureError('NotLeader', `not the leader; leader is ${leader}`, { leader })
+      : new TenureError('NoLeader', 'no leader elected', { leader: null });
+  }
+
+  private mapError(err: Error): Error {
+    if (err instanceof RaftError) {
+      if (err.reason === 'Busy') return new TenureError('Overloaded', err.message, { retryAfterMs: 100 });
+      return this.notLeader();
+    }
+    return err;
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.opts.logger.fatal({ err }, 'raft node failed');
+    void this.stop();
+  }
+}
+
+async function* iterate(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
+  for (const c of chunks) yield c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function hashSeed(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h ^ Date.now()) >>> 0;
+}

@@ -1,0 +1,181 @@
+/**
+ * Payload codec shared by every bus implementation.
+ *
+ * - msgpack (msgpackr with `useRecords: false`, so any msgpack client can read it) by default;
+ * - JSON when the request is JSON: a `Content-Type: application/json` header, or a payload whose
+ *   first non-whitespace byte is `{` or `[` (our msgpack payloads are maps or arrays, which never
+ *   start with 0x7b/0x5b), or an empty payload (`nats req subj ''` → `{}`, answered in JSON);
+ * - the top level of a payload is always an object or array; anything else is `Invalid` (field `payload`).
+ *
+ * Error replies: the body is `{ code, message, ...details }` (in the request's format) and the
+ * reply carries the header `Tenure-Error: <code>`, which is what marks it as an error.
+ *
+ * `undefined`-valued properties are omitted in both formats (as JSON does), so a receiver sees the
+ * same object whichever format the sender chose.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { invalid, TenureError } from '../errors/errors.ts';
+
+/** Header that marks a reply as a typed error; its value is the error code. */
+export const ERROR_HEADER = 'Tenure-Error';
+/** Header carrying the caller's remaining budget in milliseconds, relative to when it was sent. */
+export const DEADLINE_HEADER = 'Tenure-Deadline-Ms';
+export const CONTENT_TYPE_HEADER = 'Content-Type';
+export const JSON_CONTENT_TYPE = 'application/json';
+export const MSGPACK_CONTENT_TYPE = 'application/msgpack';
+
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export interface Decoded {
+  value: unknown;
+  /** The payload was JSON (replies to it should be JSON too). */
+  json: boolean;
+}
+
+/** Encodes a payload; `undefined` becomes `{}`. Throws `Invalid` (field `payload`) if the value cannot be encoded. */
+export function encode(value: unknown, json: boolean): Uint8Array {
+  const v = value === undefined ? {} : stripUndefined(value);
+  try {
+    if (json) {
+      const text = JSON.stringify(v);
+      if (text === undefined) throw new Error(`cannot encode a ${typeof v} as JSON`);
+      return textEncoder.encode(text);
+    }
+    return packr.pack(v);
+  } catch (err) {
+    throw invalid('payload', `cannot encode: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Decodes a payload. `maxBytes` (if given) is checked before anything else.
+ * Throws `Invalid` (field `payload`) for oversize, undecodable or non-object payloads.
+ */
+export function decode(bytes: Uint8Array, contentType?: string, maxBytes?: number): Decoded {
+  if (maxBytes !== undefined && bytes.length > maxBytes) {
+    throw invalid('payload', `too large: ${bytes.length} bytes (limit ${maxBytes})`);
+  }
+  if (bytes.length === 0) return { value: {}, json: true };
+  const json = isJsonPayload(bytes, contentType);
+  let value: unknown;
+  if (json) {
+    let text: string;
+    try {
+      text = textDecoder.decode(bytes);
+    } catch {
+      throw invalid('payload', 'not valid UTF-8 JSON');
+    }
+    if (text.trim() === '') return { value: {}, json: true };
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw invalid('payload', `not valid JSON: ${(err as Error).message}`);
+    }
+  } else {
+    try {
+      value = unpackr.unpack(bytes);
+    } catch (err) {
+      throw invalid('payload', `not valid msgpack: ${(err as Error).message}`);
+    }
+  }
+  if (value === null || typeof value !== 'object' || !(Array.isArray(value) || isPlainObject(value))) {
+    throw invalid('payload', `top level must be an object or array, got ${describe(value)}`);
+  }
+  return { value, json };
+}
+
+/** JSON if the content type says so, msgpack if it says msgpack, else sniff the first non-whitespace byte. */
+export function isJsonPayload(bytes: Uint8Array, contentType?: string): boolean {
+  if (contentType) {
+    const ct = contentType.split(';', 1)[0].trim().toLowerCase();
+    if (ct === JSON_CONTENT_TYPE || ct.endsWith('+json')) return true;
+    if (ct === MSGPACK_CONTENT_TYPE || ct === 'application/x-msgpack' || ct === 'application/vnd.msgpack') return false;
+  }
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    return b === 0x7b /* { */ || b === 0x5b /* [ */;
+  }
+  return true; // empty or all whitespace: treated as JSON `{}`
+}
+
+/** The body of an error reply (send it with the header `Tenure-Error: <code>`). */
+export function encodeError(err: TenureError, json: boolean): Uint8Array {
+  try {
+    return encode(err.toWire(), json);
+  } catch {
+    // Details that cannot be encoded (a BigInt in JSON, say) are dropped rather than losing the error.
+    return encode({ code: err.code, message: err.message }, json);
+  }
+}
+
+/** Restores a TenureError from an error reply; `headerCode` (the `Tenure-Error` header) wins if the body is unreadable. */
+export function decodeError(bytes: Uint8Array, contentType?: string, headerCode?: string): TenureError {
+  let body: unknown;
+  try {
+    body = decode(bytes, contentType).value;
+  } catch {
+    return TenureError.fromWire({ code: headerCode, message: `${headerCode ?? 'error'} reply with an undecodable body` });
+  }
+  return TenureError.fromWire(body);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  return v.constructor?.name ?? 'object';
+}
+
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Returns `value` without `undefined`-valued properties in plain objects (recursively), copying only
+ * the objects that need it. Arrays keep their length (JSON turns `undefined` items into null; we do the same).
+ */
+function stripUndefined(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      const s = item === undefined ? null : stripUndefined(item);
+      if (s !== item && !out) out = value.slice(0, i);
+      if (out) out.push(s);
+    }
+    return out ?? value;
+  }
+  if (!isPlainObject(value)) return value; // Uint8Array, Date, Map…: left to the encoder
+  let out: Record<string, unknown> | undefined;
+  const src = value as Record<string, unknown>;
+  const keys = Object.keys(src);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const item = src[k];
+    if (item === undefined) {
+      if (!out) out = copyKeys(src, keys, i);
+      continue;
+    }
+    const s = stripUndefined(item);
+    if (s !== item && !out) out = copyKeys(src, keys, i);
+    if (out) setKey(out, k, s);
+  }
+  return out ?? value;
+}
+
+function copyKeys(src: Record<string, unknown>, keys: string[], upTo: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let j = 0; j < upTo; j++) setKey(out, keys[j], src[keys[j]]);
+  return out;
+}
+
+/** Plain assignment, except that an own `__proto__` key (JSON.parse makes those) stays a plain property. */
+function setKey(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}

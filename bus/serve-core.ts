@@ -1,0 +1,107 @@
+/**
+ * What a serving endpoint does with one request, shared by NatsBus and the simulated bus so both
+ * behave identically: decode (size limit first), call the handler, encode the reply in the
+ * request's format, and turn every failure into a typed error reply. Nothing here throws.
+ */
+import { invalid, TenureError, type ErrorCode } from '../errors/errors.ts';
+import type { Logger } from '../log/logger.ts';
+import { decode, encode, encodeError, isJsonPayload } from './codec.ts';
+import type { IncomingRequest, RequestHandler } from './types.ts';
+
+export interface RawRequest {
+  subject: string;
+  bytes: Uint8Array;
+  contentType?: string;
+  /** Absolute deadline on the serving side's clock; Infinity if unknown. */
+  deadline: number;
+}
+
+export interface RawReply {
+  bytes: Uint8Array;
+  json: boolean;
+  /** Set for error replies (becomes the `Tenure-Error` header). */
+  errorCode?: ErrorCode;
+}
+
+/**
+ * Runs `handler` for one raw request and calls `reply` exactly once with the encoded reply (errors thrown by `reply` are logged).
+ * Synchronous handlers are answered synchronously (no promise hop on the hot path).
+ */
+export function runHandler(
+  raw: RawRequest,
+  handler: RequestHandler,
+  maxPayloadBytes: number,
+  log: Logger,
+  reply: (reply: RawReply) => void,
+): void {
+  const done = (r: RawReply): void => {
+    try {
+      reply(r);
+    } catch (err) {
+      log.warn({ subject: raw.subject, err }, 'cannot send reply');
+    }
+  };
+  let req: IncomingRequest;
+  try {
+    const { value, json } = decode(raw.bytes, raw.contentType, maxPayloadBytes);
+    req = { subject: raw.subject, data: value, json, size: raw.bytes.length, deadline: raw.deadline };
+  } catch (err) {
+    // Oversize payloads are answered in their own format; undecodable ones in JSON (which every
+    // Tenure client detects, and which a human using `nats req` can read).
+    const json = raw.bytes.length > maxPayloadBytes ? isJsonPayload(raw.bytes, raw.contentType) : true;
+    const e = err instanceof TenureError ? err : invalid('payload', String(err));
+    log.debug({ subject: raw.subject, size: raw.bytes.length, err: e.message }, 'rejected undecodable request');
+    done(errorReply(e, json));
+    return;
+  }
+
+  let settled = false;
+  const ok = (value: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (value !== undefined && (value === null || typeof value !== 'object')) {
+      log.error({ subject: raw.subject, type: value === null ? 'null' : typeof value }, 'handler returned a non-object reply');
+      done(errorReply(new TenureError('Internal', 'handler returned a non-object reply'), req.json));
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(value, req.json);
+    } catch (err) {
+      log.error({ subject: raw.subject, err }, 'cannot encode reply');
+      done(errorReply(new TenureError('Internal', 'cannot encode reply'), req.json));
+      return;
+    }
+    done({ bytes, json: req.json });
+  };
+  const fail = (err: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (err instanceof TenureError) {
+      log.debug({ subject: raw.subject, code: err.code, msg: err.message }, 'request failed');
+      done(errorReply(err, req.json));
+    } else {
+      log.error({ subject: raw.subject, err }, 'handler failed');
+      const message = err instanceof Error ? err.message : String(err);
+      done(errorReply(new TenureError('Internal', message), req.json));
+    }
+  };
+
+  let result: unknown;
+  try {
+    result = handler(req);
+  } catch (err) {
+    fail(err);
+    return;
+  }
+  if (isThenable(result)) result.then(ok, fail);
+  else ok(result);
+}
+
+export function errorReply(err: TenureError, json: boolean): RawReply {
+  return { bytes: encodeError(err, json), json, errorCode: err.code };
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as PromiseLike<unknown>).then === 'function';
+}

@@ -1,0 +1,129 @@
+/**
+ * Input validation for lease commands and reads. The FSM trusts its input (it must apply the
+ * same way on every node), so everything is checked here, before a command reaches Raft.
+ * Every failure is `invalid(field, why)` with the field's exact name; nothing else is thrown.
+ */
+import { TenureError, invalid } from '../errors/errors.ts';
+import type { LeaseCommand, LeaseKey, LeaseListFilter } from './types.ts';
+
+export const MAX_NAME_LENGTH = 256;
+export const MAX_CLIENT_ID_LENGTH = 128;
+export const MAX_DURATION_MS = 24 * 60 * 60 * 1000;
+
+export interface ValidationLimits {
+  maxDurationMs: number;
+}
+
+export const DEFAULT_LIMITS: ValidationLimits = { maxDurationMs: MAX_DURATION_MS };
+
+// Cc: controls, Cs: lone surrogates (not encodable as UTF-8), Cf: invisible format chars (U+200B, U+202E…).
+const UNPRINTABLE = /[\p{Cc}\p{Cs}\p{Cf}]/u;
+// Names become NATS subject tokens: '.' separates tokens, '*' and '>' are wildcards, whitespace ends a subject.
+const SUBJECT_SPECIAL = /[.*>\s]/u;
+
+type Raw = Record<string, unknown>;
+
+/** Checks an untrusted value and returns a fresh command holding only the known fields. */
+export function validateCommand(raw: unknown, limits: ValidationLimits = DEFAULT_LIMITS): LeaseCommand {
+  return guard(() => {
+    const o = object(raw, 'command');
+    const op = o.op;
+    switch (op) {
+      case 'claim':
+      case 'extend':
+        return {
+          op,
+          key: keyOf(o),
+          holder: text(o.holder, 'holder', MAX_NAME_LENGTH),
+          durationMs: duration(o.durationMs, limits.maxDurationMs),
+          ...client(o),
+        };
+      case 'revoke':
+        return { op, key: keyOf(o), holder: text(o.holder, 'holder', MAX_NAME_LENGTH), ...client(o) };
+      case 'pin':
+      case 'unpin':
+        return { op, key: keyOf(o), entity: text(o.entity, 'entity', MAX_NAME_LENGTH), ...client(o) };
+      case 'setTime':
+        return { op, oldTime: count(o.oldTime, 'oldTime'), newTime: count(o.newTime, 'newTime'), ...client(o) };
+      default:
+        throw invalid('op', op === undefined ? 'missing' : 'unknown operation');
+    }
+  });
+}
+
+/**
+ * A lease key, given either nested as `{ key: { namespace, model, lease } }` or flat as
+ * `{ namespace, model, lease }` (what `nats req` users send). Errors name the inner field.
+ */
+export function validateKey(raw: unknown): LeaseKey {
+  return guard(() => keyOf(object(raw, 'key')));
+}
+
+/** `{ namespace?, model? }`; undefined or null means "everything". */
+export function validateListFilter(raw: unknown): LeaseListFilter {
+  return guard(() => {
+    if (raw === undefined || raw === null) return {};
+    const o = object(raw, 'filter');
+    const filter: LeaseListFilter = {};
+    if (o.namespace !== undefined && o.namespace !== null) filter.namespace = subjectName(o.namespace, 'namespace');
+    if (o.model !== undefined && o.model !== null) filter.model = subjectName(o.model, 'model');
+    return filter;
+  });
+}
+
+// Exotic inputs (throwing getters, proxies) must still come out as Invalid, never as a crash.
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TenureError) throw err;
+    throw invalid('command', 'unreadable value');
+  }
+}
+
+function object(raw: unknown, field: string): Raw {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(field, 'must be an object');
+  return raw as Raw;
+}
+
+function keyOf(o: Raw): LeaseKey {
+  const src = o.key === undefined ? o : object(o.key, 'key');
+  return {
+    namespace: subjectName(src.namespace, 'namespace'),
+    model: subjectName(src.model, 'model'),
+    lease: subjectName(src.lease, 'lease'),
+  };
+}
+
+function client(o: Raw): { clientId: string; seq: number } {
+  return { clientId: text(o.clientId, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(o.seq, 'seq') };
+}
+
+function text(v: unknown, field: string, maxLength: number): string {
+  if (v === undefined) throw invalid(field, 'missing');
+  if (typeof v !== 'string') throw invalid(field, 'must be a string');
+  if (v.length === 0) throw invalid(field, 'must not be empty');
+  if (v.length > maxLength) throw invalid(field, `longer than ${maxLength} characters`);
+  if (UNPRINTABLE.test(v)) throw invalid(field, 'contains control or unprintable characters');
+  return v;
+}
+
+function subjectName(v: unknown, field: string): string {
+  const s = text(v, field, MAX_NAME_LENGTH);
+  if (SUBJECT_SPECIAL.test(s)) throw invalid(field, "must not contain '.', '*', '>' or whitespace");
+  return s;
+}
+
+function count(v: unknown, field: string): number {
+  if (v === undefined) throw invalid(field, 'missing');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid(field, 'must be an integer');
+  if (v < 0) throw invalid(field, 'must not be negative');
+  return v === 0 ? 0 : v; // -0 passes isSafeInteger; keep it out of the log
+}
+
+function duration(v: unknown, max: number): number {
+  if (v === undefined) throw invalid('durationMs', 'missing');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid('durationMs', 'must be an integer');
+  if (v < 1 || v > max) throw invalid('durationMs', `must be between 1 and ${max}`);
+  return v;
+}

@@ -1,0 +1,35 @@
+/**
+ * A Raft command entry carries many client commands (coalesced per event-loop turn). Layout:
+ * u32 count, then per command u32 length + bytes. Length-checked on decode.
+ */
+export function encodeCommandBatch(commands: Uint8Array[]): Uint8Array {
+  let size = 4;
+  for (const c of commands) size += 4 + c.byteLength;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, commands.length);
+  let at = 4;
+  for (const c of commands) {
+    view.setUint32(at, c.byteLength);
+    out.set(c, at + 4);
+    at += 4 + c.byteLength;
+  }
+  return out;
+}
+
+export function decodeCommandBatch(data: Uint8Array): Uint8Array[] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data.byteLength < 4) throw new Error('command batch: too short');
+  const count = view.getUint32(0);
+  const out: Uint8Array[] = new Array(count);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > data.byteLength) throw new Error('command batch: truncated length');
+    const len = view.getUint32(at);
+    if (at + 4 + len > data.byteLength) throw new Error('command batch: truncated command');
+    out[i] = data.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+  }
+  if (at !== data.byteLength) throw new Error('command batch: trailing bytes');
+  return out;
+}

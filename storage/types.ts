@@ -1,0 +1,45 @@
+import type { HardState, LogEntry, SnapshotMeta } from '../machines/raft/types.ts';
+
+/** What a node finds on its disk at start. Entries are those after the snapshot, checksums verified. */
+export interface LoadedState {
+  hardState: HardState;
+  snapshot: SnapshotMeta | null;
+  entries: LogEntry[];
+}
+
+/**
+ * One atomic write. Order inside the transaction: truncate (delete every entry with index >=
+ * `truncateFrom`), then put `entries`, then `hardState`. The promise resolves only once the
+ * transaction is durable (fsynced), so a caller may acknowledge after it.
+ */
+export interface LogWrite {
+  hardState?: HardState;
+  entries?: LogEntry[];
+  truncateFrom?: number;
+}
+
+export interface RaftStorage {
+  load(): Promise<LoadedState>;
+  write(batch: LogWrite): Promise<void>;
+  /**
+   * Installs a snapshot in one atomic, durable transaction: its metadata becomes current, older
+   * snapshot data is dropped, and log entries with index <= meta.index are deleted (all entries
+   * when `discardLog`, as when a follower installs a leader's snapshot that conflicts with its log).
+   * `chunks` are written to a staging area first, so a crash mid-stream leaves the old snapshot intact.
+   */
+  saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void>;
+  /** The current snapshot's data, streamed in chunks, checksum verified at the end (throws CorruptionError). */
+  readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null>;
+  close(): Promise<void>;
+}
+
+/** A stored record failed its length or checksum check. Never silently truncated. */
+export class CorruptionError extends Error {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
+    super(`storage corruption in ${where}: ${message}`);
+    this.name = 'CorruptionError';
+  }
+}

@@ -1,0 +1,38 @@
+import type { LogWrite, RaftStorage } from '../../storage/types.ts';
+import type { SnapshotMeta } from '../../machines/raft/types.ts';
+
+/**
+ * A crashed node's storage handle: after `fence()` its writes fail, so work still in flight from a
+ * dead incarnation can never touch the "disk" the restarted node uses.
+ */
+export class FencedStorage implements RaftStorage {
+  private fenced = false;
+  constructor(private readonly inner: RaftStorage) {}
+  fence(): void {
+    this.fenced = true;
+  }
+  private check(): void {
+    if (this.fenced) throw new Error('storage fenced: node crashed');
+  }
+  load() {
+    this.check();
+    return this.inner.load();
+  }
+  async write(batch: LogWrite): Promise<void> {
+    this.check();
+    return this.inner.write(batch);
+  }
+  async saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void> {
+    this.check();
+    const all: Uint8Array[] = [];
+    for await (const c of chunks) all.push(c);
+    this.check();
+    return this.inner.saveSnapshot(meta, all, opts);
+  }
+  readSnapshot() {
+    return this.inner.readSnapshot();
+  }
+  close() {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,31 @@
+import { Command } from 'commander';
+import { replayCommand, runSeed } from './scenario.ts';
+
+/** `npm run test:sim -- --seeds 10000` or `-- --seed 42` to replay one failure. */
+const program = new Command()
+  .option('--seeds <n>', 'number of seeds to run', '200')
+  .option('--from <n>', 'first seed', '1')
+  .option('--seed <n>', 'run only this seed (prints details)')
+  .option('--nodes <n>', 'cluster size: 3 or 5 (default: alternate by seed)')
+  .parse();
+const o = program.opts<{ seeds: string; from: string; seed?: string; nodes?: string }>();
+const nodes = o.nodes ? (Number(o.nodes) as 3 | 5) : undefined;
+
+const seeds = o.seed ? [Number(o.seed)] : Array.from({ length: Number(o.seeds) }, (_, i) => Number(o.from) + i);
+const started = Date.now();
+let failed = 0;
+let acked = 0;
+for (const seed of seeds) {
+  const r = await runSeed(seed, { nodes });
+  acked += r.acked;
+  if (r.violations.length) {
+    failed++;
+    console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${replayCommand(seed)}`);
+  } else if (o.seed) {
+    console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`);
+  }
+  if (!o.seed && seeds.length >= 100 && seed % 500 === 0) console.log(`… ${seed - seeds[0] + 1}/${seeds.length} seeds, ${failed} failed`);
+}
+const secs = ((Date.now() - started) / 1000).toFixed(1);
+console.log(`${seeds.length} seeds, ${failed} with violations, ${acked} acknowledged proposals checked, ${secs} s`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { replayCommand, runSeed } from './scenario.ts';
+
+// Seeds 101..200 (the other part runs in a parallel worker); 200 seeds per npm test.
+describe('raft simulation, seeds 101-200', () => {
+  it('keeps every safety invariant and recovers after faults heal', async () => {
+    const failures: string[] = [];
+    for (let seed = 101; seed < 201; seed++) {
+      const r = await runSeed(seed);
+      if (r.violations.length) failures.push(`seed ${seed}: ${r.violations.join('; ')} (replay: ${replayCommand(seed)})`);
+    }
+    expect(failures).toEqual([]);
+  }, 300_000);
+});
