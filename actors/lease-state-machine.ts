@@ -7,6 +7,26 @@ import { TenureError } from '../errors/errors.ts';
 
 const packr = new Packr({ useRecords: false });
 
+/** Reassembles length-framed chunks from a byte stream cut at arbitrary points. */
+async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  let buf = new Uint8Array(0);
+  for await (const piece of bytes) {
+    const joined = new Uint8Array(buf.byteLength + piece.byteLength);
+    joined.set(buf, 0);
+    joined.set(piece, buf.byteLength);
+    buf = joined;
+    let at = 0;
+    while (buf.byteLength - at >= 4) {
+      const len = new DataView(buf.buffer, buf.byteOffset + at, 4).getUint32(0);
+      if (buf.byteLength - at - 4 < len) break;
+      yield buf.slice(at + 4, at + 4 + len);
+      at += 4 + len;
+    }
+    buf = buf.slice(at);
+  }
+  if (buf.byteLength) throw new Error(`lease snapshot: ${buf.byteLength} trailing bytes after the last frame`);
+}
+
 export function encodeLeaseCommand(cmd: LeaseCommand): Uint8Array {
   return packr.pack(cmd);
 }
@@ -56,11 +76,25 @@ export class LeaseStateMachine implements StateMachine {
     return results;
   }
 
-  snapshot(): Iterable<Uint8Array> {
-    return this.fsm.snapshotChunks();
+  /** FSM chunks framed with a u32 length: storage and transfer may re-cut the byte stream freely. */
+  *snapshot(): Iterable<Uint8Array> {
+    for (const chunk of this.fsm.snapshotChunks()) {
+      const framed = new Uint8Array(4 + chunk.byteLength);
+      new DataView(framed.buffer).setUint32(0, chunk.byteLength);
+      framed.set(chunk, 4);
+      yield framed;
+    }
   }
 
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
-    this.fsm = await LeaseFsm.restore(chunks, this.opts);
+    this.fsm = await LeaseFsm.restore(unframe(chunks), this.opts);
+    for (const l of this.restoredListeners) l();
+  }
+
+  private restoredListeners: (() => void)[] = [];
+
+  /** Called after the state was replaced by a snapshot (waiters must re-check everything). */
+  onRestored(listener: () => void): void {
+    this.restoredListeners.push(listener);
   }
 }

@@ -175,6 +175,7 @@ export class LeaseFsm {
    * still needs are copied on write until it finishes or is closed.
    */
   snapshotChunks(maxChunkBytes: number = DEFAULT_CHUNK_BYTES): Iterable<Uint8Array> {
+    if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 1) throw new RangeError('maxChunkBytes must be a positive integer');
     const clients = this.clients.capture();
     const leases = Array.from(this.leases.values());
     const header: SnapshotHeader = {

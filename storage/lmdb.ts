@@ -15,8 +15,10 @@
  * share an fsync. Child transactions make a batch roll back on its own if anything throws
  * mid-way, without failing other batches in the same commit.
  *
- * Extra member beyond RaftStorage: the `options` argument of `open` (overlappingSync), for the
- * benchmark to compare commit modes.
+ * Beyond RaftStorage: `open` takes optional `options` (overlappingSync) so the benchmark can
+ * compare commit modes; write()/saveSnapshot() reject with RangeError, before queueing anything,
+ * a batch that would leave a gap in the log (storage/log-shape.ts), as MemoryStorage does.
+ * load() reads committed state; it is meant for startup, not to observe writes still in flight.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { SnapshotMeta } from '../machines/raft/types.ts';

@@ -277,7 +277,7 @@ export class RaftCore {
   /** A request to `to` got no answer (timeout, no responders): resend from what is known. */
   unreachable(to: NodeId): void {
     const pr = this.progress.get(to);
-    if (pr && pr.state !== 'snapshot') pr.becomeProbe();
+    if (pr && pr.state !== 'snapshot') pr.pause();
   }
 
   // ---- message handling --------------------------------------------------------------------
@@ -429,6 +429,7 @@ export class RaftCore {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.probeSent = false;
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
     if (m.readCtx > 0 && this.reads.length) {
       for (const r of this.reads) if (r.seq <= m.readCtx) r.acks.add(m.from);

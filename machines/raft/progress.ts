@@ -11,6 +11,8 @@ export class Progress {
   inflight = 0;
   recentActive = false;
   pendingSnapshot = 0;
+  /** Probing and a probe is out (or the follower looked unreachable): wait for any answer first. */
+  probeSent = false;
 
   constructor(next: number) {
     this.next = next;
@@ -18,17 +20,19 @@ export class Progress {
 
   canSend(maxInflight: number): boolean {
     if (this.state === 'snapshot') return false;
-    if (this.state === 'probe') return this.inflight === 0;
+    if (this.state === 'probe') return this.inflight === 0 && !this.probeSent;
     return this.inflight < maxInflight;
   }
 
   sent(lastIndex: number): void {
     this.inflight++;
     if (this.state === 'replicate') this.next = lastIndex + 1;
+    else this.probeSent = true;
   }
 
   /** A successful append response; returns true when match advanced. */
   maybeUpdate(index: number): boolean {
+    this.probeSent = false;
     let updated = false;
     if (index > this.match) {
       this.match = index;
@@ -44,6 +48,7 @@ export class Progress {
 
   /** A rejected append for `rejected` (its prevIndex); `hintNext` from the fast back-off. */
   maybeDecrease(rejected: number, hintNext: number): void {
+    this.probeSent = false;
     if (this.state === 'replicate') {
       if (rejected <= this.match) return; // stale rejection
       this.becomeProbe();
@@ -56,7 +61,14 @@ export class Progress {
   becomeProbe(): void {
     this.state = 'probe';
     this.inflight = 0;
+    this.probeSent = false;
     this.next = this.match + 1;
+  }
+
+  /** No answer: probe again only once the follower answers a heartbeat (no resend storm to a dead node). */
+  pause(): void {
+    this.becomeProbe();
+    this.probeSent = true;
   }
 
   becomeSnapshot(index: number): void {
@@ -70,7 +82,8 @@ export class Progress {
       this.match = Math.max(this.match, index);
     }
     this.pendingSnapshot = 0;
-    this.becomeProbe();
+    if (ok) this.becomeProbe();
+    else this.pause();
   }
 }
 

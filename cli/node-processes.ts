@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface NodeProcessOptions {
+  id: string;
+  nodes: string[];
+  natsUrl: string;
+  dataDir: string;
+  cluster: string;
+  env?: Record<string, string>;
+  /** Where the child's stderr goes (default: inherited). */
+  stderr?: 'inherit' | 'ignore';
+}
+
+/**
+ * A Tenure node running as its own OS process (what `npm start`, the real-process tests and the
+ * benchmarks use). `kill('SIGKILL')` is a kill -9; `start()` again restarts it on the same data.
+ */
+export class NodeProcess {
+  child: ChildProcess | null = null;
+  constructor(readonly opts: NodeProcessOptions) {}
+
+  get id(): string {
+    return this.opts.id;
+  }
+
+  async start(timeoutMs = 20_000): Promise<void> {
+    const o = this.opts;
+    // `--import tsx` keeps it one OS process, so a SIGKILL really kills the node (tsx's CLI would fork).
+    const args = ['--import', 'tsx', join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
+      stdio: ['ignore', 'pipe', o.stderr ?? 'inherit'],
+    });
+    this.child = child;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`node ${o.id} did not become ready in ${timeoutMs} ms`)), timeoutMs);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(`ready ${o.id}`)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`node ${o.id} exited during start (code ${code}, signal ${signal})`));
+      });
+    });
+    child.removeAllListeners('exit');
+  }
+
+  /** SIGKILL: no shutdown code runs, like a crash or kill -9. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  /** Graceful stop (SIGTERM), escalating to SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await this.signal('SIGTERM');
+    clearTimeout(t);
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill(sig);
+    await exited;
+    this.child = null;
+  }
+}
