@@ -248,7 +248,8 @@ export class RaftNode {
       this.queue.push({ command, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        setImmediate(() => this.flushProposals());
+        // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
+        queueMicrotask(() => this.flushProposals());
       }
     });
   }
@@ -379,6 +380,8 @@ export class RaftNode {
     if (this.stopped) throw new TenureError('Internal', 'node stopped');
     let replies: RaftMessage[] = [];
     let failure: Error | null = null;
+    // Taken before stepping: the first write that starts after this point includes the step's changes.
+    const gen = ++this.requestedGen;
     this.actor.send({
       type: 'MESSAGE',
       msg,
@@ -392,16 +395,12 @@ export class RaftNode {
       throw new TenureError('Internal', 'raft node failed');
     }
     if (replies.length === 0) return replies;
-    await this.durable();
+    if (this.durableGen < gen) {
+      const durable = new Promise<void>((resolve) => this.durableWaiters.push({ gen, resolve }));
+      this.kick();
+      await durable;
+    }
     return replies;
-  }
-
-  /** Resolves once everything the core holds now is on disk (the Ready loop's next write). */
-  private durable(): Promise<void> {
-    const gen = ++this.requestedGen;
-    const p = new Promise<void>((resolve) => this.durableWaiters.push({ gen, resolve }));
-    this.kick();
-    return p;
   }
 
   private afterTransition(): void {
@@ -448,6 +447,10 @@ export class RaftNode {
       this.readyAgain = false;
       const gen = this.requestedGen;
       const rd = this.core.takeReady();
+      // A leader may replicate before its own write is durable (its own vote only counts once it
+      // is); anything else (votes, responses) waits for the disk.
+      const early = rd.messages.length && this.core.role === 'leader' && (rd.hardState === undefined || rd.hardState.term === this.core.term);
+      if (early) for (const m of rd.messages) this.sendMessage(m);
       await this.persist(rd);
       this.durableGen = gen;
       if (this.durableWaiters.length) {
@@ -460,7 +463,7 @@ export class RaftNode {
         const last = rd.write.entries[rd.write.entries.length - 1];
         this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
       }
-      for (const m of rd.messages) this.sendMessage(m);
+      if (!early) for (const m of rd.messages) this.sendMessage(m);
       for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
       for (const r of rd.readStates) {
         this.readWaiters.get(r.ctx)?.resolve(r.index);
