@@ -15,7 +15,7 @@ import { NatsBus } from '../bus/nats-bus.ts';
 import { subjects } from '../bus/subjects.ts';
 import { silentLogger } from '../log/logger.ts';
 import { NodeProcess } from '../cli/node-processes.ts';
-import { startNatsServer } from '../test/support/nats-server.ts';
+import { startNatsServer } from '../cli/nats-server.ts';
 
 const o = new Command()
   .option('--seconds <n>', 'seconds per step', '5')

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import type { ConfigFlags } from '../config/config.ts';
 import { loadConfig } from '../config/config.ts';
 import { subjects } from '../bus/subjects.ts';
-import { startNatsServer, INSTALL_HINT, type NatsServerHandle } from '../test/support/nats-server.ts';
+import { startNatsServer, INSTALL_HINT, type NatsServerHandle } from './nats-server.ts';
 import { NodeProcess } from './node-processes.ts';
 
 /**
