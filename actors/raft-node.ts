@@ -443,6 +443,8 @@ export class RaftNode {
   }
 
   private async readyLoop(): Promise<void> {
+    // Never run inside the actor's own notification: events sent from there would be deferred.
+    await Promise.resolve();
     do {
       this.readyAgain = false;
       const gen = this.requestedGen;
@@ -451,6 +453,9 @@ export class RaftNode {
       // is); anything else (votes, responses) waits for the disk.
       const early = rd.messages.length && this.core.role === 'leader' && (rd.hardState === undefined || rd.hardState.term === this.core.term);
       if (early) for (const m of rd.messages) this.sendMessage(m);
+      // Entries already durable and committed need not wait for this write (it may only be the new
+      // commit index): apply and answer callers now. After a crash they are re-applied from the log.
+      if (!rd.restore) await this.applyCommitted();
       await this.persist(rd);
       this.durableGen = gen;
       if (this.durableWaiters.length) {

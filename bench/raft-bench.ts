@@ -81,8 +81,8 @@ async function step(target: string, concurrency: number, batch: number, seconds:
         hist.recordValue(Number(process.hrtime.bigint() - t0) / 1000); // µs
         commands += batch;
         requests++;
-      } catch {
-        errors++;
+      } catch (err) {
+        if (errors++ === 0) console.error(`first error: ${(err as Error).message}`);
       }
     }
   };
