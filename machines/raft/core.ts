@@ -543,12 +543,14 @@ export class RaftCore {
     const rd = this.out;
     this.out = emptyReady();
     const hs = this.hardState();
-    if (hs.term !== this.lastHard.term || hs.vote !== this.lastHard.vote || hs.commit !== this.lastHard.commit) {
+    const w = this.log.takeUnstable();
+    if (w) rd.write = w;
+    // Term and vote must be durable before we answer; the commit index is only a restart hint, so it
+    // rides along with the next entry write instead of costing an fsync of its own.
+    if (hs.term !== this.lastHard.term || hs.vote !== this.lastHard.vote || (w && hs.commit !== this.lastHard.commit)) {
       rd.hardState = hs;
       this.lastHard = hs;
     }
-    const w = this.log.takeUnstable();
-    if (w) rd.write = w;
     return rd;
   }
 
@@ -562,8 +564,7 @@ export class RaftCore {
       o.restore !== undefined ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       this.term !== this.lastHard.term ||
-      this.vote !== this.lastHard.vote ||
-      this.log.committed !== this.lastHard.commit
+      this.vote !== this.lastHard.vote
     );
   }
 }
