@@ -1,0 +1,390 @@
+/**
+ * The facade forwarding path (Juju's raft-api-leases, done with backpressure from the start).
+ *
+ * Leader side, `FacadeLeader` (runs on every node; only the leader admits): serves the
+ * node-addressed `….facade.apply.<nodeId>`; a follower answers `NotLeader{leader}` (or
+ * `NoLeader`) at once. The leader validates each command, offers it to the AdmissionQueue
+ * (refusal = `Overloaded` + retryAfterMs) and a dispatcher proposes batches AS SOON AS Raft can
+ * take one: up to `maxInflightProposals` batches are in flight; a new batch goes out the moment
+ * one resolves or a command arrives while fewer are in flight. There is no idle timer: at low
+ * load every command is proposed immediately; under load commands accumulate while proposals
+ * are in flight and leave as one batch (one Raft entry). Expired or cancelled commands are
+ * dropped at dequeue and by a sweep while the dispatcher is blocked — never proposed.
+ *
+ * Client side, `FacadeForwarder` (each node's lease manager uses it): request-reply to the
+ * tracked leader with the caller's remaining budget; follows a NotLeader hint once; no leader or
+ * no responders is `NoLeader` at once; when this node leads, commands go straight into the local
+ * queue (no bus hop, and an abort signal reaches the queue).
+ */
+import { createActor, type Actor } from 'xstate';
+import type { Bus, IncomingRequest, Subscription } from '../bus/types.ts';
+import { subjects, type Subjects } from '../bus/subjects.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { TenureError, toTenureError } from '../errors/errors.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
+import { validateCommand } from '../lease/validate.ts';
+import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../machines/admission/queue.ts';
+import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
+import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
+import type { LeaderTracker } from '../machines/forwarder/leader-tracker.ts';
+import {
+  facadeSubject,
+  parseFacadeReply,
+  parseFacadeRequest,
+  type FacadeApplyReply,
+  type FacadeApplyRequest,
+  type FacadeOutcome,
+  type RaftProposer,
+} from '../machines/forwarder/wire.ts';
+import { encodeLeaseCommand } from './lease-state-machine.ts';
+import type { Leadership } from './raft-node.ts';
+import type { Forwarder, ForwardOptions } from './forwarder.ts';
+
+export function notLeaderError(leader: string | null, self?: string): TenureError {
+  return leader && leader !== self
+    ? new TenureError('NotLeader', `not the leader; leader is ${leader}`, { leader })
+    : new TenureError('NoLeader', 'no leader elected', { leader: null });
+}
+
+export interface FacadeLeaderOptions {
+  bus: Bus;
+  cluster: string;
+  raft: RaftProposer;
+  clock?: Clock;
+  logger?: Logger;
+  admission?: AdmissionOverrides;
+  /** Batches proposed to Raft and not yet resolved, at most (default 4). */
+  maxInflightProposals?: number;
+  /** Commands one facade request may carry (default 64). */
+  maxCommandsPerRequest?: number;
+  /** Deadline for requests that carry none (default 10 s). */
+  defaultBudgetMs?: number;
+  /** Longest a command may wait in the queue whatever its caller says (default 60 s). */
+  maxQueueWaitMs?: number;
+  /** Least time between two sweeps for expired commands (default 10 ms); keep it below the clients' reply margin. */
+  sweepIntervalMs?: number;
+}
+
+interface Waiting {
+  bytes: Uint8Array;
+  settle: (err: TenureError | null, result?: LeaseResult) => void;
+}
+
+export class FacadeLeader {
+  readonly queue: AdmissionQueue<Waiting>;
+  readonly mode: Actor<typeof admissionModeMachine>;
+  private readonly subj: Subjects;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly maxInflight: number;
+  private readonly maxPerRequest: number;
+  private readonly defaultBudgetMs: number;
+  private readonly maxQueueWaitMs: number;
+  private readonly sweepMs: number;
+  private inflight = 0;
+  private pumpScheduled = false;
+  private sweepTimer: unknown = undefined;
+  private sweepAt = Infinity;
+  private lastSweep = -Infinity;
+  private lastShedding = '';
+  private sub: Subscription | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: FacadeLeaderOptions) {
+    this.subj = subjects(opts.cluster);
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
+    this.maxInflight = opts.maxInflightProposals ?? 4;
+    this.maxPerRequest = opts.maxCommandsPerRequest ?? 64;
+    this.defaultBudgetMs = opts.defaultBudgetMs ?? 10_000;
+    this.maxQueueWaitMs = opts.maxQueueWaitMs ?? 60_000;
+    this.sweepMs = opts.sweepIntervalMs ?? 10;
+    this.queue = new AdmissionQueue<Waiting>({
+      config: opts.admission,
+      onDrop: (item, why) =>
+        item.payload.settle(
+          why === 'expired'
+            ? new TenureError('DeadlineExceeded', 'deadline passed while queued on the leader; the command was not applied')
+            : new TenureError('Cancelled', 'cancelled while queued on the leader; the command was not applied'),
+        ),
+    });
+    this.mode = createActor(admissionModeMachine);
+  }
+
+  start(): void {
+    if (this.sub || this.stopped) return;
+    this.mode.start();
+    this.sub = this.opts.bus.serve(facadeSubject(this.subj, this.opts.raft.id), (req) => this.onRequest(req));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.sub?.unsubscribe();
+    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer);
+    this.failQueued(new TenureError('Cancelled', 'leader forwarding stopped; the command was not applied'));
+    if (this.sub) this.mode.send({ type: 'STOP' });
+    this.mode.stop();
+  }
+
+  /** Leadership notification: a node that stops leading answers its queue with NotLeader at once. */
+  onLeadership(l: Leadership): void {
+    if (l.role !== 'leader') this.failQueued(notLeaderError(l.leader, this.opts.raft.id));
+  }
+
+  get modeName(): AdmissionMode {
+    return this.mode.getSnapshot().value as AdmissionMode;
+  }
+
+  metrics(): AdmissionMetrics & { inflightProposals: number; mode: AdmissionMode } {
+    return { ...this.queue.metrics(this.clock.now()), inflightProposals: this.inflight, mode: this.modeName };
+  }
+
+  /** Enqueues one command on this (leader) node; the local lease manager's path. */
+  submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal): Promise<LeaseResult> {
+    const raft = this.opts.raft;
+    if (this.stopped) return Promise.reject(new TenureError('Cancelled', 'leader forwarding stopped'));
+    if (raft.role !== 'leader') return Promise.reject(notLeaderError(raft.leader, raft.id));
+    if (signal?.aborted) return Promise.reject(new TenureError('Cancelled', 'cancelled before queueing'));
+    const now = this.clock.now();
+    if (callerDeadline <= now) return Promise.reject(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
+    // Nothing waits forever, even for a caller that gave no deadline.
+    const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
+    const bytes = encodeLeaseCommand(cmd);
+    return new Promise<LeaseResult>((resolve, reject) => {
+      let onAbort: (() => void) | undefined;
+      const item: QueuedCommand<Waiting> = {
+        lane: laneOf(cmd),
+        size: bytes.byteLength,
+        deadline,
+        enqueuedAt: now,
+        cancelled: false,
+        payload: {
+          bytes,
+          settle: (err, result) => {
+            if (onAbort) signal?.removeEventListener('abort', onAbort);
+            if (err) reject(err);
+            else resolve(result!);
+          },
+        },
+      };
+      const admission = this.queue.offer(item, now);
+      this.reportMode();
+      if (!admission.admitted) {
+        const { lane, reason, retryAfterMs } = admission;
+        reject(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
+        return;
+      }
+      if (signal) {
+        onAbort = () => {
+          item.cancelled = true; // dropped at dequeue if not yet proposed
+          item.payload.settle(new TenureError('Cancelled', 'cancelled by the caller'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.schedulePump();
+      this.armSweep(deadline);
+    });
+  }
+
+  private onRequest(req: IncomingRequest): Promise<FacadeApplyReply> {
+    const raft = this.opts.raft;
+    if (this.stopped || raft.role !== 'leader') throw notLeaderError(raft.leader, raft.id);
+    const { commands, budgetMs } = parseFacadeRequest(req.data, this.maxPerRequest);
+    const now = this.clock.now();
+    const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
+    const outcomes = commands.map((raw): Promise<FacadeOutcome> | FacadeOutcome => {
+      let cmd: LeaseCommand;
+      try {
+        cmd = validateCommand(raw);
+      } catch (err) {
+        return { error: toTenureError(err).toWire() };
+      }
+      return this.submitLocal(cmd, deadline).then(
+        (result) => ({ result }),
+        (err) => ({ error: toTenureError(err).toWire() }),
+      );
+    });
+    return Promise.all(outcomes).then((all) => ({ outcomes: all }));
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // A microtask, not a timer: everything that arrived in this turn joins the first batch.
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Proposes one batch if Raft can take one; reschedules itself while it can take more. */
+  private pump(): void {
+    if (this.stopped || this.inflight >= this.maxInflight || this.queue.size === 0) return;
+    const raft = this.opts.raft;
+    if (raft.role !== 'leader') {
+      this.failQueued(notLeaderError(raft.leader, raft.id));
+      return;
+    }
+    const batch = this.queue.takeBatch(this.clock.now());
+    this.reportMode();
+    if (batch.length) this.propose(batch);
+    // One batch per turn, so each goes to Raft as its own proposal (RaftNode coalesces a turn).
+    if (this.queue.size > 0 && this.inflight < this.maxInflight) this.schedulePump();
+  }
+
+  private propose(batch: QueuedCommand<Waiting>[]): void {
+    this.inflight++;
+    const raft = this.opts.raft;
+    // All proposed in this microtask: RaftNode puts them in one entry.
+    const settled = batch.map((item) =>
+      raft.propose(item.payload.bytes).then(
+        (result) => {
+          this.queue.recordCommitted(item, this.clock.now());
+          item.payload.settle(null, result as LeaseResult);
+        },
+        (err) => item.payload.settle(toTenureError(err)),
+      ),
+    );
+    void Promise.all(settled).then(() => {
+      this.inflight--;
+      this.schedulePump();
+    });
+  }
+
+  /**
+   * Answers expired commands while the dispatcher cannot dequeue (Raft stalled, proposals in
+   * flight): a timer at the earliest queued deadline, at most one sweep per `sweepIntervalMs`.
+   */
+  private armSweep(deadline: number): void {
+    if (this.stopped || deadline === Infinity) return;
+    const at = Math.max(deadline, this.lastSweep + this.sweepMs);
+    if (this.sweepTimer !== undefined) {
+      if (at >= this.sweepAt) return;
+      this.clock.clearTimeout(this.sweepTimer);
+    }
+    this.sweepAt = at;
+    this.sweepTimer = this.clock.setTimeout(() => this.sweep(), Math.max(0, at - this.clock.now()));
+  }
+
+  private sweep(): void {
+    this.sweepTimer = undefined;
+    this.sweepAt = Infinity;
+    if (this.stopped) return;
+    const now = this.clock.now();
+    this.lastSweep = now;
+    const { nextDeadline } = this.queue.purge(now);
+    this.reportMode();
+    this.armSweep(nextDeadline);
+    this.schedulePump();
+  }
+
+  private failQueued(err: TenureError): void {
+    const items = this.queue.drainAll();
+    for (const item of items) item.payload.settle(err);
+    if (items.length) {
+      this.log.debug({ commands: items.length, code: err.code }, 'facade queue answered without proposing');
+      this.reportMode();
+    }
+  }
+
+  /** One event per change of the shedding set, never per command. */
+  private reportMode(): void {
+    const shedding = this.queue.shedding();
+    const key = shedding.join(',');
+    if (key === this.lastShedding || this.stopped) return;
+    this.lastShedding = key;
+    this.mode.send({ type: 'PRESSURE', shedding, at: this.clock.now() });
+    this.log.info({ shedding, load: this.queue.metrics(this.clock.now()).load }, shedding.length ? 'admission shedding' : 'admission open');
+  }
+}
+
+export interface FacadeForwarderOptions {
+  bus: Bus;
+  cluster: string;
+  /** This node's id (for the local shortcut). */
+  nodeId: string;
+  tracker: LeaderTracker;
+  clock?: Clock;
+  /** This node's leader side: when this node leads, commands skip the bus. */
+  local?: FacadeLeader;
+  /** Kept back from the budget sent to the leader, so its DeadlineExceeded beats our own timeout (default 20 ms). */
+  replyMarginMs?: number;
+}
+
+export class FacadeForwarder implements Forwarder {
+  readonly counters = { submitted: 0, local: 0, remote: 0, hintsFollowed: 0, noLeader: 0, timeouts: 0 };
+  private readonly subj: Subjects;
+  private readonly clock: Clock;
+  private readonly margin: number;
+  private closed = false;
+
+  constructor(private readonly opts: FacadeForwarderOptions) {
+    this.subj = subjects(opts.cluster);
+    this.clock = opts.clock ?? systemClock;
+    this.margin = opts.replyMarginMs ?? 20;
+  }
+
+  async submit(cmd: LeaseCommand, { deadline, signal }: ForwardOptions): Promise<LeaseResult> {
+    if (this.closed) throw new TenureError('Cancelled', 'facade forwarder closed');
+    if (signal?.aborted) throw new TenureError('Cancelled', 'cancelled before sending');
+    if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
+    this.counters.submitted++;
+    const tracker = this.opts.tracker;
+    const release = await tracker.limit.acquire(deadline, signal);
+    try {
+      let view = await tracker.current();
+      for (let attempt = 0; ; attempt++) {
+        const target = view.leader;
+        if (target === null) {
+          this.counters.noLeader++;
+          throw new TenureError('NoLeader', 'no leader known', { leader: null });
+        }
+        try {
+          return await this.send(target, cmd, deadline, signal);
+        } catch (err) {
+          const e = toTenureError(err);
+          if (e.code === 'Timeout') this.counters.timeouts++;
+          if (e.code !== 'NotLeader' && e.code !== 'NoLeader' && e.code !== 'NoResponders') throw e;
+          const hint = e.code === 'NotLeader' && typeof e.details.leader === 'string' ? e.details.leader : null;
+          view = await tracker.failed(view.generation, hint);
+          // Follow a new leader once (commands carry client id + seq, so a retry cannot apply twice).
+          if (attempt === 0 && view.leader !== null && view.leader !== target && this.clock.now() < deadline) {
+            this.counters.hintsFollowed++;
+            continue;
+          }
+          if (e.code === 'NotLeader') throw e;
+          this.counters.noLeader++;
+          throw new TenureError('NoLeader', `no leader reachable (${e.message})`, { leader: null });
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private async send(target: string, cmd: LeaseCommand, deadline: number, signal?: AbortSignal): Promise<LeaseResult> {
+    const local = this.opts.local;
+    if (local && target === this.opts.nodeId) {
+      this.counters.local++;
+      return local.submitLocal(cmd, deadline, signal);
+    }
+    const remaining = deadline - this.clock.now();
+    if (remaining <= 0) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
+    this.counters.remote++;
+    // The leader gets a little less than we wait, so its DeadlineExceeded reaches us before our own timer.
+    const budgetMs = Number.isFinite(remaining) ? Math.max(1, remaining - Math.min(this.margin, remaining / 2)) : null;
+    const payload: FacadeApplyRequest = { commands: [cmd], budgetMs };
+    const reply = await this.opts.bus.request(facadeSubject(this.subj, target), payload, { deadlineMs: remaining, signal });
+    const outcomes = parseFacadeReply(reply, 1);
+    if (!outcomes) throw new TenureError('Internal', 'malformed facade reply');
+    const outcome = outcomes[0];
+    if ('error' in outcome) throw TenureError.fromWire(outcome.error);
+    return outcome.result;
+  }
+}

@@ -1,0 +1,315 @@
+/**
+ * The leader's admission queue as pure logic: lanes of plain arrays, time passed in, no I/O.
+ *
+ * - Admission (`offer`): a command is refused — never silently dropped — when its lane is full,
+ *   when the queue's byte bound is reached, or when the load (queued client commands) has reached
+ *   its lane's watermark. Watermarks rise with priority (claim < revoke < extend), so under
+ *   pressure claims are refused first and extensions last; the clock lane is never shed and never
+ *   counts against client bounds. Refusals carry `retryAfterMs` (see `retryAfter`).
+ * - Dequeue (`takeBatch`): highest lane first, FIFO within a lane, bounded by count and bytes.
+ *   Every command whose deadline has passed or whose caller cancelled is dropped on the way
+ *   (reported through `onDrop`) — it is never proposed, so a caller that gave up can be sure its
+ *   command did not happen (the Juju "did my claim happen?" failure).
+ */
+import { admissionConfig, LANES, type AdmissionConfig, type AdmissionOverrides, type Lane } from './lanes.ts';
+import { Fifo } from './fifo.ts';
+import { LatencyHistogram, RateMeter, type LatencySummary } from './meters.ts';
+
+export interface QueuedCommand<T> {
+  lane: Lane;
+  /** Encoded size in bytes (what the Raft entry will carry). */
+  size: number;
+  /** Absolute time (queue's clock) after which the caller no longer waits: never propose after it. */
+  deadline: number;
+  enqueuedAt: number;
+  /** Set by the owner when the caller gives up (abort signal); the command is then never proposed. */
+  cancelled: boolean;
+  payload: T;
+}
+
+export type RefusalReason = 'lane-full' | 'shedding' | 'bytes-full';
+export type DropReason = 'expired' | 'cancelled';
+
+export type Admission =
+  | { admitted: true }
+  | { admitted: false; lane: Lane; reason: RefusalReason; retryAfterMs: number };
+
+export interface AdmissionMetrics {
+  depth: Record<Lane, number>;
+  /** Queued client commands (every lane but clock): what the watermarks compare against. */
+  load: number;
+  peakLoad: number;
+  queuedBytes: number;
+  admitted: Record<Lane, number>;
+  /** Refusals (Overloaded) per lane. */
+  shed: Record<Lane, number>;
+  expired: number;
+  cancelled: number;
+  /** Lanes currently refusing because of load. */
+  shedding: Lane[];
+  batches: number;
+  batchedCommands: number;
+  maxBatch: number;
+  lastBatch: number;
+  /** Commands leaving the queue (proposed or dropped) per second over the rate window. */
+  drainPerSec: number;
+  /** Enqueue to commit, for commands whose proposal resolved. */
+  commitLatency: LatencySummary;
+}
+
+const ADMITTED: Admission = Object.freeze({ admitted: true as const });
+
+function perLane(value = 0): Record<Lane, number> {
+  return { clock: value, singular: value, extend: value, revoke: value, claim: value };
+}
+
+export interface AdmissionQueueOptions<T> {
+  config?: AdmissionOverrides;
+  /** Told about every command dropped before it was proposed. Must not call back into the queue. */
+  onDrop: (item: QueuedCommand<T>, why: DropReason) => void;
+}
+
+export class AdmissionQueue<T> {
+  readonly config: AdmissionConfig;
+  private readonly lanes: Record<Lane, Fifo<QueuedCommand<T>>>;
+  private readonly onDrop: (item: QueuedCommand<T>, why: DropReason) => void;
+  private load = 0;
+  private bytes = 0;
+  private clockDepth = 0;
+  private readonly sheddingNow: Record<Lane, boolean> = { clock: false, singular: false, extend: false, revoke: false, claim: false };
+  private lastPurgeAt = -Infinity;
+  private readonly drained: RateMeter;
+  private readonly latency = new LatencyHistogram();
+  private readonly counters = {
+    peakLoad: 0,
+    admitted: perLane(),
+    shed: perLane(),
+    expired: 0,
+    cancelled: 0,
+    batches: 0,
+    batchedCommands: 0,
+    maxBatch: 0,
+    lastBatch: 0,
+  };
+
+  constructor(opts: AdmissionQueueOptions<T>) {
+    this.config = admissionConfig(opts.config);
+    this.onDrop = opts.onDrop;
+    this.drained = new RateMeter(this.config.rateWindowMs);
+    this.lanes = { clock: new Fifo(), singular: new Fifo(), extend: new Fifo(), revoke: new Fifo(), claim: new Fifo() };
+  }
+
+  /** Commands queued in every lane. */
+  get size(): number {
+    return this.load + this.clockDepth;
+  }
+
+  depth(lane: Lane): number {
+    return this.lanes[lane].length;
+  }
+
+  /** Lanes currently refusing because load reached their watermark. */
+  shedding(): Lane[] {
+    return LANES.filter((l) => this.sheddingNow[l]);
+  }
+
+  /** Admits `item` or says why not and when to retry. Never drops an admitted command silently. */
+  offer(item: QueuedCommand<T>, now: number): Admission {
+    let refusal = this.refusal(item);
+    // Expired or cancelled commands may be holding the room: purge (at most once per time step,
+    // so a flood of refusals does not rescan the queue every time) and look again.
+    if (refusal && now > this.lastPurgeAt) {
+      this.purge(now);
+      refusal = this.refusal(item);
+    }
+    if (refusal) {
+      this.counters.shed[item.lane]++;
+      return { admitted: false, lane: item.lane, reason: refusal, retryAfterMs: this.retryAfter(item, refusal, now) };
+    }
+    this.lanes[item.lane].push(item);
+    this.counters.admitted[item.lane]++;
+    if (item.lane === 'clock') this.clockDepth++;
+    else {
+      this.load++;
+      this.bytes += item.size;
+      if (this.load > this.counters.peakLoad) this.counters.peakLoad = this.load;
+      this.updateShedding();
+    }
+    return ADMITTED;
+  }
+
+  /**
+   * The next batch to propose: highest lane first, bounded by `maxBatchCommands` and
+   * `maxBatchBytes` (always at least one command). Expired and cancelled commands met on the way
+   * are dropped through `onDrop` and never returned.
+   */
+  takeBatch(now: number): QueuedCommand<T>[] {
+    const { maxBatchCommands, maxBatchBytes } = this.config;
+    const batch: QueuedCommand<T>[] = [];
+    let batchBytes = 0;
+    let removed = 0;
+    fill: for (const lane of LANES) {
+      const q = this.lanes[lane];
+      for (let item = q.peek(); item !== undefined; item = q.peek()) {
+        const why = dropReason(item, now);
+        if (why === undefined && (batch.length >= maxBatchCommands || (batch.length > 0 && batchBytes + item.size > maxBatchBytes))) break fill;
+        q.shift();
+        this.account(item);
+        removed++;
+        if (why) this.drop(item, why);
+        else {
+          batch.push(item);
+          batchBytes += item.size;
+        }
+      }
+    }
+    if (removed) {
+      this.drained.record(now, removed);
+      this.updateShedding();
+    }
+    if (batch.length) {
+      const c = this.counters;
+      c.batches++;
+      c.batchedCommands += batch.length;
+      c.lastBatch = batch.length;
+      if (batch.length > c.maxBatch) c.maxBatch = batch.length;
+    }
+    return batch;
+  }
+
+  /**
+   * Drops every expired or cancelled command now (the owner's sweep; also run before refusing).
+   * Returns how many left and the earliest deadline still queued (Infinity if none), so the owner
+   * can time its next sweep to answer DeadlineExceeded the moment it is due.
+   */
+  purge(now: number): { removed: number; nextDeadline: number } {
+    this.lastPurgeAt = now;
+    let removed = 0;
+    let nextDeadline = Infinity;
+    const drop = (item: QueuedCommand<T>): boolean => {
+      if (dropReason(item, now) !== undefined) return true;
+      if (item.deadline < nextDeadline) nextDeadline = item.deadline;
+      return false;
+    };
+    for (const lane of LANES) {
+      const gone = this.lanes[lane].removeWhere(drop);
+      for (const item of gone) {
+        this.account(item);
+        this.drop(item, dropReason(item, now)!);
+      }
+      removed += gone.length;
+    }
+    if (removed) {
+      this.drained.record(now, removed);
+      this.updateShedding();
+    }
+    return { removed, nextDeadline };
+  }
+
+  /** Empties the queue (leadership lost, shutdown): the owner answers every command. */
+  drainAll(): QueuedCommand<T>[] {
+    const out: QueuedCommand<T>[] = [];
+    for (const lane of LANES) out.push(...this.lanes[lane].drain());
+    this.load = 0;
+    this.bytes = 0;
+    this.clockDepth = 0;
+    this.updateShedding();
+    return out;
+  }
+
+  /** The command's proposal resolved at `now`: feeds the enqueue-to-commit latency. */
+  recordCommitted(item: QueuedCommand<T>, now: number): void {
+    this.latency.record(now - item.enqueuedAt);
+  }
+
+  metrics(now: number): AdmissionMetrics {
+    const depth = perLane();
+    for (const lane of LANES) depth[lane] = this.lanes[lane].length;
+    const c = this.counters;
+    return {
+      depth,
+      load: this.load,
+      peakLoad: c.peakLoad,
+      queuedBytes: this.bytes,
+      admitted: { ...c.admitted },
+      shed: { ...c.shed },
+      expired: c.expired,
+      cancelled: c.cancelled,
+      shedding: this.shedding(),
+      batches: c.batches,
+      batchedCommands: c.batchedCommands,
+      maxBatch: c.maxBatch,
+      lastBatch: c.lastBatch,
+      drainPerSec: this.drained.perMs(now) * 1000,
+      commitLatency: this.latency.summary(),
+    };
+  }
+
+  // ---- internals ----
+
+  private refusal(item: QueuedCommand<T>): RefusalReason | undefined {
+    const lane = item.lane;
+    if (this.lanes[lane].length >= this.config.lanes[lane].capacity) return 'lane-full';
+    if (lane === 'clock') return undefined; // never shed, not counted against client bounds
+    if (this.sheddingNow[lane]) return 'shedding';
+    if (this.bytes + item.size > this.config.maxQueuedBytes) return 'bytes-full';
+    return undefined;
+  }
+
+  /**
+   * When to retry: how many commands must leave the queue before this command would be admitted,
+   * divided by the rate at which commands currently leave it (proposed or dropped, measured over
+   * `rateWindowMs`). Nothing leaving (Raft stalled) gives the maximum. The hint is a lower bound
+   * under sustained load; clients add jitter so retries do not arrive in lockstep.
+   */
+  private retryAfter(item: QueuedCommand<T>, reason: RefusalReason, now: number): number {
+    const { lanes, resumeFraction, minRetryAfterMs, maxRetryAfterMs, maxQueuedBytes } = this.config;
+    let needed: number;
+    if (reason === 'shedding') {
+      needed = this.load - Math.ceil(lanes[item.lane].admitBelowLoad * resumeFraction) + 1;
+    } else if (reason === 'lane-full') {
+      // The lane frees a slot only after every command ahead of its head (higher lanes) has left.
+      needed = 1;
+      for (const lane of LANES) {
+        if (lane === item.lane) break;
+        needed += this.lanes[lane].length;
+      }
+    } else {
+      const average = this.load ? this.bytes / this.load : item.size;
+      needed = Math.ceil((this.bytes + item.size - maxQueuedBytes) / Math.max(1, average));
+    }
+    const rate = this.drained.perMs(now);
+    const ms = rate > 0 ? Math.max(1, needed) / rate : maxRetryAfterMs;
+    return Math.ceil(Math.min(maxRetryAfterMs, Math.max(minRetryAfterMs, ms)));
+  }
+
+  private updateShedding(): void {
+    const { lanes, resumeFraction } = this.config;
+    for (const lane of LANES) {
+      const mark = lanes[lane].admitBelowLoad;
+      if (lane === 'clock' || mark === Infinity) continue;
+      if (this.load >= mark) this.sheddingNow[lane] = true;
+      else if (this.load < mark * resumeFraction) this.sheddingNow[lane] = false;
+    }
+  }
+
+  private account(item: QueuedCommand<T>): void {
+    if (item.lane === 'clock') this.clockDepth--;
+    else {
+      this.load--;
+      this.bytes -= item.size;
+    }
+  }
+
+  private drop(item: QueuedCommand<T>, why: DropReason): void {
+    if (why === 'expired') this.counters.expired++;
+    else this.counters.cancelled++;
+    this.onDrop(item, why);
+  }
+}
+
+function dropReason(item: QueuedCommand<unknown>, now: number): DropReason | undefined {
+  if (item.cancelled) return 'cancelled';
+  if (now >= item.deadline) return 'expired';
+  return undefined;
+}
