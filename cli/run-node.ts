@@ -2,11 +2,11 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Config } from '../config/config.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
-import { LmdbStorage } from '../storage/lmdb.ts';
-import { RaftNode } from '../actors/raft-node.ts';
-import { LeaseStateMachine } from '../actors/lease-state-machine.ts';
-import { createLogger } from '../log/logger.ts';
 import { subjects } from '../bus/subjects.ts';
+import { LmdbStorage } from '../storage/lmdb.ts';
+import { TenureNode } from '../node/tenure-node.ts';
+import { ForwardingStack } from '../actors/transport-switch.ts';
+import { createLogger } from '../log/logger.ts';
 
 function envInt(name: string): number | undefined {
   const v = process.env[name];
@@ -17,51 +17,62 @@ function envInt(name: string): number | undefined {
 }
 
 /**
- * One Tenure node process: NATS connection, LMDB storage under `<dataDir>/<nodeId>`, the Raft node
- * and the lease state machine. Prints `ready <id>` once serving; stops cleanly on SIGTERM/SIGINT.
+ * One Tenure node process: NATS connection, LMDB storage under `<dataDir>/<nodeId>`, and a
+ * TenureNode (Raft, lease manager, clock updater, events, both forwarding transports). Prints
+ * `ready <id>` once serving; stops cleanly on SIGTERM/SIGINT.
  */
 export async function runNode(config: Config): Promise<void> {
   const logger = createLogger({ level: config.logLevel }).child({ node: config.nodeId });
   const dir = join(config.dataDir, config.nodeId);
   mkdirSync(dir, { recursive: true });
-  const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger });
+  const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
   const storage = await LmdbStorage.open(dir);
-  const stateMachine = new LeaseStateMachine();
-  const raft = new RaftNode({
+  const node = new TenureNode({
     id: config.nodeId,
     cluster: config.cluster,
     voters: [...config.nodes],
     bus,
     storage,
-    stateMachine,
-    logger: logger.child({ actor: 'raft' }),
-    electionMinMs: config.electionTimeoutMs,
-    electionMaxMs: config.electionTimeoutMs * 2,
+    logger,
+    clockIntervalMs: config.clockIntervalMs,
+    electionTimeoutMs: config.electionTimeoutMs,
     heartbeatMs: config.heartbeatMs,
-    rpcTimeoutMs: Math.max(200, config.electionTimeoutMs),
-    snapshotEveryEntries: envInt('TENURE_SNAPSHOT_EVERY_ENTRIES'),
+    raft: {
+      rpcTimeoutMs: Math.max(200, config.electionTimeoutMs),
+      snapshotEveryEntries: envInt('TENURE_SNAPSHOT_EVERY_ENTRIES'),
+    },
+    lease: { maxPayloadBytes: config.maxPayloadBytes },
+    forwarding: (ctx) =>
+      new ForwardingStack({
+        ...ctx,
+        transport: config.transport,
+        legacy: { deliveryTimeoutMs: envInt('TENURE_LEGACY_DELIVERY_TIMEOUT_MS'), responseTimeoutMs: envInt('TENURE_LEGACY_RESPONSE_TIMEOUT_MS') },
+      }),
   });
-  await raft.start();
-  // Node-addressed inspection for operators and tests: raft status plus the lease table here.
+  await node.start();
+
+  // Node-addressed inspection for operators, benchmarks and tests: Raft and FSM state, the
+  // forwarders' queues, and this process's memory and CPU.
   const s = subjects(config.cluster);
-  bus.serve(s.control('status', config.nodeId), () => ({ ...raft.status(), fsm: stateMachine.fsm.stats() }));
-  bus.serve(s.control('leases', config.nodeId), () => ({ applied: raft.appliedIndex, leases: stateMachine.fsm.list() }));
+  bus.serve(s.control('status', config.nodeId), () => ({
+    ...node.raft.status(),
+    fsm: node.stateMachine.fsm.stats(),
+    forwarding: node.forwarding.status?.(),
+    process: { pid: process.pid, rss: process.memoryUsage().rss, cpu: process.cpuUsage() },
+  }));
+  bus.serve(s.control('leases', config.nodeId), () => ({ applied: node.raft.appliedIndex, leases: node.stateMachine.fsm.list() }));
+
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await raft.stop();
+    await node.stop();
     await bus.close();
     await storage.close();
     process.exit(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  (async () => {
-    for (;;) {
-      const l = await raft.leadership.take();
-      logger.info({ role: l.role, leader: l.leader, term: l.term }, 'leadership changed');
-    }
-  })();
+  node.leadership.subscribe((l) => logger.info({ role: l.role, leader: l.leader, term: l.term }, 'leadership changed'));
   process.stdout.write(`ready ${config.nodeId}\n`);
 }
