@@ -8,12 +8,12 @@ import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/cor
 import { RaftLog } from '../machines/raft/log.ts';
 import { raftMachine } from '../machines/raft/machine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
-import { decodeCommandBatch, encodeCommandBatch } from '../machines/raft/command-batch.ts';
+import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftStorage } from '../storage/types.ts';
-import { crc32 } from '../storage/crc32.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
-import { SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+import { ProposalBatcher } from './proposal-batcher.ts';
+import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 
 /** The replicated state machine Raft applies to (the lease FSM in production). */
 export interface StateMachine {
@@ -58,18 +58,6 @@ export interface RaftNodeOptions {
   snapshotChunkBytes?: number;
 }
 
-interface Pending {
-  term: number;
-  resolve: (results: unknown[]) => void;
-  reject: (err: Error) => void;
-}
-
-interface Queued {
-  command: Uint8Array;
-  resolve: (result: unknown) => void;
-  reject: (err: Error) => void;
-}
-
 /**
  * A Raft node: the XState machine for roles and timers plus the I/O around it (bus, storage,
  * apply). One Ready loop persists (one fsync per batch), then sends, then applies.
@@ -82,9 +70,7 @@ export class RaftNode {
   private subs: Subscription[] = [];
   private readonly subj: Subjects;
   private readonly opts: Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
-  private pending = new Map<number, Pending>();
-  private queue: Queued[] = [];
-  private flushScheduled = false;
+  private proposals!: ProposalBatcher;
   private readyRunning = false;
   private readyAgain = false;
   private requestedGen = 0;
@@ -143,6 +129,7 @@ export class RaftNode {
       loaded.hardState,
       log,
     );
+    this.proposals = new ProposalBatcher(this.opts, (datas) => this.appendCommands(datas));
     this.actor = createActor(raftMachine, {
       clock: this.opts.clock,
       input: {
@@ -176,10 +163,7 @@ export class RaftNode {
     for (const s of this.subs) s.unsubscribe();
     this.actor?.stop();
     const err = new TenureError('NotLeader', 'node stopped', { leader: null });
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-    for (const q of this.queue) q.reject(err);
-    this.queue = [];
+    this.proposals?.failAll(err);
     for (const w of this.readWaiters.values()) w.reject(err);
     this.readWaiters.clear();
   }
@@ -230,8 +214,8 @@ export class RaftNode {
       lastIndex: this.core.log.lastIndex(),
       snapshotIndex: this.core.log.snapshot.index,
       voters: this.core.config.voters,
-      queued: this.queue.length,
-      pending: this.pending.size,
+      queued: this.proposals.queued,
+      pending: this.proposals.inFlight,
     };
   }
 
@@ -241,17 +225,7 @@ export class RaftNode {
    */
   propose(command: Uint8Array): Promise<unknown> {
     if (this.core.role !== 'leader') return Promise.reject(this.notLeader());
-    if (this.queue.length >= this.opts.maxQueuedCommands) {
-      return Promise.reject(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
-    }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ command, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
-        queueMicrotask(() => this.flushProposals());
-      }
-    });
+    return this.proposals.enqueue(command);
   }
 
   /** Proposes several commands at once (a caller-made batch). */
@@ -266,7 +240,7 @@ export class RaftNode {
         ...change,
         respond: (err, r) => {
           if (err) return reject(this.mapError(err));
-          this.pending.set(r!.index, { term: r!.term, resolve: () => resolve(), reject });
+          this.proposals.track(r!.index, r!.term, resolve, reject);
         },
       });
     });
@@ -332,48 +306,15 @@ export class RaftNode {
     return { results: await this.proposeBatch(cmds as Uint8Array[]) };
   }
 
-  private flushProposals(): void {
-    this.flushScheduled = false;
-    if (this.queue.length === 0 || this.stopped) return;
-    const queued = this.queue;
-    this.queue = [];
-    if (this.core.role !== 'leader') {
-      const err = this.notLeader();
-      for (const q of queued) q.reject(err);
-      return;
-    }
-    // Coalesce into entries bounded by count and bytes.
-    const groups: Queued[][] = [];
-    let group: Queued[] = [];
-    let bytes = 0;
-    for (const q of queued) {
-      if (group.length >= this.opts.maxCommandsPerEntry || (group.length > 0 && bytes + q.command.byteLength > this.opts.maxBytesPerEntry)) {
-        groups.push(group);
-        group = [];
-        bytes = 0;
-      }
-      group.push(q);
-      bytes += q.command.byteLength + 4;
-    }
-    if (group.length) groups.push(group);
-    this.actor.send({
-      type: 'PROPOSE',
-      datas: groups.map((g) => encodeCommandBatch(g.map((q) => q.command))),
-      respond: (err, r) => {
-        if (err) {
-          const e = this.mapError(err);
-          for (const q of queued) q.reject(e);
-          return;
-        }
-        groups.forEach((g, i) => {
-          this.pending.set(r!.index + i, {
-            term: r!.term,
-            resolve: (results) => g.forEach((q, k) => q.resolve(results[k])),
-            reject: (e) => g.forEach((q) => q.reject(e)),
-          });
-        });
-      },
-    });
+  /** Appends coalesced command entries through the machine (leader only). */
+  private appendCommands(datas: Uint8Array[]): { index: number; term: number } {
+    if (this.stopped) throw new TenureError('NotLeader', 'node stopped', { leader: null });
+    let result: { index: number; term: number } | undefined;
+    let failure: Error | null = null;
+    this.actor.send({ type: 'PROPOSE', datas, respond: (err, r) => (err ? (failure = this.mapError(err)) : (result = r)) });
+    if (failure) throw failure;
+    if (!result) throw this.notLeader();
+    return result;
   }
 
   private async onMessage(msg: RaftMessage): Promise<RaftMessage[]> {
@@ -418,8 +359,7 @@ export class RaftNode {
   private onLostLeadership(): void {
     // Entries may still commit under the next leader: callers retry with their idempotency key.
     const err = new TenureError('NotLeader', 'leadership lost before the command was applied; outcome unknown, retry with the same client id and sequence', { leader: this.core.lead });
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+    this.proposals.failAll(err, false);
   }
 
   private kick(): void {
@@ -503,12 +443,7 @@ export class RaftNode {
       for (const e of entries) {
         let results: unknown[] = [];
         if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(e.data));
-        const p = this.pending.get(e.index);
-        if (p) {
-          this.pending.delete(e.index);
-          if (p.term === e.term) p.resolve(results);
-          else p.reject(new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
-        }
+        this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });
       this.resolveAppliedWaiters();
@@ -529,15 +464,7 @@ export class RaftNode {
   private maybeSnapshot(): void {
     const log = this.core.log;
     if (this.snapshotting || log.applied - log.snapshot.index < this.opts.snapshotEveryEntries) return;
-    const index = log.applied;
-    const chunks = Array.from(this.opts.stateMachine.snapshot());
-    let checksum = 0;
-    let size = 0;
-    for (const c of chunks) {
-      checksum = crc32(c, checksum);
-      size += c.byteLength;
-    }
-    const meta: SnapshotMeta = { index, term: log.term(index)!, config: log.configAt(index).config, size, checksum };
+    const { meta, chunks } = captureSnapshot(this.opts.stateMachine, log);
     this.snapshotting = true;
     this.opts.storage
       .saveSnapshot(meta, chunks)

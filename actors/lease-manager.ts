@@ -1,0 +1,385 @@
+/**
+ * The lease manager: one per node, serving `tenure.v1.<cluster>.lease.<op>` for clients in ONE
+ * queue group (`tenure-lease`) shared by every node, so any node can answer any request. It is a
+ * single wildcard subscription (`….lease.*`, dispatched by op) so an unknown op gets `Invalid`
+ * rather than silence; on NATS it is also the `tenure` micro service's endpoint.
+ *
+ * Per request: validate (actors/lease-requests.ts), send commands through the forwarder with the
+ * retry policy (actors/lease-retry.ts), answer reads from the local FSM (or after a ReadIndex
+ * barrier when asked for `linearizable`), and park `wait` callers (actors/waiters.ts) until the
+ * FSM releases their key.
+ *
+ * XState models only the lifecycle (idle → starting → serving → stopping → stopped); per-request
+ * work is plain functions, never an actor per request. Admission here is a plain cap on writes in
+ * flight from this node (`Overloaded`); lane-aware shedding belongs to the facade forwarder.
+ */
+import { randomBytes } from 'node:crypto';
+import { createActor, fromPromise, setup, type Actor } from 'xstate';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Service } from '@nats-io/services';
+import type { Bus, IncomingRequest, RequestHandler, Subscription } from '../bus/types.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
+import { isLeaseOp, LEASE_OPS, subjects, type LeaseOp as ApiOp, type Subjects } from '../bus/subjects.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { invalid, TenureError } from '../errors/errors.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
+import { failureToError, type LeaseResult } from '../lease/types.ts';
+import type { Forwarder } from './forwarder.ts';
+import type { LeaseStateMachine } from './lease-state-machine.ts';
+import {
+  leaseView,
+  parseGet,
+  parseList,
+  parseWait,
+  parseWrite,
+  type ClaimReply,
+  type ListReply,
+  type WaitReply,
+  type WriteOp,
+} from './lease-requests.ts';
+import { startMicroService } from './micro-service.ts';
+import { submitWithRetry } from './lease-retry.ts';
+import { Waiters } from './waiters.ts';
+
+export const LEASE_QUEUE = 'tenure-lease';
+
+/** What the manager reads from the local Raft node (RaftNode satisfies it). */
+export interface ManagedRaft {
+  readonly id: string;
+  readonly role: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly appliedIndex: number;
+  readonly commitIndex: number;
+  readBarrier(deadlineMs?: number): Promise<number>;
+}
+
+export interface LeaseManagerOptions {
+  cluster: string;
+  bus: Bus;
+  raft: ManagedRaft;
+  stateMachine: LeaseStateMachine;
+  forwarder: Forwarder;
+  clock?: Clock;
+  logger?: Logger;
+  /** Register the `tenure` NATS micro service on this connection (and serve through it); omit on the sim bus. */
+  nats?: NatsConnection;
+  /** Largest request accepted (default 64 KiB); larger ones get Invalid (field `payload`). */
+  maxPayloadBytes?: number;
+  /** Most concurrent `wait`s on this node (default 10,000); beyond it, `Overloaded`. */
+  maxWaiters?: number;
+  /** Most writes in flight from this node (default 10,000); beyond it, `Overloaded`. */
+  maxInFlight?: number;
+  /** Budget of a write whose caller named none (default 5000 ms). */
+  defaultDeadlineMs?: number;
+  /** Budget of a wait whose caller named none (default 30,000 ms). */
+  defaultWaitMs?: number;
+  /** Extra fields for `status` replies (clock lag, event publisher counters, …). */
+  extraStatus?: () => Record<string, unknown>;
+  /** Service version shown by `nats micro info`. */
+  version?: string;
+}
+
+interface Hooks {
+  open: () => Promise<void>;
+  close: () => Promise<void>;
+}
+
+const lifecycle = setup({
+  types: { context: {} as Hooks, input: {} as Hooks, events: {} as { type: 'START' } | { type: 'STOP' } },
+  actors: {
+    opening: fromPromise<void, Hooks>(({ input }) => input.open()),
+    closing: fromPromise<void, Hooks>(({ input }) => input.close()),
+  },
+}).createMachine({
+  id: 'leaseManager',
+  context: ({ input }) => input,
+  initial: 'idle',
+  states: {
+    idle: { on: { START: 'starting', STOP: 'stopped' } },
+    starting: {
+      invoke: { src: 'opening', input: ({ context }) => context, onDone: 'serving', onError: 'failed' },
+    },
+    serving: { on: { STOP: 'stopping' } },
+    stopping: {
+      invoke: { src: 'closing', input: ({ context }) => context, onDone: 'stopped', onError: 'stopped' },
+    },
+    failed: { on: { STOP: 'stopped' } },
+    stopped: { type: 'final' },
+  },
+});
+
+export class LeaseManager {
+  readonly waiters: Waiters;
+  readonly counters = {
+    requests: 0,
+    errors: 0,
+    retries: 0,
+    shed: 0,
+    byOp: Object.fromEntries(LEASE_OPS.map((op) => [op, 0])) as Record<ApiOp, number>,
+  };
+  private readonly subj: Subjects;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly actor: Actor<typeof lifecycle>;
+  private readonly bootId = randomBytes(4).toString('hex');
+  private anonCount = 0;
+  private inFlight = 0;
+  private readonly active = new Set<Promise<unknown>>();
+  private subs: Subscription[] = [];
+  private service: Service | null = null;
+  private readonly unhook: (() => void)[] = [];
+  private openError: unknown;
+  private starting?: Promise<void>;
+
+  constructor(private readonly opts: LeaseManagerOptions) {
+    this.subj = subjects(opts.cluster);
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
+    this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });
+    this.actor = createActor(lifecycle, {
+      clock: this.clock,
+      input: { open: () => this.open(), close: () => this.close() },
+    });
+  }
+
+  get state(): string {
+    return String(this.actor.getSnapshot().value);
+  }
+
+  /** Starts serving; resolves once the subscriptions (or the micro service) are in place. */
+  start(): Promise<void> {
+    this.starting ??= this.startOnce();
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
+    this.actor.start();
+    await new Promise<void>((resolve, reject) => {
+      const sub = this.actor.subscribe((s) => {
+        if (s.matches('serving')) resolve();
+        else if (s.matches('failed')) reject(this.openError instanceof Error ? this.openError : new Error(String(this.openError)));
+        else return;
+        queueMicrotask(() => sub.unsubscribe());
+      });
+      this.actor.send({ type: 'START' });
+    });
+  }
+
+  /** Stops taking requests (the queue group routes to other nodes), ends waiters, lets in-flight work finish (≤ 2 s). */
+  async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => {});
+    if (this.actor.getSnapshot().status === 'done') return;
+    if (this.actor.getSnapshot().status !== 'active') this.actor.start();
+    this.actor.send({ type: 'STOP' });
+    await new Promise<void>((resolve) => {
+      if (this.actor.getSnapshot().status === 'done') return resolve();
+      this.actor.subscribe({ complete: () => resolve() });
+    });
+  }
+
+  // ---- lifecycle hooks (run by the machine) ----
+
+  private async open(): Promise<void> {
+    const { stateMachine } = this.opts;
+    this.unhook.push(
+      stateMachine.onApplied((index, events) => {
+        for (const e of events) if (e.kind === 'revoked' || e.kind === 'expired') this.waiters.released(e.key, e.kind, index);
+      }),
+    );
+    // A restored snapshot changes state without events: re-check every parked key.
+    stateMachine.onRestored(() => this.waiters.recheck((key) => this.opts.stateMachine.fsm.get(key) === null));
+    // One wildcard subscription for every op: an unknown op gets Invalid instead of NoResponders,
+    // and per-op subscriptions plus a catch-all would see each request twice.
+    const endpoints = [{ name: 'lease', subject: this.subj.leaseAll, handler: this.handler() }];
+    const maxPayloadBytes = this.opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    try {
+      if (this.opts.nats) {
+        this.service = await startMicroService(
+          {
+            nc: this.opts.nats,
+            name: 'tenure',
+            version: this.opts.version ?? '0.1.0',
+            description: `Tenure lease service, cluster ${this.opts.cluster}`,
+            queue: LEASE_QUEUE,
+            maxPayloadBytes,
+            metadata: { cluster: this.opts.cluster, node: this.opts.raft.id },
+            logger: this.log,
+            stats: () => ({ ...this.counters, byOp: { ...this.counters.byOp }, waiters: this.waiters.size, inFlight: this.inFlight }),
+          },
+          endpoints,
+        );
+      } else {
+        for (const ep of endpoints) this.subs.push(this.opts.bus.serve(ep.subject, ep.handler, { queue: LEASE_QUEUE, maxPayloadBytes }));
+      }
+    } catch (err) {
+      this.openError = err;
+      throw err;
+    }
+  }
+
+  private async close(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    await this.service?.stop().catch(() => {});
+    this.service = null;
+    this.waiters.cancelAll(new TenureError('Cancelled', 'node stopping'));
+    for (const u of this.unhook) u();
+    if (this.active.size) {
+      let timer: unknown;
+      await Promise.race([
+        Promise.allSettled([...this.active]),
+        new Promise((r) => (timer = this.clock.setTimeout(() => r(undefined), 2000))),
+      ]);
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  // ---- requests ----
+
+  private handler(): RequestHandler {
+    const prefixLength = this.subj.leaseAll.length - 1; // `….lease.`
+    return (req) => {
+      this.counters.requests++;
+      const op = req.subject.slice(prefixLength);
+      if (!isLeaseOp(op)) {
+        this.counters.errors++;
+        throw invalid('op', `unknown lease operation ${JSON.stringify(op)} (expected one of ${LEASE_OPS.join(', ')})`);
+      }
+      this.counters.byOp[op]++;
+      if (!this.actor.getSnapshot().matches('serving')) {
+        this.counters.errors++;
+        throw new TenureError('Overloaded', 'node is not serving (starting or stopping)', { retryAfterMs: 50 });
+      }
+      const work = this.dispatch(op, req);
+      if (!(work instanceof Promise)) return work;
+      this.active.add(work);
+      work.then(
+        () => this.active.delete(work),
+        () => {
+          this.counters.errors++;
+          this.active.delete(work);
+        },
+      );
+      return work;
+    };
+  }
+
+  private dispatch(op: ApiOp, req: IncomingRequest): unknown {
+    switch (op) {
+      case 'claim':
+      case 'extend':
+      case 'revoke':
+      case 'pin':
+      case 'unpin':
+        return this.write(op, req);
+      case 'get':
+        return this.get(req);
+      case 'list':
+        return this.list(req);
+      case 'wait':
+        return this.wait(req);
+      case 'status':
+        return this.status();
+    }
+  }
+
+  private async write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
+    const { cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient());
+    const deadline = this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    if (this.inFlight >= (this.opts.maxInFlight ?? 10_000)) {
+      this.counters.shed++;
+      throw new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 });
+    }
+    this.inFlight++;
+    let result: LeaseResult;
+    try {
+      result = await submitWithRetry(this.opts.forwarder, cmd, op, deadline, this.clock, () => this.counters.retries++);
+    } finally {
+      this.inFlight--;
+    }
+    if (!result.ok) throw failureToError(result);
+    const now = this.opts.stateMachine.fsm.time();
+    if (cmd.op === 'claim' && 'extended' in result) {
+      const r: ClaimReply = { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token, extended: result.extended };
+      return r;
+    }
+    if (cmd.op === 'extend' && 'expiry' in result) {
+      return { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token };
+    }
+    if (cmd.op === 'revoke') return { revoked: true };
+    if ('pinnedBy' in result) return { pinnedBy: result.pinnedBy };
+    throw new TenureError('Internal', `unexpected result for ${cmd.op}`);
+  }
+
+  private async get(req: IncomingRequest): Promise<unknown> {
+    const { key, linearizable } = parseGet(req.data);
+    if (linearizable) await this.barrier(req);
+    const fsm = this.opts.stateMachine.fsm; // read after the barrier: a restore may have replaced it
+    return leaseView(key, fsm.get(key), fsm.pinsOf(key));
+  }
+
+  private async list(req: IncomingRequest): Promise<ListReply> {
+    const { filter, linearizable, limit } = parseList(req.data);
+    if (linearizable) await this.barrier(req);
+    const fsm = this.opts.stateMachine.fsm;
+    const all = fsm.list(filter);
+    const leases = all.slice(0, limit).map((info) => leaseView(info.key, info, info.pinnedBy));
+    return { time: fsm.time(), leases, truncated: all.length > limit };
+  }
+
+  private async wait(req: IncomingRequest): Promise<WaitReply> {
+    const { key, deadlineMs } = parseWait(req.data);
+    // A ReadIndex barrier first, so a wait sent after a successful claim sees that claim even on
+    // a follower that has not applied it yet (otherwise it would answer a stale "free").
+    await this.barrier(req);
+    if (this.opts.stateMachine.fsm.get(key) === null) return { free: true, reason: 'free' };
+    const outcome = await this.waiters.add(key, this.deadlineOf(req, deadlineMs, this.opts.defaultWaitMs ?? 30_000));
+    return outcome.index === undefined ? { free: true, reason: outcome.reason } : { free: true, reason: outcome.reason, index: outcome.index };
+  }
+
+  status(): Record<string, unknown> {
+    const raft = this.opts.raft;
+    const fsm = this.opts.stateMachine.fsm;
+    return {
+      node: raft.id,
+      cluster: this.opts.cluster,
+      role: raft.role,
+      leader: raft.leader,
+      term: raft.term,
+      appliedIndex: raft.appliedIndex,
+      commitIndex: raft.commitIndex,
+      time: fsm.time(),
+      leases: fsm.stats().leases,
+      waiters: this.waiters.size,
+      inFlight: this.inFlight,
+      ...this.opts.extraStatus?.(),
+    };
+  }
+
+  private async barrier(req: IncomingRequest): Promise<void> {
+    const remaining = this.deadlineOf(req, undefined, this.opts.defaultDeadlineMs ?? 5000) - this.clock.now();
+    if (!(remaining > 0)) throw new TenureError('DeadlineExceeded', 'deadline passed before the read');
+    await this.opts.raft.readBarrier(remaining);
+  }
+
+  /**
+   * The earliest of the caller's header deadline, the body's `deadlineMs` and the default. The
+   * header deadline is pulled in by a small margin so our answer (e.g. DeadlineExceeded) reaches
+   * the caller before its own timer fires.
+   */
+  private deadlineOf(req: IncomingRequest, bodyMs: number | undefined, defaultMs: number): number {
+    const now = this.clock.now();
+    let d = now + (bodyMs ?? defaultMs);
+    if (Number.isFinite(req.deadline)) {
+      const left = req.deadline - now;
+      d = Math.min(d, req.deadline - Math.min(50, Math.max(0, left) * 0.1));
+    }
+    return d;
+  }
+
+  /** A one-off idempotency identity for a request that named none (a human with `nats req`). */
+  private freshClient(): { clientId: string; seq: number } {
+    return { clientId: `anon:${this.opts.raft.id}:${this.bootId}:${(++this.anonCount).toString(36)}`, seq: 1 };
+  }
+}

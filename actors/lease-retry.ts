@@ -1,0 +1,59 @@
+/**
+ * The lease manager's retry policy for commands, always inside the caller's deadline, with
+ * jittered exponential backoff:
+ * - NotLeader / NoLeader / Overloaded: the command was not applied (or, after a lost leadership,
+ *   its outcome is unknown and the retry's same clientId+seq returns the first outcome): retried,
+ *   at most MAX_ATTEMPTS times, waiting at least `retryAfterMs` when the leader sent one;
+ * - Timeout (outcome unknown): claims are NOT retried — a claim storm after timeouts is the Juju
+ *   "tsunami" — while extend, revoke, pin and unpin get up to 3 attempts, each with a share of the
+ *   budget so that a retry still has time;
+ * - anything else (Held, NotHeld, Invalid, DeadlineExceeded, Cancelled) is final.
+ * When the next attempt could not start before the deadline, the last error is returned as is.
+ */
+import type { Clock } from '../clock/clock.ts';
+import { TenureError } from '../errors/errors.ts';
+import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
+import type { Forwarder } from './forwarder.ts';
+import type { WriteOp } from './lease-requests.ts';
+
+export const MAX_ATTEMPTS = 8;
+const TIMEOUT_ATTEMPTS: Record<WriteOp, number> = { claim: 1, extend: 3, revoke: 3, pin: 3, unpin: 3 };
+
+export async function submitWithRetry(
+  forwarder: Forwarder,
+  cmd: LeaseCommand,
+  op: WriteOp,
+  deadline: number,
+  clock: Clock,
+  onRetry: () => void = () => {},
+): Promise<LeaseResult> {
+  let timeoutsLeft = TIMEOUT_ATTEMPTS[op];
+  for (let attempt = 1; ; attempt++) {
+    const now = clock.now();
+    const attemptDeadline = timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
+    try {
+      return await forwarder.submit(cmd, { deadline: attemptDeadline });
+    } catch (err) {
+      if (!(err instanceof TenureError)) throw err;
+      let delay: number;
+      if (err.code === 'Timeout' || (err.code === 'DeadlineExceeded' && attemptDeadline < deadline)) {
+        if (--timeoutsLeft < 1) throw err;
+        delay = 0;
+      } else if (err.code === 'NotLeader' || err.code === 'NoLeader' || err.code === 'Overloaded') {
+        if (attempt >= MAX_ATTEMPTS) throw err;
+        const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
+        delay = Math.max(hinted, backoff(attempt));
+      } else {
+        throw err;
+      }
+      if (clock.now() + delay >= deadline) throw err;
+      onRetry();
+      if (delay > 0) await new Promise<void>((r) => clock.setTimeout(() => r(), delay));
+    }
+  }
+}
+
+/** Jittered exponential backoff: 10 ms, 20 ms, 40 ms … capped at 500 ms, times a random 0.5–1.5. */
+export function backoff(attempt: number, baseMs = 10, capMs = 500): number {
+  return Math.min(capMs, baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
+}

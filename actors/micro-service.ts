@@ -1,0 +1,109 @@
+/**
+ * Serving the lease API as a NATS micro service (`@nats-io/services`), so `nats micro ls|info|stats`
+ * show it as `tenure`. On NATS the service's endpoints ARE the serving subscriptions (one per op,
+ * in the shared queue group): serving through the bus as well would put every request into two
+ * queue groups and run it twice. Requests go through the same `runHandler` as `NatsBus.serve`, so
+ * codec, size limit, deadline header and typed errors behave identically on both paths.
+ */
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '@nats-io/services';
+import { CONTENT_TYPE_HEADER, DEADLINE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from '../bus/codec.ts';
+import { runHandler, type RawReply } from '../bus/serve-core.ts';
+import type { RequestHandler } from '../bus/types.ts';
+import type { ErrorCode } from '../errors/errors.ts';
+import type { Logger } from '../log/logger.ts';
+
+export interface MicroEndpoint {
+  name: string;
+  subject: string;
+  handler: RequestHandler;
+}
+
+export interface MicroServiceOptions {
+  nc: NatsConnection;
+  name: string;
+  version: string;
+  description: string;
+  queue: string;
+  maxPayloadBytes: number;
+  metadata: Record<string, string>;
+  logger: Logger;
+  /** Extra per-endpoint data for `nats micro stats` (our own counters: async errors are invisible to the library's). */
+  stats?: (endpoint: string) => unknown;
+}
+
+/** Conventional status codes for `Nats-Service-Error-Code`, so generic micro tooling can read our errors. */
+const SERVICE_CODES: Partial<Record<ErrorCode, number>> = {
+  Invalid: 400,
+  Held: 409,
+  NotHeld: 409,
+  OutOfSync: 409,
+  NotLeader: 503,
+  NoLeader: 503,
+  Overloaded: 503,
+  NoResponders: 503,
+  DeadlineExceeded: 504,
+  Timeout: 504,
+  Cancelled: 499,
+  Internal: 500,
+};
+
+export async function startMicroService(opts: MicroServiceOptions, endpoints: MicroEndpoint[]): Promise<Service> {
+  // @nats-io/services pins its own copy of nats-core: same runtime shapes, distinct TS types.
+  const svc = await new Svcm(opts.nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
+    name: opts.name,
+    version: opts.version,
+    description: opts.description,
+    metadata: opts.metadata,
+    queue: opts.queue,
+    statsHandler: opts.stats ? async (ep) => opts.stats!((ep as unknown as { name: string }).name) : undefined,
+  });
+  for (const ep of endpoints) {
+    svc.addEndpoint(ep.name, {
+      subject: ep.subject,
+      queue: opts.queue,
+      handler: (err, msg) => {
+        if (err) return; // the library closes the service and logs through `stopped`
+        const raw = {
+          subject: msg.subject,
+          bytes: msg.data,
+          contentType: header(msg.headers as Headers | undefined, CONTENT_TYPE_HEADER),
+          deadline: deadlineFrom(header(msg.headers as Headers | undefined, DEADLINE_HEADER)),
+        };
+        runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {
+          if (msg.reply) msg.respond(reply.bytes, { headers: replyHeaders(reply) as never });
+        });
+      },
+    });
+  }
+  svc.stopped.then((err) => {
+    if (err) opts.logger.warn({ err }, 'micro service stopped with an error');
+  });
+  return svc;
+}
+
+type Headers = Pick<MsgHdrs, 'get'>;
+
+function header(h: Headers | undefined, key: string): string | undefined {
+  const v = h?.get(key);
+  return v === '' || v === undefined ? undefined : v;
+}
+
+/** Relative ms on the wire, absolute on this process's clock (the same rule as NatsBus). */
+function deadlineFrom(value: string | undefined): number {
+  if (value === undefined) return Infinity;
+  const ms = Number(value);
+  return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
+}
+
+function replyHeaders(reply: RawReply): MsgHdrs | undefined {
+  if (!reply.errorCode && !reply.json) return undefined;
+  const h = natsHeaders();
+  if (reply.errorCode) {
+    h.set(ERROR_HEADER, reply.errorCode);
+    h.set(ServiceErrorHeader, reply.errorCode);
+    h.set(ServiceErrorCodeHeader, String(SERVICE_CODES[reply.errorCode] ?? 500));
+  }
+  if (reply.json) h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+  return h;
+}

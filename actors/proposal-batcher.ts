@@ -1,0 +1,118 @@
+import { TenureError } from '../errors/errors.ts';
+import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
+
+interface Queued {
+  command: Uint8Array;
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+interface Pending {
+  term: number;
+  resolve: (results: unknown[]) => void;
+  reject: (err: Error) => void;
+}
+
+export interface ProposalLimits {
+  /** Commands waiting for the next flush; beyond it `enqueue` fails with Overloaded. */
+  maxQueuedCommands: number;
+  maxCommandsPerEntry: number;
+  maxBytesPerEntry: number;
+}
+
+/**
+ * Leader-side proposal batching: commands proposed in one microtask batch are coalesced into
+ * Raft entries bounded by count and bytes; each caller is answered when its entry is applied
+ * (or rejected when the entry is lost with leadership).
+ */
+export class ProposalBatcher {
+  private queue: Queued[] = [];
+  private flushScheduled = false;
+  private pending = new Map<number, Pending>();
+
+  constructor(
+    private readonly limits: ProposalLimits,
+    /** Appends the entries to the Raft log; returns the first index and the term, or throws. */
+    private readonly append: (entries: Uint8Array[]) => { index: number; term: number },
+  ) {}
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  enqueue(command: Uint8Array): Promise<unknown> {
+    if (this.queue.length >= this.limits.maxQueuedCommands) {
+      return Promise.reject(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ command, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
+        queueMicrotask(() => this.flush());
+      }
+    });
+  }
+
+  /** Tracks a single entry appended elsewhere (membership changes). */
+  track(index: number, term: number, resolve: () => void, reject: (e: Error) => void): void {
+    this.pending.set(index, { term, resolve, reject });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0) return;
+    const queued = this.queue;
+    this.queue = [];
+    const groups: Queued[][] = [];
+    let group: Queued[] = [];
+    let bytes = 0;
+    for (const q of queued) {
+      if (group.length >= this.limits.maxCommandsPerEntry || (group.length > 0 && bytes + q.command.byteLength > this.limits.maxBytesPerEntry)) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(q);
+      bytes += q.command.byteLength + 4;
+    }
+    if (group.length) groups.push(group);
+    let first: { index: number; term: number };
+    try {
+      first = this.append(groups.map((g) => encodeCommandBatch(g.map((q) => q.command))));
+    } catch (err) {
+      for (const q of queued) q.reject(err as Error);
+      return;
+    }
+    groups.forEach((g, i) => {
+      this.pending.set(first.index + i, {
+        term: first.term,
+        resolve: (results) => g.forEach((q, k) => q.resolve(results[k])),
+        reject: (e) => g.forEach((q) => q.reject(e)),
+      });
+    });
+  }
+
+  /** The entry at `index` (of `term`) was applied with these results. */
+  applied(index: number, term: number, results: unknown[], replaced: () => Error): void {
+    const p = this.pending.get(index);
+    if (!p) return;
+    this.pending.delete(index);
+    if (p.term === term) p.resolve(results);
+    else p.reject(replaced());
+  }
+
+  /** Leadership lost or node stopped: nobody will answer these callers otherwise. */
+  failAll(err: Error, includeQueued = true): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    if (includeQueued) {
+      for (const q of this.queue) q.reject(err);
+      this.queue = [];
+    }
+  }
+}

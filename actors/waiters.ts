@@ -1,0 +1,120 @@
+/**
+ * Callers blocked in `wait(key)` until the key is free. Plain maps, no actor per waiter: the
+ * lease manager calls `released` from the FSM's apply hook (synchronously, in Raft order) and
+ * `recheck` after a snapshot replaced the state without events.
+ *
+ * Bounded: at most `max` waiters per node. A wait beyond that fails at once with `Overloaded`
+ * (retryAfterMs) instead of queueing — an unbounded waiter set is exactly the memory growth the
+ * Juju seeds warn about. Each waiter ends exactly once: woken, deadline passed
+ * (`DeadlineExceeded`), aborted (`Cancelled`), or the node stopping (`Cancelled`).
+ */
+import { keyId } from '../lease/state.ts';
+import type { LeaseKey } from '../lease/types.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import { TenureError } from '../errors/errors.ts';
+import { MAX_TIMER_MS } from './forwarder.ts';
+
+export type WakeReason = 'free' | 'revoked' | 'expired';
+
+export interface WaitOutcome {
+  reason: WakeReason;
+  /** Raft index of the entry that freed the key (absent when it was already free, or after a restore). */
+  index?: number;
+}
+
+interface Waiter {
+  key: LeaseKey;
+  resolve: (o: WaitOutcome) => void;
+  reject: (e: TenureError) => void;
+  timer: unknown;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export interface WaitersOptions {
+  max?: number;
+  clock?: Clock;
+  /** Retry hint when the set is full (default 1000 ms). */
+  retryAfterMs?: number;
+}
+
+export const DEFAULT_MAX_WAITERS = 10_000;
+
+export class Waiters {
+  private readonly byKey = new Map<string, Set<Waiter>>();
+  private count = 0;
+  private readonly max: number;
+  private readonly clock: Clock;
+  private readonly retryAfterMs: number;
+  /** Waits refused because the set was full. */
+  rejected = 0;
+
+  constructor(opts: WaitersOptions = {}) {
+    this.max = opts.max ?? DEFAULT_MAX_WAITERS;
+    this.clock = opts.clock ?? systemClock;
+    this.retryAfterMs = opts.retryAfterMs ?? 1000;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Blocks until the key is released, `deadline` (absolute, on the clock) passes, or `signal` aborts. */
+  add(key: LeaseKey, deadline: number, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (signal?.aborted) return Promise.reject(new TenureError('Cancelled', 'wait cancelled'));
+    if (this.count >= this.max) {
+      this.rejected++;
+      return Promise.reject(
+        new TenureError('Overloaded', `too many waiters on this node (${this.max})`, { retryAfterMs: this.retryAfterMs }),
+      );
+    }
+    const remaining = deadline - this.clock.now();
+    if (!(remaining > 0)) return Promise.reject(new TenureError('DeadlineExceeded', 'deadline passed while waiting for release'));
+    const id = keyId(key.namespace, key.model, key.lease);
+    return new Promise<WaitOutcome>((resolve, reject) => {
+      const w: Waiter = { key, resolve, reject, timer: undefined, signal };
+      if (remaining <= MAX_TIMER_MS) {
+        w.timer = this.clock.setTimeout(() => this.end(id, w, new TenureError('DeadlineExceeded', 'deadline passed while waiting for release')), remaining);
+      }
+      if (signal) {
+        w.onAbort = () => this.end(id, w, new TenureError('Cancelled', 'wait cancelled'));
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      let set = this.byKey.get(id);
+      if (!set) this.byKey.set(id, (set = new Set()));
+      set.add(w);
+      this.count++;
+    });
+  }
+
+  /** The FSM released `key` (revoked or expired) in entry `index`: wake everyone waiting on it. */
+  released(key: LeaseKey, reason: 'revoked' | 'expired', index: number): void {
+    const id = keyId(key.namespace, key.model, key.lease);
+    const set = this.byKey.get(id);
+    if (!set) return;
+    for (const w of set) this.end(id, w, { reason, index });
+  }
+
+  /** After a snapshot restore: wake every waiter whose key is now free. */
+  recheck(isFree: (key: LeaseKey) => boolean): void {
+    for (const [id, set] of this.byKey) {
+      for (const w of set) if (isFree(w.key)) this.end(id, w, { reason: 'free' });
+    }
+  }
+
+  /** Ends every waiter with `err` (node stopping). */
+  cancelAll(err: TenureError): void {
+    for (const [id, set] of this.byKey) for (const w of set) this.end(id, w, err);
+  }
+
+  private end(id: string, w: Waiter, outcome: WaitOutcome | TenureError): void {
+    const set = this.byKey.get(id);
+    if (!set || !set.delete(w)) return; // already ended
+    if (set.size === 0) this.byKey.delete(id);
+    this.count--;
+    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    if (outcome instanceof TenureError) w.reject(outcome);
+    else w.resolve(outcome);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The cluster a benchmark drives: either its own (a private nats-server on loopback plus N
+ * `tenure node` processes in a temp dir, all removed on stop) or an existing one reached through
+ * `--nats-url` + `--cluster`. Either way the bench talks to it only through public subjects: the
+ * lease API (via TenureClient, in the workers) and `control.<node>.status` / `control.<node>.transport`.
+ */
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NatsBus } from '../bus/nats-bus.ts';
+import { subjects, type Subjects } from '../bus/subjects.ts';
+import { silentLogger } from '../log/logger.ts';
+import { NodeProcess } from '../cli/node-processes.ts';
+import { startNatsServer, type NatsServerHandle } from '../cli/nats-server.ts';
+
+export type Transport = 'facade' | 'legacy-pubsub';
+
+export interface ClusterOptions {
+  /** Target an existing cluster on this NATS URL (no processes are started). */
+  natsUrl?: string;
+  /** Cluster token (default 'bench' for an owned cluster, 'default' for an existing one). */
+  cluster?: string;
+  /** Node ids of an owned cluster (default n1,n2,n3); for an existing one, discovered when omitted. */
+  nodes?: string[];
+  /** Transport the owned nodes start with (TENURE_TRANSPORT). */
+  transport?: Transport;
+  /** Extra environment for owned node processes. */
+  env?: Record<string, string>;
+  /** Write a V8 CPU profile of every owned node into this directory (NODE_OPTIONS=--cpu-prof). */
+  cpuProfDir?: string;
+}
+
+/** What one control-status poll tells about one node (null fields when it did not answer). */
+export interface NodeSample {
+  id: string;
+  up: boolean;
+  role: string | null;
+  leader: string | null;
+  term: number | null;
+  commit: number | null;
+  pid: number | null;
+  rss: number | null;
+  /** Cumulative CPU µs (user + system) of the node process. */
+  cpuMicros: number | null;
+  fsm: Record<string, unknown> | null;
+  forwarding: ForwardingStatus | null;
+}
+
+/** The parts of ForwardingStack.status() the bench reads (all optional: other versions may differ). */
+export interface ForwardingStatus {
+  transport?: string;
+  facade?: {
+    leader?: {
+      depth?: Record<string, number>;
+      refused?: Record<string, number>;
+      load?: number;
+      expired?: number;
+      batches?: number;
+      commitLatency?: { p50?: number; p99?: number; max?: number };
+      [k: string]: unknown;
+    };
+    client?: Record<string, number>;
+  };
+  legacy?: { leader?: { backlog?: number; [k: string]: unknown }; client?: Record<string, number> };
+  [k: string]: unknown;
+}
+
+export class BenchCluster {
+  readonly subj: Subjects;
+  readonly owned: boolean;
+  readonly nodes: NodeProcess[] = [];
+  private readonly pids = new Map<string, number>();
+  /** Node restarts seen: a pid that changed between polls, or an owned process that exited. */
+  readonly restarts: { node: string; at: number; why: string }[] = [];
+  private stopping = false;
+
+  private constructor(
+    readonly natsUrl: string,
+    readonly cluster: string,
+    public ids: string[],
+    readonly bus: NatsBus,
+    private readonly server: NatsServerHandle | null,
+    private readonly dataDir: string | null,
+  ) {
+    this.subj = subjects(cluster);
+    this.owned = server !== null;
+  }
+
+  static async start(opts: ClusterOptions = {}): Promise<BenchCluster> {
+    if (opts.natsUrl) {
+      const cluster = opts.cluster ?? 'default';
+      const bus = await NatsBus.connect(opts.natsUrl, { logger: silentLogger, name: 'tenure-bench-control' });
+      const c = new BenchCluster(opts.natsUrl, cluster, opts.nodes ?? [], bus, null, null);
+      if (c.ids.length === 0) c.ids = await c.discover();
+      return c;
+    }
+    const server = await startNatsServer({});
+    const dataDir = mkdtempSync(join(tmpdir(), 'tenure-bench-'));
+    const ids = opts.nodes ?? ['n1', 'n2', 'n3'];
+    const cluster = opts.cluster ?? 'bench';
+    const bus = await NatsBus.connect(server.url, { logger: silentLogger, name: 'tenure-bench-control' });
+    const c = new BenchCluster(server.url, cluster, ids, bus, server, dataDir);
+    const env: Record<string, string> = { TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...opts.env };
+    if (opts.transport) env.TENURE_TRANSPORT = opts.transport;
+    if (opts.cpuProfDir) {
+      mkdirSync(opts.cpuProfDir, { recursive: true });
+      env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`.trim();
+    }
+    for (const id of ids) c.nodes.push(new NodeProcess({ id, nodes: ids, natsUrl: server.url, dataDir, cluster, env }));
+    try {
+      await Promise.all(c.nodes.map((n) => n.start()));
+      for (const n of c.nodes) {
+        n.child?.once('exit', (code, signal) => {
+          if (!c.stopping) c.restarts.push({ node: n.id, at: Date.now(), why: `exited (code ${code}, signal ${signal})` });
+        });
+      }
+      await c.waitForLeader();
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  /** Node ids of an existing cluster: one node's status (via the lease API's queue group), then its voters. */
+  private async discover(): Promise<string[]> {
+    const st = await this.bus.request<{ node?: string }>(this.subj.lease('status'), {}, { deadlineMs: 2000 });
+    if (!st.node) throw new Error('could not discover node ids (lease.status had no node); pass --nodes');
+    const full = await this.bus.request<{ voters?: string[] }>(this.subj.control('status', st.node), {}, { deadlineMs: 2000 });
+    return full.voters && full.voters.length ? [...full.voters] : [st.node];
+  }
+
+  async waitForLeader(timeoutMs = 15_000): Promise<string> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const samples = await this.sample(500);
+      const leader = samples.find((s) => s.role === 'leader');
+      if (leader) return leader.id;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`no leader in cluster ${this.cluster} within ${timeoutMs} ms`);
+  }
+
+  /** Polls every node's control status in parallel. */
+  async sample(deadlineMs = 800): Promise<NodeSample[]> {
+    return Promise.all(
+      this.ids.map(async (id): Promise<NodeSample> => {
+        try {
+          const st = await this.bus.request<Record<string, any>>(this.subj.control('status', id), {}, { deadlineMs });
+          const proc = st.process ?? {};
+          const pid = typeof proc.pid === 'number' ? proc.pid : null;
+          if (pid !== null) {
+            const prev = this.pids.get(id);
+            if (prev !== undefined && prev !== pid) this.restarts.push({ node: id, at: Date.now(), why: `pid ${prev} → ${pid}` });
+            this.pids.set(id, pid);
+          }
+          return {
+            id,
+            up: true,
+            role: st.role ?? null,
+            leader: st.leader ?? null,
+            term: st.term ?? null,
+            commit: st.commit ?? st.commitIndex ?? null,
+            pid,
+            rss: typeof proc.rss === 'number' ? proc.rss : null,
+            cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
+            fsm: st.fsm ?? null,
+            forwarding: st.forwarding ?? null,
+          };
+        } catch {
+          return { id, up: false, role: null, leader: null, term: null, commit: null, pid: null, rss: null, cpuMicros: null, fsm: null, forwarding: null };
+        }
+      }),
+    );
+  }
+
+  /** Switches every node's forwarding transport at runtime (`control.<node>.transport`). */
+  async setTransport(transport: Transport): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.bus.request(this.subj.control('transport', id), { transport }, { deadlineMs: 2000 })));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.bus.close().catch(() => {});
+    if (!this.owned) return;
+    await Promise.all(this.nodes.map((n) => n.stop().catch(() => {})));
+    await this.server?.stop();
+    if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * What a Juju unit agent does with a leadership lease, as one helper: claim; while holding,
+ * extend at about half the duration; when someone else holds it, wait for release and claim
+ * again. Changes are reported through callbacks and an async iterator:
+ *
+ *   const lead = client.leadership('application-leadership', 'm1', 'app1', 'app1/0', { durationMs: 10_000 });
+ *   for await (const change of lead) console.log(change.type);   // 'acquired' | 'lost'
+ *   …
+ *   await lead.stop();   // revokes if held
+ *
+ * "Lost" is reported conservatively: when an extend says NotHeld, or when extends keep failing
+ * until the time the lease was last known to be good for has run out locally. That time is
+ * measured from the moment the extend was SENT plus the remaining time the server reported, so
+ * the holder stops believing it leads no later than the lease can have expired.
+ */
+import { TenureError } from '../errors/errors.ts';
+import type { LeaseKey } from '../lease/types.ts';
+import { retryDelay, sleep } from './retry.ts';
+import type { TenureClient } from './tenure-client.ts';
+
+export type LeadershipChange =
+  | { type: 'acquired'; token: number; expiry: number }
+  | { type: 'lost'; reason: string };
+
+export interface LeadershipOptions {
+  durationMs: number;
+  /** How often to extend while holding (default durationMs / 2). */
+  extendEveryMs?: number;
+  /** Longest single wait for release before claiming again anyway (default 30 s). */
+  waitMs?: number;
+  onAcquired?: (change: Extract<LeadershipChange, { type: 'acquired' }>) => void;
+  onLost?: (change: Extract<LeadershipChange, { type: 'lost' }>) => void;
+  /** Aborting stops the helper (like stop(), without revoking). */
+  signal?: AbortSignal;
+}
+
+export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
+  private leading = false;
+  private token: number | null = null;
+  private validUntil = 0;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private readonly buffered: LeadershipChange[] = [];
+  private readers: ((r: IteratorResult<LeadershipChange>) => void)[] = [];
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly client: TenureClient,
+    readonly key: LeaseKey,
+    readonly holder: string,
+    private readonly opts: LeadershipOptions,
+  ) {
+    if (!(opts.durationMs >= 2)) throw new TenureError('Invalid', 'durationMs: must be at least 2', { field: 'durationMs' });
+    opts.signal?.addEventListener('abort', () => void this.stop({ revoke: false }), { once: true });
+    this.done = this.run();
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Fencing token of the current tenure (null when not leading). */
+  get currentToken(): number | null {
+    return this.leading ? this.token : null;
+  }
+
+  /** Stops the helper; revokes the lease if held (default). Ends the iterator. */
+  async stop(opts: { revoke?: boolean } = {}): Promise<void> {
+    if (this.stopped) return this.done;
+    this.stopped = true;
+    this.abort.abort();
+    await this.done.catch(() => {});
+    if (this.leading) {
+      if (opts.revoke ?? true) await this.client.revoke(this.key, this.holder, { deadlineMs: 2000 }).catch(() => {});
+      this.lose('stopped');
+    }
+    for (const r of this.readers) r({ value: undefined, done: true });
+    this.readers = [];
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LeadershipChange> {
+    return {
+      next: () => {
+        const value = this.buffered.shift();
+        if (value) return Promise.resolve({ value, done: false });
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.readers.push(resolve));
+      },
+      return: async () => {
+        await this.stop();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    const { durationMs } = this.opts;
+    const every = this.opts.extendEveryMs ?? Math.max(1, Math.floor(durationMs / 2));
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!this.leading) {
+          const sent = Date.now();
+          try {
+            const r = await this.client.claim(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(every, 1000) });
+            this.acquire(r.token, r.expiry, sent + r.remainingMs);
+          } catch (err) {
+            if (!(err instanceof TenureError) || err.code !== 'Held') throw err;
+            await this.client.wait(this.key, { signal, deadlineMs: this.opts.waitMs ?? 30_000 }).catch((e) => {
+              if (!(e instanceof TenureError) || e.code !== 'DeadlineExceeded') throw e;
+            });
+          }
+        } else {
+          // Extend a little early when the previous extend failed, never later than half the time left.
+          const untilDue = failures ? Math.min(every / 4, (this.validUntil - Date.now()) / 2) : every * (0.9 + Math.random() * 0.2);
+          await sleep(Math.max(1, untilDue), signal);
+          const sent = Date.now();
+          try {
+            const r = await this.client.extend(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(1, Math.min(every, this.validUntil - sent)) });
+            this.validUntil = sent + r.remainingMs;
+          } catch (err) {
+            if (err instanceof TenureError && err.code === 'NotHeld') {
+              this.lose('not held');
+              continue;
+            }
+            throw err;
+          }
+        }
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) break;
+        failures++;
+        if (this.leading && Date.now() >= this.validUntil) {
+          this.lose(`could not extend in time: ${(err as Error).message}`);
+        }
+        if (!this.leading) {
+          const delay = err instanceof TenureError ? retryDelay(err, failures) : 100 * failures;
+          await sleep(Math.max(10, delay), signal).catch(() => {});
+        }
+      }
+    }
+  }
+
+  private acquire(token: number, expiry: number, validUntil: number): void {
+    this.leading = true;
+    this.token = token;
+    this.validUntil = validUntil;
+    const change = { type: 'acquired' as const, token, expiry };
+    this.emit(change);
+    this.opts.onAcquired?.(change);
+  }
+
+  private lose(reason: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.token = null;
+    const change = { type: 'lost' as const, reason };
+    this.emit(change);
+    this.opts.onLost?.(change);
+  }
+
+  private emit(change: LeadershipChange): void {
+    const r = this.readers.shift();
+    if (r) r({ value: change, done: false });
+    else this.buffered.push(change);
+  }
+}

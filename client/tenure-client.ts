@@ -1,0 +1,204 @@
+/**
+ * TenureClient: the lease API over a Bus (or a NATS URL), with deadlines, AbortSignal, retries
+ * and idempotency.
+ *
+ * Idempotency: the client makes one clientId and numbers its commands. Each command in flight
+ * owns a "lane" (`<clientId>/<k>`, its own seq counter), because the FSM remembers only the last
+ * command per client id: two concurrent commands under one id would make the earlier one
+ * "stale". A retry (after Timeout, NoResponders, Overloaded, NoLeader, NotLeader) reuses the SAME
+ * lane and seq, so if the first attempt was applied after all, the FSM answers with its first
+ * outcome instead of applying it twice.
+ *
+ * Retries stay inside the call's deadline: each attempt gets a share of the remaining budget,
+ * backoff is jittered, and `Overloaded` waits at least the server's `retryAfterMs`.
+ */
+import { randomBytes } from 'node:crypto';
+import { NatsBus } from '../bus/nats-bus.ts';
+import { subjects, type LeaseOp, type Subjects } from '../bus/subjects.ts';
+import type { Bus, Subscription } from '../bus/types.ts';
+import { TenureError, type ErrorCode } from '../errors/errors.ts';
+import type { LeaseKey } from '../lease/types.ts';
+import type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply } from '../actors/lease-requests.ts';
+import type { WireEvent } from '../actors/event-publisher.ts';
+import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
+import { retryDelay, sleep } from './retry.ts';
+
+export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
+
+export interface TenureClientOptions {
+  /** Cluster token of the subjects (default 'default'). */
+  cluster?: string;
+  /** Identity for idempotency (default: random). Keep it stable only within one process. */
+  clientId?: string;
+  /** Budget of a call that names none (default 5000 ms). */
+  deadlineMs?: number;
+  /** Attempts per call, first included (default 3). */
+  maxAttempts?: number;
+  /** Send JSON instead of msgpack (what `nats req` users see). */
+  json?: boolean;
+}
+
+export interface CallOptions {
+  deadlineMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface WatchFilter {
+  namespace?: string;
+  model?: string;
+  lease?: string;
+}
+
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Timeout', 'NoResponders', 'Overloaded', 'NoLeader', 'NotLeader']);
+/** A wait that failed for these reasons moves on (another node, a new leader) within its deadline. */
+const WAIT_RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Cancelled', 'Overloaded', 'NoResponders', 'NoLeader', 'NotLeader']);
+/** Extra time a `wait` request allows the server to answer DeadlineExceeded before our own Timeout. */
+const WAIT_GRACE_MS = 1000;
+
+interface Lane {
+  id: string;
+  seq: number;
+}
+
+export class TenureClient {
+  readonly clientId: string;
+  readonly subj: Subjects;
+  private readonly idle: Lane[] = [];
+  private lanes = 0;
+  private ownsBus = false;
+
+  /** Connects to NATS; the client owns that connection and closes it in close(). */
+  static async connect(url: string, opts: TenureClientOptions = {}): Promise<TenureClient> {
+    const bus = await NatsBus.connect(url, { name: 'tenure-client' });
+    const client = new TenureClient(bus, opts);
+    client.ownsBus = true;
+    return client;
+  }
+
+  constructor(
+    readonly bus: Bus,
+    private readonly opts: TenureClientOptions = {},
+  ) {
+    this.clientId = opts.clientId ?? `client:${randomBytes(6).toString('hex')}`;
+    this.subj = subjects(opts.cluster ?? 'default');
+  }
+
+  claim(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ClaimReply> {
+    return this.command('claim', { ...key, holder, durationMs }, opts);
+  }
+
+  extend(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ExtendReply> {
+    return this.command('extend', { ...key, holder, durationMs }, opts);
+  }
+
+  revoke(key: LeaseKey, holder: string, opts?: CallOptions): Promise<{ revoked: true }> {
+    return this.command('revoke', { ...key, holder }, opts);
+  }
+
+  pin(key: LeaseKey, entity: string, opts?: CallOptions): Promise<{ pinnedBy: string[] }> {
+    return this.command('pin', { ...key, entity }, opts);
+  }
+
+  unpin(key: LeaseKey, entity: string, opts?: CallOptions): Promise<{ pinnedBy: string[] }> {
+    return this.command('unpin', { ...key, entity }, opts);
+  }
+
+  get(key: LeaseKey, opts: CallOptions & { linearizable?: boolean } = {}): Promise<LeaseView> {
+    return this.call('get', { ...key, linearizable: opts.linearizable }, opts);
+  }
+
+  list(filter: { namespace?: string; model?: string; limit?: number } = {}, opts: CallOptions & { linearizable?: boolean } = {}): Promise<ListReply> {
+    return this.call('list', { ...filter, linearizable: opts.linearizable }, opts);
+  }
+
+  status(opts?: CallOptions): Promise<Record<string, unknown>> {
+    return this.call('status', {}, opts);
+  }
+
+  /**
+   * Resolves when the lease is free (at once if it is), rejects with DeadlineExceeded when
+   * `deadlineMs` passes first, or Cancelled on abort. A node that stops while we wait answers
+   * Cancelled, and a node without a leader NoLeader; then the wait moves on within the same deadline.
+   */
+  async wait(key: LeaseKey, opts: CallOptions = {}): Promise<WaitReply> {
+    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    for (let attempt = 1; ; attempt++) {
+      const remaining = Math.floor(deadline - Date.now());
+      if (remaining < 1) throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release');
+      try {
+        return await this.bus.request<WaitReply>(this.subj.lease('wait'), { ...key, deadlineMs: remaining }, {
+          deadlineMs: remaining + WAIT_GRACE_MS,
+          signal: opts.signal,
+          json: this.opts.json,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
+        if (!WAIT_RETRYABLE.has(err.code) || attempt >= 10) throw err;
+        await sleep(retryDelay(err, attempt), opts.signal);
+      }
+    }
+  }
+
+  /** Subscribes to lease events (all, a namespace, a model, or one lease). */
+  watch(filter: WatchFilter, onEvent: (event: WireEvent, subject: string) => void): Subscription {
+    const { namespace, model, lease } = filter;
+    let subject: string;
+    if (lease !== undefined) {
+      if (namespace === undefined || model === undefined) throw new TenureError('Invalid', 'lease: needs namespace and model', { field: 'lease' });
+      subject = this.subj.events(namespace, model, lease);
+    } else if (model !== undefined) {
+      if (namespace === undefined) throw new TenureError('Invalid', 'model: needs namespace', { field: 'model' });
+      subject = this.subj.eventsFor(namespace, model);
+    } else subject = namespace !== undefined ? this.subj.eventsFor(namespace) : this.subj.eventsAll();
+    return this.bus.subscribe(subject, (data, subj) => onEvent(data as WireEvent, subj));
+  }
+
+  /**
+   * Claims the lease for `holder` and keeps it (extends at about half the duration); when someone
+   * else holds it, waits for release and claims again. See client/leadership.ts.
+   */
+  leadership(namespace: string, model: string, lease: string, holder: string, opts: LeadershipOptions): LeadershipHandle {
+    return new LeadershipHandle(this, { namespace, model, lease }, holder, opts);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsBus) await this.bus.close();
+  }
+
+  // ---- internals ----
+
+  private defaultDeadline(): number {
+    return this.opts.deadlineMs ?? 5000;
+  }
+
+  /** A write: one lane and seq for all its attempts. */
+  private async command<T>(op: LeaseOp, body: Record<string, unknown>, opts?: CallOptions): Promise<T> {
+    const lane = this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 };
+    const seq = ++lane.seq;
+    try {
+      return await this.call<T>(op, { ...body, clientId: lane.id, seq }, opts);
+    } finally {
+      this.idle.push(lane);
+    }
+  }
+
+  private async call<T>(op: LeaseOp, body: Record<string, unknown>, opts: CallOptions = {}): Promise<T> {
+    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline - Date.now();
+      if (remaining < 1) throw new TenureError('Timeout', `no answer to ${op} within the deadline`);
+      // Leave room for the attempts that may follow a Timeout (but never less than 250 ms each).
+      const left = maxAttempts - attempt + 1;
+      const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
+      try {
+        return await this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
+      } catch (err) {
+        if (!(err instanceof TenureError) || !RETRYABLE.has(err.code) || attempt >= maxAttempts) throw err;
+        const delay = retryDelay(err, attempt);
+        if (Date.now() + delay >= deadline) throw err;
+        await sleep(delay, opts.signal);
+      }
+    }
+  }
+}

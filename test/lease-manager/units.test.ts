@@ -1,0 +1,158 @@
+/**
+ * Unit tests with fakes and the simulated clock: the direct forwarder's refusals, the bounded
+ * waiter set, and the clock updater's setTime loop (leader only, fresh `old`, OutOfSync retry).
+ */
+import { describe, expect, it } from 'vitest';
+import { SimClock, settle } from '../../clock/clock.ts';
+import { TenureError } from '../../errors/errors.ts';
+import type { Bus } from '../../bus/types.ts';
+import type { LeaseCommand, LeaseResult } from '../../lease/types.ts';
+import { DirectForwarder } from '../../actors/forwarder.ts';
+import { Waiters } from '../../actors/waiters.ts';
+import { ClockUpdater } from '../../actors/clock-updater.ts';
+import { ManualLeadership } from '../../actors/leadership-feed.ts';
+import { encodeLeaseCommand, LeaseStateMachine } from '../../actors/lease-state-machine.ts';
+import { Packr } from 'msgpackr';
+
+const key = { namespace: 'ns', model: 'm', lease: 'l' };
+const claim: LeaseCommand = { op: 'claim', key, holder: 'h', durationMs: 1000, clientId: 'c', seq: 1 };
+const unpack = new Packr({ useRecords: false });
+
+function fakeRaft(role: string, leader: string | null) {
+  const proposed: Uint8Array[] = [];
+  return {
+    proposed,
+    raft: { id: 'n1', role, leader, propose: async (c: Uint8Array) => (proposed.push(c), { ok: true }) },
+  };
+}
+
+const noBus = {
+  request: () => Promise.reject(new TenureError('NoResponders', 'no responders')),
+} as unknown as Bus;
+
+describe('DirectForwarder', () => {
+  it('refuses a command whose deadline has passed, without proposing it', async () => {
+    const clock = new SimClock(1000);
+    const { raft, proposed } = fakeRaft('leader', 'n1');
+    const f = new DirectForwarder({ raft, bus: noBus, cluster: 'c', clock });
+    await expect(f.submit(claim, { deadline: 1000 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(proposed).toHaveLength(0);
+    await expect(f.submit(claim, { deadline: 2000 })).resolves.toEqual({ ok: true });
+    expect(proposed).toHaveLength(1);
+  });
+
+  it('answers NoLeader at once when no leader is known, and when the leader does not listen', async () => {
+    const clock = new SimClock(0);
+    const none = new DirectForwarder({ raft: fakeRaft('follower', null).raft, bus: noBus, cluster: 'c', clock });
+    await expect(none.submit(claim, { deadline: 5000 })).rejects.toMatchObject({ code: 'NoLeader' });
+    const gone = new DirectForwarder({ raft: fakeRaft('follower', 'n2').raft, bus: noBus, cluster: 'c', clock });
+    await expect(gone.submit(claim, { deadline: 5000 })).rejects.toMatchObject({ code: 'NoLeader' });
+  });
+
+  it('follows a NotLeader hint once', async () => {
+    const asked: string[] = [];
+    const bus = {
+      request: async (subject: string) => {
+        asked.push(subject);
+        if (subject.includes('.n2.')) throw new TenureError('NotLeader', 'not me', { leader: 'n3' });
+        return { results: [{ ok: true }] };
+      },
+    } as unknown as Bus;
+    const f = new DirectForwarder({ raft: fakeRaft('follower', 'n2').raft, bus, cluster: 'c', clock: new SimClock(0) });
+    await expect(f.submit(claim, { deadline: 5000 })).resolves.toEqual({ ok: true });
+    expect(asked).toEqual(['tenure.v1.c.raft.n2.propose', 'tenure.v1.c.raft.n3.propose']);
+  });
+});
+
+describe('Waiters', () => {
+  it('wakes every waiter of a released key, and only those', async () => {
+    const clock = new SimClock(0);
+    const w = new Waiters({ clock });
+    const a = w.add(key, 10_000);
+    const b = w.add(key, 10_000);
+    const other = w.add({ ...key, lease: 'other' }, 10_000);
+    w.released(key, 'revoked', 7);
+    await expect(a).resolves.toEqual({ reason: 'revoked', index: 7 });
+    await expect(b).resolves.toEqual({ reason: 'revoked', index: 7 });
+    expect(w.size).toBe(1);
+    w.recheck((k) => k.lease === 'other');
+    await expect(other).resolves.toEqual({ reason: 'free' });
+    expect(w.size).toBe(0);
+  });
+
+  it('is bounded (Overloaded with retryAfterMs) and ends waiters at their deadline or on abort', async () => {
+    const clock = new SimClock(0);
+    const w = new Waiters({ clock, max: 2 });
+    const timed = w.add(key, 500);
+    const ac = new AbortController();
+    const aborted = w.add(key, 10_000, ac.signal);
+    await expect(w.add(key, 10_000)).rejects.toMatchObject({ code: 'Overloaded', details: { retryAfterMs: 1000 } });
+    ac.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'Cancelled' });
+    const timedOut = expect(timed).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    await clock.advance(500);
+    await timedOut;
+    expect(w.size).toBe(0);
+    expect(w.rejected).toBe(1);
+  });
+});
+
+describe('ClockUpdater', () => {
+  function setup(intervalMs = 1000) {
+    const clock = new SimClock(0);
+    const sm = new LeaseStateMachine();
+    let index = 0;
+    const proposals: LeaseCommand[] = [];
+    let interfere = false;
+    const raft = {
+      propose: async (bytes: Uint8Array): Promise<unknown> => {
+        const cmd = unpack.unpack(bytes) as LeaseCommand;
+        proposals.push(cmd);
+        if (interfere && cmd.op === 'setTime') {
+          // A deposed leader's setTime lands first: ours becomes OutOfSync.
+          interfere = false;
+          const t = sm.fsm.time();
+          sm.apply(++index, [encodeLeaseCommand({ op: 'setTime', oldTime: t, newTime: t + 5, clientId: 'other', seq: ++index })]);
+        }
+        return sm.apply(++index, [bytes])[0] as LeaseResult;
+      },
+    };
+    const leadership = new ManualLeadership();
+    const updater = new ClockUpdater({ nodeId: 'n1', raft, stateMachine: sm, leadership, clock, intervalMs });
+    updater.start();
+    return { clock, sm, proposals, leadership, updater, setInterfere: () => (interfere = true) };
+  }
+
+  it('proposes nothing while a follower, and setTime(old, old + elapsed) every interval while leader', async () => {
+    const { clock, sm, proposals, leadership, updater } = setup();
+    await clock.advance(3000);
+    expect(proposals).toHaveLength(0);
+    leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+    await clock.advance(1000);
+    await settle();
+    expect(proposals).toMatchObject([{ op: 'setTime', oldTime: 0, newTime: 1000 }]);
+    await clock.advance(1000);
+    await settle();
+    expect(sm.fsm.time()).toBe(2000);
+    expect(updater.lagMs).toBe(0);
+    leadership.set({ role: 'follower', leader: 'n2', term: 2 });
+    await clock.advance(3000);
+    expect(proposals).toHaveLength(2);
+    expect(updater.lagMs).toBe(3000);
+    updater.stop();
+  });
+
+  it('re-reads the time and retries after OutOfSync', async () => {
+    const { clock, sm, proposals, leadership, updater, setInterfere } = setup();
+    leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+    setInterfere();
+    await clock.advance(1000);
+    await settle();
+    const mine = proposals.filter((p) => p.op === 'setTime' && p.clientId !== 'other');
+    expect(mine).toHaveLength(2);
+    expect(mine[1]).toMatchObject({ oldTime: 5 }); // fresh `old` after the other leader's advance
+    expect(sm.fsm.time()).toBeGreaterThan(5);
+    expect(updater.counters.outOfSync).toBe(1);
+    updater.stop();
+  });
+});
