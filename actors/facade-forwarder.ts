@@ -25,7 +25,7 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { validateCommand } from '../lease/validate.ts';
 import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../machines/admission/queue.ts';
-import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
+import { LANES, laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
 import type { LeaderTracker } from '../machines/forwarder/leader-tracker.ts';
 import {
@@ -332,7 +332,7 @@ export class FacadeForwarder implements Forwarder {
     if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
     this.counters.submitted++;
     const tracker = this.opts.tracker;
-    const release = await tracker.limit.acquire(deadline, signal);
+    const release = await tracker.limit.acquire(deadline, signal, LANES.indexOf(laneOf(cmd)));
     try {
       let view = await tracker.current();
       for (let attempt = 0; ; attempt++) {

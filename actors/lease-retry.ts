@@ -1,9 +1,12 @@
 /**
  * The lease manager's retry policy for commands, always inside the caller's deadline, with
  * jittered exponential backoff:
- * - NotLeader / NoLeader / Overloaded: the command was not applied (or, after a lost leadership,
- *   its outcome is unknown and the retry's same clientId+seq returns the first outcome): retried,
- *   at most MAX_ATTEMPTS times, waiting at least `retryAfterMs` when the leader sent one;
+ * - NotLeader / NoLeader: the command was not applied (or, after a lost leadership, its outcome is
+ *   unknown and the retry's same clientId+seq returns the first outcome): retried, at most
+ *   MAX_ATTEMPTS times;
+ * - Overloaded: a shed claim goes back to its caller at once with the leader's `retryAfterMs`
+ *   (retrying it here would keep the load the leader just shed); extend, revoke, pin and unpin
+ *   retry up to 3 attempts, waiting at least `retryAfterMs`;
  * - Timeout (outcome unknown): claims are NOT retried — a claim storm after timeouts is the Juju
  *   "tsunami" — while extend, revoke, pin and unpin get up to 3 attempts, each with a share of the
  *   budget so that a retry still has time;
@@ -18,6 +21,7 @@ import type { WriteOp } from './lease-requests.ts';
 
 export const MAX_ATTEMPTS = 8;
 const TIMEOUT_ATTEMPTS: Record<WriteOp, number> = { claim: 1, extend: 3, revoke: 3, pin: 3, unpin: 3 };
+const OVERLOADED_ATTEMPTS: Record<WriteOp, number> = { claim: 1, extend: 3, revoke: 3, pin: 3, unpin: 3 };
 
 export async function submitWithRetry(
   forwarder: Forwarder,
@@ -40,7 +44,7 @@ export async function submitWithRetry(
         if (--timeoutsLeft < 1) throw err;
         delay = 0;
       } else if (err.code === 'NotLeader' || err.code === 'NoLeader' || err.code === 'Overloaded') {
-        if (attempt >= MAX_ATTEMPTS) throw err;
+        if (attempt >= (err.code === 'Overloaded' ? OVERLOADED_ATTEMPTS[op] : MAX_ATTEMPTS)) throw err;
         const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
         delay = Math.max(hinted, backoff(attempt));
       } else {

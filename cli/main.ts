@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { loadConfig, ConfigError, type ConfigFlags } from '../config/config.ts';
 import { runNode } from './run-node.ts';
 import { startLocalCluster } from './local-cluster.ts';
+import { registerBenchCommand } from '../bench/command.ts';
 
 /** The `tenure` command: `start` (local 3-node cluster), `node` (one node process). */
 const program = new Command().name('tenure').description('Raft-backed lease and leadership service on NATS');
@@ -28,6 +29,8 @@ nodeFlags(program.command('start').description('start a local 3-node cluster (an
   .action(async (flags: ConfigFlags & { size: string }) => {
     await startLocalCluster(flags);
   });
+
+registerBenchCommand(program);
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof ConfigError) console.error(err.message);

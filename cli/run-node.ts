@@ -7,6 +7,20 @@ import { LmdbStorage } from '../storage/lmdb.ts';
 import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
+import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
+
+/** `TENURE_ADMISSION`: JSON overrides of the facade's admission lanes (machines/admission/lanes.ts). */
+function envAdmission(): AdmissionOverrides | undefined {
+  const v = process.env.TENURE_ADMISSION;
+  if (!v) return undefined;
+  try {
+    const parsed = JSON.parse(v) as AdmissionOverrides;
+    admissionConfig(parsed); // validates: a bad knob stops start-up with its reason
+    return parsed;
+  } catch (err) {
+    throw new Error(`TENURE_ADMISSION: ${(err as Error).message}`);
+  }
+}
 
 function envInt(name: string): number | undefined {
   const v = process.env[name];
@@ -46,6 +60,7 @@ export async function runNode(config: Config): Promise<void> {
       new ForwardingStack({
         ...ctx,
         transport: config.transport,
+        facadeLeader: { admission: envAdmission() },
         legacy: { deliveryTimeoutMs: envInt('TENURE_LEGACY_DELIVERY_TIMEOUT_MS'), responseTimeoutMs: envInt('TENURE_LEGACY_RESPONSE_TIMEOUT_MS') },
       }),
   });

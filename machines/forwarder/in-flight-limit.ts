@@ -1,10 +1,13 @@
 /**
  * Bounds the requests a node's forwarder has in flight to the leader (the Azure primary tracker's
  * throttle: too many concurrent requests hurt the target). Up to `maxInFlight` run at once; up to
- * `maxWaiting` more wait in FIFO order, each until a slot frees, its deadline passes
- * (`DeadlineExceeded`) or its caller cancels (`Cancelled`). Beyond that a caller is refused at
- * once with `Overloaded` and a retry-after hint (the average time a slot is held, times the
- * queue ahead), so memory stays bounded and nobody waits on a line that cannot move.
+ * `maxWaiting` more wait, highest priority first and FIFO within a priority (the admission lanes:
+ * an extension never queues behind claims here either), each until a slot frees, its deadline
+ * passes (`DeadlineExceeded`) or its caller cancels (`Cancelled`). When the wait line is full, a
+ * caller of higher priority than the lowest waiting one takes its place (that waiter is refused);
+ * otherwise the caller is refused at once. Refusals are `Overloaded` with a retry-after hint (the
+ * average time a slot is held, times the queue ahead), so memory stays bounded and nobody waits
+ * on a line that cannot move.
  */
 import type { Clock } from '../../clock/clock.ts';
 import { TenureError } from '../../errors/errors.ts';
@@ -17,15 +20,20 @@ export interface InFlightLimitOptions {
 
 interface Waiter {
   grant: () => void;
+  refuse: (err: TenureError) => void;
   settled: boolean;
 }
+
+/** Priorities 0 (highest) … PRIORITIES-1; the admission lanes map onto them. */
+export const PRIORITIES = 5;
 
 export type Release = () => void;
 
 export class InFlightLimit {
   private active = 0;
-  private waiters: Waiter[] = [];
-  private head = 0;
+  /** One FIFO per priority; settled waiters are skipped and compacted away. */
+  private waiters: Waiter[][] = Array.from({ length: PRIORITIES }, () => []);
+  private heads: number[] = new Array(PRIORITIES).fill(0);
   private waiting = 0;
   /** Moving average of how long a slot is held (ms), for the retry-after hint. */
   private holdMs = 0;
@@ -44,17 +52,18 @@ export class InFlightLimit {
   }
 
   /** Resolves with a release function once a slot is held; call it exactly when the request ends. */
-  acquire(deadline: number, signal?: AbortSignal): Promise<Release> {
+  acquire(deadline: number, signal?: AbortSignal, priority = 0): Promise<Release> {
     const { clock, maxInFlight, maxWaiting } = this.opts;
+    const prio = Math.min(PRIORITIES - 1, Math.max(0, Math.floor(priority)));
     if (signal?.aborted) return Promise.reject(new TenureError('Cancelled', 'cancelled before sending'));
     if (this.active < maxInFlight && this.waiting === 0) return Promise.resolve(this.take());
     if (this.waiting >= maxWaiting) {
-      this.counters.refused++;
-      const ahead = this.waiting + 1;
-      const retryAfterMs = Math.max(1, Math.ceil((this.holdMs || 1) * (ahead / maxInFlight)));
-      return Promise.reject(
-        new TenureError('Overloaded', `${this.active} requests in flight to the leader and ${this.waiting} waiting`, { retryAfterMs, scope: 'client' }),
-      );
+      const victim = this.lowestWaiter(prio);
+      if (victim) victim.refuse(this.overloaded());
+      else {
+        this.counters.refused++;
+        return Promise.reject(this.overloaded());
+      }
     }
     this.counters.waited++;
     return new Promise<Release>((resolve, reject) => {
@@ -68,13 +77,14 @@ export class InFlightLimit {
         signal?.removeEventListener('abort', onAbort);
         if (err) {
           if (err.code === 'Cancelled') this.counters.cancelled++;
+          else if (err.code === 'Overloaded') this.counters.refused++;
           else this.counters.expired++;
           this.compact();
           reject(err);
         } else resolve(this.take());
       };
-      const w: Waiter = { grant: () => finish(), settled: false };
-      this.waiters.push(w);
+      const w: Waiter = { grant: () => finish(), refuse: (err) => finish(err), settled: false };
+      this.waiters[prio].push(w);
       this.waiting++;
       const wait = deadline - clock.now();
       if (wait <= 0) return finish(new TenureError('DeadlineExceeded', 'deadline passed while waiting to send'));
@@ -98,23 +108,44 @@ export class InFlightLimit {
     };
   }
 
+  private overloaded(): TenureError {
+    const ahead = this.waiting + 1;
+    const retryAfterMs = Math.max(1, Math.ceil((this.holdMs || 1) * (ahead / this.opts.maxInFlight)));
+    return new TenureError('Overloaded', `${this.active} requests in flight to the leader and ${this.waiting} waiting`, { retryAfterMs, scope: 'client' });
+  }
+
+  /** The newest live waiter of the lowest priority below `than`, if any (it gives way). */
+  private lowestWaiter(than: number): Waiter | undefined {
+    for (let p = PRIORITIES - 1; p > than; p--) {
+      const q = this.waiters[p];
+      for (let i = q.length - 1; i >= this.heads[p]; i--) if (!q[i].settled) return q[i];
+    }
+    return undefined;
+  }
+
   private grantNext(): void {
-    while (this.active < this.opts.maxInFlight && this.head < this.waiters.length) {
-      const w = this.waiters[this.head++];
-      if (!w.settled) w.grant();
+    for (let p = 0; p < PRIORITIES && this.active < this.opts.maxInFlight; p++) {
+      const q = this.waiters[p];
+      while (this.active < this.opts.maxInFlight && this.heads[p] < q.length) {
+        const w = q[this.heads[p]++];
+        if (!w.settled) w.grant();
+      }
     }
     this.compact();
   }
 
-  /** Drops settled waiters so the array never outgrows the live ones by much. */
+  /** Drops settled waiters so the arrays never outgrow the live ones by much. */
   private compact(): void {
-    const stored = this.waiters.length - this.head;
-    if (stored === 0) {
-      this.waiters = [];
-      this.head = 0;
-    } else if (stored > 64 && stored > 2 * this.waiting) {
-      this.waiters = this.waiters.slice(this.head).filter((w) => !w.settled);
-      this.head = 0;
+    for (let p = 0; p < PRIORITIES; p++) {
+      const q = this.waiters[p];
+      const stored = q.length - this.heads[p];
+      if (stored === 0) {
+        this.waiters[p] = [];
+        this.heads[p] = 0;
+      } else if (stored > 64 && stored > 2 * this.waiting) {
+        this.waiters[p] = q.slice(this.heads[p]).filter((w) => !w.settled);
+        this.heads[p] = 0;
+      }
     }
   }
 }

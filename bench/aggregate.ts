@@ -1,0 +1,228 @@
+/**
+ * The parent's side of a run: adds up the workers' per-second ticks and its own per-second node
+ * samples into aligned series (index = second since start), plus totals over the measurement window.
+ */
+import { decodeHistogram, newHistogram, summarize, type Histogram, type LatencySummary } from './hist.ts';
+import type { NodeSample } from './cluster.ts';
+import type { Tick } from './protocol.ts';
+
+export interface NodeSeries {
+  up: boolean[];
+  role: (string | null)[];
+  pid: (number | null)[];
+  rssMB: (number | null)[];
+  cpuPct: (number | null)[];
+  /** Commands waiting in this node's facade admission queue (all lanes). */
+  queueDepth: (number | null)[];
+  /** Facade admission refusals (all lanes) during that second. */
+  shedPerSec: (number | null)[];
+  /** Per lane refusals during that second. */
+  shedByLane: Record<string, (number | null)[]>;
+  /** Legacy pubsub leader backlog. */
+  legacyBacklog: (number | null)[];
+  /** The facade leader's enqueue-to-commit p99 as the node reports it (ms). */
+  commitP99Ms: (number | null)[];
+}
+
+export interface RunSeries {
+  /** Second index since start. */
+  t: number[];
+  /** Every counter (e.g. `claim.ok`, `extend.err.Overloaded`) per second. */
+  counts: Record<string, number[]>;
+  /** Per-second latency percentiles (ms) by histogram key (`claim`, `extend`, `claim.err`, …). */
+  latency: Record<string, { count: number[]; p50: number[]; p99: number[]; max: number[] }>;
+  /** Worker gauges summed over workers (e.g. `held`, `waiting`, `outstanding`). */
+  gauges: Record<string, number[]>;
+  nodes: Record<string, NodeSeries>;
+}
+
+export interface Totals {
+  seconds: number;
+  counts: Record<string, number>;
+  /** counts / seconds */
+  perSec: Record<string, number>;
+  latency: Record<string, LatencySummary>;
+}
+
+interface SecBucket {
+  counts: Record<string, number>;
+  hists: Map<string, Histogram>;
+  gauges: Record<string, number>;
+  workers: Set<number>;
+}
+
+interface NodeRaw {
+  at: number;
+  samples: NodeSample[];
+}
+
+export class SeriesBuilder {
+  private readonly secs = new Map<number, SecBucket>();
+  private readonly nodeRaw = new Map<number, NodeRaw>();
+  private readonly totalHists = new Map<string, Histogram>();
+  private readonly windowHists = new Map<string, Histogram>();
+  private readonly totalCounts: Record<string, number> = {};
+  private readonly windowCounts: Record<string, number> = {};
+  private maxSec = -1;
+  readonly nodeIds: string[];
+
+  /** `window` = [from, to) seconds the totals are computed over (default: everything). */
+  constructor(
+    nodeIds: string[],
+    readonly window: { from: number; to: number } | null = null,
+  ) {
+    this.nodeIds = [...nodeIds];
+  }
+
+  private inWindow(sec: number): boolean {
+    return !this.window || (sec >= this.window.from && sec < this.window.to);
+  }
+
+  addTick(t: Tick): void {
+    if (t.sec < 0) return;
+    this.maxSec = Math.max(this.maxSec, t.sec);
+    let b = this.secs.get(t.sec);
+    if (!b) this.secs.set(t.sec, (b = { counts: {}, hists: new Map(), gauges: {}, workers: new Set() }));
+    b.workers.add(t.worker);
+    const win = this.inWindow(t.sec);
+    for (const [k, v] of Object.entries(t.counts)) {
+      b.counts[k] = (b.counts[k] ?? 0) + v;
+      this.totalCounts[k] = (this.totalCounts[k] ?? 0) + v;
+      if (win) this.windowCounts[k] = (this.windowCounts[k] ?? 0) + v;
+    }
+    for (const [k, v] of Object.entries(t.gauges)) b.gauges[k] = (b.gauges[k] ?? 0) + v;
+    for (const [k, enc] of Object.entries(t.hists)) {
+      const h = decodeHistogram(enc);
+      for (const [map, use] of [
+        [b.hists, true],
+        [this.totalHists, true],
+        [this.windowHists, win],
+      ] as const) {
+        if (!use) continue;
+        let acc = map.get(k);
+        if (!acc) map.set(k, (acc = newHistogram()));
+        acc.add(h);
+      }
+      h.destroy();
+    }
+  }
+
+  addNodeSample(sec: number, samples: NodeSample[], at = Date.now()): void {
+    this.nodeRaw.set(sec, { at, samples });
+    this.maxSec = Math.max(this.maxSec, sec);
+  }
+
+  /** Highest second every one of `workers` has reported (−1 if none). */
+  lastCompleteSec(workers: number): number {
+    let best = -1;
+    for (const [s, b] of this.secs) if (b.workers.size >= workers && s > best) best = s;
+    return best;
+  }
+
+  /** A quick look at one second for the progress line. */
+  peek(sec: number): { counts: Record<string, number>; p99: Record<string, number>; gauges: Record<string, number>; nodes: NodeSample[] | null } {
+    const b = this.secs.get(sec);
+    const p99: Record<string, number> = {};
+    if (b) for (const [k, h] of b.hists) p99[k] = h.getValueAtPercentile(99) / 1000;
+    return { counts: b?.counts ?? {}, p99, gauges: b?.gauges ?? {}, nodes: this.nodeRaw.get(sec)?.samples ?? null };
+  }
+
+  /** Seconds [0, n) with n = last second seen + 1 (or `upTo`). */
+  build(upTo?: number): RunSeries {
+    const n = upTo ?? this.maxSec + 1;
+    const t = Array.from({ length: n }, (_, i) => i);
+    const keys = new Set<string>();
+    const histKeys = new Set<string>();
+    const gaugeKeys = new Set<string>();
+    for (const b of this.secs.values()) {
+      Object.keys(b.counts).forEach((k) => keys.add(k));
+      for (const k of b.hists.keys()) histKeys.add(k);
+      Object.keys(b.gauges).forEach((k) => gaugeKeys.add(k));
+    }
+    const counts: RunSeries['counts'] = {};
+    for (const k of [...keys].sort()) counts[k] = t.map((s) => this.secs.get(s)?.counts[k] ?? 0);
+    const gauges: RunSeries['gauges'] = {};
+    for (const k of [...gaugeKeys].sort()) gauges[k] = t.map((s) => this.secs.get(s)?.gauges[k] ?? 0);
+    const latency: RunSeries['latency'] = {};
+    for (const k of [...histKeys].sort()) {
+      const row = { count: [] as number[], p50: [] as number[], p99: [] as number[], max: [] as number[] };
+      for (const s of t) {
+        const h = this.secs.get(s)?.hists.get(k);
+        const sum = h ? summarize(h) : null;
+        row.count.push(sum?.count ?? 0);
+        row.p50.push(sum?.p50 ?? NaN);
+        row.p99.push(sum?.p99 ?? NaN);
+        row.max.push(sum?.max ?? NaN);
+      }
+      latency[k] = row;
+    }
+    const nodes: RunSeries['nodes'] = {};
+    for (const id of this.nodeIds) nodes[id] = this.nodeSeries(id, t);
+    return { t, counts, latency, gauges, nodes };
+  }
+
+  private nodeSeries(id: string, t: number[]): NodeSeries {
+    const ns: NodeSeries = { up: [], role: [], pid: [], rssMB: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
+    for (const s of t) {
+      const raw = this.nodeRaw.get(s);
+      const smp = raw?.samples.find((x) => x.id === id);
+      if (!raw || !smp || !smp.up) {
+        ns.up.push(false);
+        for (const arr of [ns.role, ns.pid, ns.rssMB, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
+        continue;
+      }
+      const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
+      const shed: Record<string, number> | null = fl?.shed ?? fl?.refused ?? null;
+      const samePid = prev && prev.pid === smp.pid;
+      ns.up.push(true);
+      ns.role.push(smp.role);
+      ns.pid.push(smp.pid);
+      ns.rssMB.push(smp.rss === null ? null : Math.round((smp.rss / 2 ** 20) * 10) / 10);
+      ns.cpuPct.push(
+        prev && samePid && prev.cpu !== null && smp.cpuMicros !== null && raw.at > prev.at
+          ? Math.round(((smp.cpuMicros - prev.cpu) / ((raw.at - prev.at) * 1000)) * 1000) / 10
+          : null,
+      );
+      const depth = fl?.depth as Record<string, number> | undefined;
+      ns.queueDepth.push(depth ? Object.values(depth).reduce((a, b) => a + (Number(b) || 0), 0) : null);
+      if (shed) {
+        const total = Object.values(shed).reduce((a, b) => a + (Number(b) || 0), 0);
+        const prevTotal = prev?.shed && samePid ? Object.values(prev.shed).reduce((a, b) => a + (Number(b) || 0), 0) : null;
+        ns.shedPerSec.push(prevTotal === null ? null : Math.max(0, total - prevTotal));
+        for (const [lane, v] of Object.entries(shed)) {
+          ns.shedByLane[lane] ??= t.slice(0, ns.up.length - 1).map(() => null);
+          const pv = prev?.shed && samePid ? prev.shed[lane] : undefined;
+          ns.shedByLane[lane].push(pv === undefined ? null : Math.max(0, Number(v) - Number(pv)));
+        }
+      } else {
+        ns.shedPerSec.push(null);
+      }
+      for (const lane of Object.keys(ns.shedByLane)) if (ns.shedByLane[lane].length < ns.up.length) ns.shedByLane[lane].push(null);
+      const backlog = smp.forwarding?.legacy?.leader?.backlog;
+      ns.legacyBacklog.push(typeof backlog === 'number' ? backlog : null);
+      const cl = fl?.commitLatency as Record<string, number> | undefined;
+      ns.commitP99Ms.push(cl && typeof cl.p99Ms === 'number' ? cl.p99Ms : null);
+      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, pid: smp.pid };
+    }
+    return ns;
+  }
+
+  /** Totals over the window (or everything with `all`). */
+  totals(all = false, seconds?: number): Totals {
+    const counts = all ? this.totalCounts : this.windowCounts;
+    const hists = all ? this.totalHists : this.windowHists;
+    const secs = seconds ?? (all || !this.window ? this.maxSec + 1 : this.window.to - this.window.from);
+    const perSec: Record<string, number> = {};
+    for (const [k, v] of Object.entries(counts)) perSec[k] = secs > 0 ? Math.round((v / secs) * 10) / 10 : 0;
+    const latency: Record<string, LatencySummary> = {};
+    for (const [k, h] of hists) latency[k] = summarize(h);
+    return { seconds: secs, counts: { ...counts }, perSec, latency };
+  }
+}
+
+/** Sum of several count series (missing keys count as zero). */
+export function sumSeries(series: Record<string, number[]>, keys: string[], n: number): number[] {
+  return Array.from({ length: n }, (_, i) => keys.reduce((a, k) => a + (series[k]?.[i] ?? 0), 0));
+}

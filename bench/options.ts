@@ -1,0 +1,88 @@
+/** Options of `tenure bench` and their defaults (kept light: cli/main.ts loads this at start-up). */
+import type { Transport } from './cluster.ts';
+
+export const WORKLOADS = ['claim', 'extend', 'mixed', 'latency', 'bulk', 'open', 'leaseclaimer', 'overload'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+export interface BenchOptions {
+  workload: WorkloadName;
+  natsUrl?: string;
+  cluster?: string;
+  nodes?: string[];
+  transport: Transport;
+  ab: boolean;
+  /** Worker processes generating load. */
+  workers: number;
+  /** NATS connections per worker. */
+  connections: number;
+  concurrency: number[];
+  seconds: number;
+  warmup: number;
+  /** bulk: outstanding requests per connection. */
+  depth: number;
+  /** open: op for a plain rate profile, and the profile (`20s@5000,…`). */
+  op: string;
+  rates: string;
+  /** leaseclaimer */
+  processes: number;
+  units: number;
+  claimMs: number;
+  renewMs: number;
+  schedule: string;
+  stepSeconds: number;
+  waitMs: number;
+  /** overload */
+  sustainable?: number;
+  factor: number;
+  baselineSeconds: number;
+  overloadSeconds: number;
+  recoverySeconds: number;
+  extendShare: number;
+  /** Lease duration of claims in the throughput modes. */
+  leaseMs: number;
+  deadlineMs: number;
+  maxAttempts: number;
+  outDir: string;
+  /** Also copy the SVGs into this directory (e.g. docs/bench). */
+  copyTo?: string;
+  label?: string;
+  cpuProf: boolean;
+  /** Extra environment for the node processes (e.g. TENURE_ELECTION_TIMEOUT_MS). */
+  nodeEnv: Record<string, string>;
+  /** Progress line: 'tty' (\r), 'lines' (one per 5 s), 'none'. */
+  progress: 'tty' | 'lines' | 'none';
+}
+
+export const DEFAULTS: BenchOptions = {
+  workload: 'claim',
+  transport: 'facade',
+  ab: false,
+  workers: 2,
+  connections: 8,
+  concurrency: [16, 128],
+  seconds: 10,
+  warmup: 2,
+  depth: 256,
+  op: 'claim',
+  rates: '20s@2000',
+  processes: 100,
+  units: 3,
+  claimMs: 10_000,
+  renewMs: 5_000,
+  schedule: '+20,+20,+40,-40',
+  stepSeconds: 30,
+  waitMs: 30_000,
+  factor: 5,
+  baselineSeconds: 15,
+  overloadSeconds: 60,
+  recoverySeconds: 30,
+  extendShare: 0.2,
+  leaseMs: 5_000,
+  deadlineMs: 5_000,
+  maxAttempts: 3,
+  outDir: 'bench/results',
+  cpuProf: false,
+  nodeEnv: {},
+  progress: process.stdout.isTTY ? 'tty' : 'lines',
+};
+

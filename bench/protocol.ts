@@ -1,0 +1,90 @@
+/**
+ * What the bench parent and its worker processes say to each other (Node IPC, `fork`).
+ *
+ *   parent → worker: init → (ready) → go{startAt} → leases/drop… → stop
+ *   worker → parent: ready, tick{sec, counts, hists, gauges} once per second, done
+ *
+ * Seconds are whole seconds since the shared `startAt` (epoch ms), so the parent can add up the
+ * workers' ticks and its own node samples second by second.
+ */
+import type { RatePhase } from './open-loop.ts';
+
+export type ClosedOp = 'claim' | 'extend' | 'mixed';
+
+export interface ClosedWorkload {
+  kind: 'closed';
+  op: ClosedOp;
+  /** Request loops in this worker (each its own TenureClient / client id). */
+  clients: number;
+  /** NATS connections the loops share (round robin). */
+  connections: number;
+  durationMs: number;
+  /** Lease duration of claims and extends. */
+  leaseMs: number;
+}
+
+export interface OpenWorkload {
+  kind: 'open';
+  phases: RatePhase[];
+  connections: number;
+  /** Leases this worker claims before `go` and then extends round robin (for `extend` sends). */
+  heldLeases: number;
+  leaseMs: number;
+  /** Sends not yet answered beyond this are counted as `claim.err.ClientBacklog` and not sent. */
+  maxOutstanding: number;
+}
+
+export interface LeaseclaimerWorkload {
+  kind: 'leaseclaimer';
+  /** The logical claimer processes (the seed's `leadershipclaimer` processes) this worker runs. */
+  processes: number[];
+  units: number;
+  claimMs: number;
+  renewMs: number;
+  /** NATS connections per worker; logical processes share them round robin. */
+  connections: number;
+  /** Longest single `wait` for release before claiming again (ms). */
+  waitMs: number;
+}
+
+export type Workload = ClosedWorkload | OpenWorkload | LeaseclaimerWorkload;
+
+export interface WorkerInit {
+  type: 'init';
+  worker: number;
+  natsUrl: string;
+  cluster: string;
+  workload: Workload;
+  /** Deadline of each claim/extend/revoke (ms). */
+  deadlineMs: number;
+  /** TenureClient attempts per call (first included). */
+  maxAttempts: number;
+  /** Key prefix unique to this run (so runs on one cluster never collide). */
+  runId: string;
+}
+
+export type ParentMessage =
+  | WorkerInit
+  | { type: 'go'; startAt: number }
+  /** leaseclaimer: start units for lease indices [from, to) of every local process. */
+  | { type: 'leases'; from: number; to: number }
+  /** leaseclaimer: stop units for lease indices [from, to) (like killing those claimers: leases expire). */
+  | { type: 'drop'; from: number; to: number }
+  | { type: 'stop' };
+
+export interface Tick {
+  type: 'tick';
+  worker: number;
+  sec: number;
+  /** e.g. `claim.ok`, `claim.held`, `extend.err.Overloaded`, `open.sent`, `extend.lost`. */
+  counts: Record<string, number>;
+  /** Latency histograms (compressed base64 HDR, µs) by key: `claim`, `extend`, `claim.err`, …. */
+  hists: Record<string, string>;
+  gauges: Record<string, number>;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; worker: number }
+  | Tick
+  | { type: 'done'; worker: number }
+  | { type: 'error'; worker: number; message: string };

@@ -1,0 +1,559 @@
+/**
+ * `tenure bench`: drives a Tenure cluster through the public client from forked worker processes,
+ * samples every node's control status once a second, and writes one JSON result and one SVG
+ * dashboard per run under bench/results/.
+ *
+ * Workloads (see docs/benchmarks.md for what each measures):
+ *   claim | extend | mixed   closed loop at each --concurrency
+ *   latency                  closed loop, one client: claim, then extend
+ *   bulk                     pipelined extends: --depth outstanding per connection (the lease API has no batch op)
+ *   open                     open loop at --rates (scheduled-send-time latency)
+ *   leaseclaimer             Juju's leadershipclaimer, stepped --schedule
+ *   overload                 sustainable rate S (measured), then --factor × S open loop, then back
+ * `--ab` runs the same schedule on legacy-pubsub and facade (fresh cluster each) into one chart.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchCluster, type Transport } from './cluster.ts';
+import { SeriesBuilder, sumSeries, type RunSeries, type Totals } from './aggregate.ts';
+import { dashboardSvg, type ChartRun } from './charts.ts';
+import { OpenLoopSchedule, parseRateProfile, type RatePhase } from './open-loop.ts';
+import type { ParentMessage, Workload, WorkerMessage } from './protocol.ts';
+import { DEFAULTS, type BenchOptions, type WorkloadName } from './options.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..');
+
+export { DEFAULTS, WORKLOADS, type BenchOptions, type WorkloadName } from './options.ts';
+
+export interface RunResult {
+  name: string;
+  title: string;
+  workload: WorkloadName;
+  transport: Transport;
+  date: string;
+  machine: Record<string, unknown>;
+  command: string;
+  params: Record<string, unknown>;
+  cluster: { natsUrl: string; cluster: string; nodes: string[]; owned: boolean };
+  durationSec: number;
+  /** Seconds the totals cover ([from, to)). */
+  window: { from: number; to: number };
+  totals: Totals;
+  /** Everything, including warm-up. */
+  totalsAll: Totals;
+  summary: Record<string, unknown>;
+  markers: { x: number; label: string }[];
+  restarts: { node: string; at: number; why: string }[];
+  workerErrors: string[];
+  series: RunSeries;
+  files: { json: string; svg: string };
+}
+
+interface RunSpec {
+  name: string;
+  title: string;
+  workload: WorkloadName;
+  params: Record<string, unknown>;
+  /** One workload per worker process. */
+  workloads: Workload[];
+  durationMs: number;
+  window?: { from: number; to: number };
+  steps?: { atMs: number; label: string; msg?: ParentMessage }[];
+  /** Markers without messages (e.g. open-loop phase changes). */
+  markers?: { x: number; label: string }[];
+  progressLabel: string;
+}
+
+export function machineInfo(): Record<string, unknown> {
+  const c = cpus();
+  return { cpuModel: c[0]?.model, cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, loadavg: loadavg().map((x) => Math.round(x * 100) / 100) };
+}
+
+const stamp = () => new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Splits `total` into `parts` near-equal non-negative integers. */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+/** Parses a leaseclaimer schedule `+20,+20,+40,-40` into cumulative [from,to) add/drop steps. */
+export function parseSchedule(spec: string): { op: 'add' | 'drop'; from: number; to: number }[] {
+  const out: { op: 'add' | 'drop'; from: number; to: number }[] = [];
+  let top = 0;
+  for (const tok of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([+-]?)(\d+)$/.exec(tok);
+    if (!m) throw new Error(`bad schedule step ${JSON.stringify(tok)} (expected +N or -N)`);
+    const n = Number(m[2]);
+    if (m[1] === '-') {
+      const from = Math.max(0, top - n);
+      out.push({ op: 'drop', from, to: top });
+      top = from;
+    } else {
+      out.push({ op: 'add', from: top, to: top + n });
+      top += n;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- one run
+
+async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpec, o: BenchOptions): Promise<RunResult> {
+  const runId = `r${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const window = spec.window ?? { from: 0, to: Math.ceil(spec.durationMs / 1000) };
+  const builder = new SeriesBuilder(cluster.ids, window);
+  const restartsBefore = cluster.restarts.length;
+  const workerErrors: string[] = [];
+  const nWorkers = spec.workloads.length;
+  const execArgv = ['--import', 'tsx'];
+  if (o.cpuProf) execArgv.push('--cpu-prof', `--cpu-prof-dir=${resolve(o.outDir, 'profiles')}`);
+
+  const children: ChildProcess[] = [];
+  const ready = new Set<number>();
+  const done = new Set<number>();
+  let onChange: () => void = () => {};
+  for (let w = 0; w < nWorkers; w++) {
+    const child = fork(join(here, 'worker.ts'), [], { cwd: repoRoot, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    child.on('message', (m: WorkerMessage) => {
+      if (m.type === 'tick') builder.addTick(m);
+      else if (m.type === 'ready') ready.add(m.worker);
+      else if (m.type === 'done') done.add(m.worker);
+      else if (m.type === 'error') workerErrors.push(`worker ${m.worker}: ${m.message}`);
+      onChange();
+    });
+    child.on('exit', (code) => {
+      if (!done.has(w)) {
+        if (code !== 0) workerErrors.push(`worker ${w} exited with code ${code}`);
+        done.add(w);
+      }
+      onChange();
+    });
+    child.send({ type: 'init', worker: w, natsUrl: cluster.natsUrl, cluster: cluster.cluster, workload: spec.workloads[w], deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts, runId } satisfies ParentMessage);
+  }
+  const until = async (cond: () => boolean, timeoutMs: number, what: string) => {
+    const end = Date.now() + timeoutMs;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        onChange = r;
+        setTimeout(r, 200);
+      });
+    }
+  };
+  const toAll = (m: ParentMessage) => children.forEach((c) => c.connected && c.send(m));
+
+  let stopSampling = false;
+  const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
+  const t0 = Date.now();
+  try {
+    await until(() => ready.size + workerErrors.length >= nWorkers, 120_000, 'workers to connect and set up');
+    if (workerErrors.length) throw new Error(workerErrors.join('\n'));
+    const startAt = Date.now() + 300;
+    toAll({ type: 'go', startAt });
+
+    // Steps (leaseclaimer blocks) at their times.
+    const timers = (spec.steps ?? []).map((st) =>
+      setTimeout(() => {
+        if (st.msg) toAll(st.msg);
+        markers.push({ x: st.atMs / 1000, label: st.label });
+      }, startAt + st.atMs - Date.now()),
+    );
+    const stopTimer = setTimeout(() => toAll({ type: 'stop' }), startAt + spec.durationMs - Date.now());
+
+    // Node sampling once a second (each poll independent, so a slow answer never delays the next).
+    const sampling = (async () => {
+      const pending: Promise<void>[] = [];
+      for (let s = 0; !stopSampling; s++) {
+        const at = startAt + (s + 1) * 1000;
+        if (at > Date.now()) await sleep(at - Date.now());
+        if (stopSampling) break;
+        pending.push(
+          cluster.sample(900).then((samples) => {
+            builder.addNodeSample(s, samples, Date.now());
+            progress(s);
+          }),
+        );
+      }
+      await Promise.all(pending);
+    })();
+
+    let lastLine = 0;
+    const progress = (s: number) => {
+      if (o.progress === 'none') return;
+      const sec = Math.min(s, builder.lastCompleteSec(nWorkers));
+      if (sec < 0) return;
+      const pk = builder.peek(sec);
+      const okParts = ['claim', 'extend', 'revoke', 'reclaim']
+        .filter((op) => pk.counts[`${op}.ok`])
+        .map((op) => `${op} ${fmt(pk.counts[`${op}.ok`])}/s`);
+      const errs: Record<string, number> = {};
+      for (const [k, v] of Object.entries(pk.counts)) {
+        const m = /\.err\.(\w+)$/.exec(k);
+        if (m) errs[m[1]] = (errs[m[1]] ?? 0) + v;
+      }
+      const errText = Object.entries(errs).map(([c, v]) => `${c} ${fmt(v)}`).join(' ') || '0';
+      const p99 = Math.max(0, ...['claim', 'extend', 'revoke', 'reclaim'].map((k) => pk.p99[k] ?? 0));
+      const nodes = pk.nodes ?? [];
+      const depth = nodes.reduce((a, n) => a + Object.values((n.forwarding?.facade?.leader?.depth as Record<string, number>) ?? {}).reduce((x, y) => x + y, 0), 0);
+      const backlog = nodes.reduce((a, n) => a + ((n.forwarding?.legacy?.leader?.backlog as number) ?? 0), 0);
+      const rss = Math.max(0, ...nodes.map((n) => (n.rss ?? 0) / 2 ** 20));
+      const g = pk.gauges;
+      const gaugeText = g.held !== undefined ? ` held ${fmt(g.held)} waiting ${fmt(g.waiting ?? 0)}` : '';
+      const line =
+        `${spec.progressLabel} ${String(sec).padStart(3)}s  ${okParts.join('  ') || 'ok 0/s'}  err ${errText}  p99 ${p99.toFixed(1)} ms  ` +
+        `queue ${fmt(depth)}${backlog ? ` backlog ${fmt(backlog)}` : ''}  rss ${Math.round(rss)} MB${gaugeText}`;
+      if (o.progress === 'tty') process.stdout.write(`\r${line.slice(0, (process.stdout.columns || 160) - 1).padEnd(Math.min(159, (process.stdout.columns || 160) - 1))}`);
+      else if (Date.now() - lastLine >= 5000) {
+        lastLine = Date.now();
+        console.log(line);
+      }
+    };
+
+    await until(() => done.size >= nWorkers, spec.durationMs + o.deadlineMs + 60_000, 'workers to finish');
+    stopSampling = true;
+    await sampling;
+    clearTimeout(stopTimer);
+    timers.forEach(clearTimeout);
+  } finally {
+    stopSampling = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+  if (o.progress === 'tty') process.stdout.write('\n');
+
+  const durationSec = Math.ceil(spec.durationMs / 1000);
+  const series = builder.build(durationSec);
+  const totals = builder.totals(false);
+  const totalsAll = builder.totals(true, durationSec);
+  const base = `${stamp()}-${spec.name}-${transport}`;
+  const files = { json: join(o.outDir, `${base}.json`), svg: join(o.outDir, `${base}.svg`) };
+  const result: RunResult = {
+    name: spec.name,
+    title: spec.title,
+    workload: spec.workload,
+    transport,
+    date: new Date(t0).toISOString(),
+    machine: machineInfo(),
+    command: commandLine(),
+    params: spec.params,
+    cluster: { natsUrl: cluster.owned ? '(private, loopback)' : cluster.natsUrl, cluster: cluster.cluster, nodes: cluster.ids, owned: cluster.owned },
+    durationSec,
+    window,
+    totals,
+    totalsAll,
+    summary: {},
+    markers: markers.sort((a, b) => a.x - b.x),
+    restarts: cluster.restarts.slice(restartsBefore),
+    workerErrors,
+    series,
+    files,
+  };
+  result.summary = summarizeRun(result);
+  return result;
+}
+
+function commandLine(): string {
+  const args = process.argv.slice(2);
+  const i = args.indexOf('bench');
+  return `tenure ${(i >= 0 ? args.slice(i) : ['bench', ...args]).join(' ')}`;
+}
+
+/** Headline numbers of a run (over its window). */
+export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'>): Record<string, unknown> {
+  const t = r.totals;
+  const ops: Record<string, unknown> = {};
+  for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
+    const okCount = t.counts[`${op}.ok`] ?? 0;
+    const errs = Object.fromEntries(Object.entries(t.counts).filter(([k]) => k.startsWith(`${op}.err.`)).map(([k, v]) => [k.slice(op.length + 5), v]));
+    const errTotal = Object.values(errs).reduce((a, b) => a + b, 0);
+    if (!okCount && !errTotal) continue;
+    const l = t.latency[op];
+    ops[op] = {
+      okPerSec: t.perSec[`${op}.ok`] ?? 0,
+      ok: okCount,
+      failed: errTotal,
+      errors: errs,
+      successRate: okCount + errTotal ? Math.round((okCount / (okCount + errTotal)) * 1e6) / 1e6 : null,
+      p50ms: l?.p50 ?? null,
+      p99ms: l?.p99 ?? null,
+      maxMs: l?.max ?? null,
+    };
+  }
+  const peakRssMB: Record<string, number | null> = {};
+  const meanCpuPct: Record<string, number | null> = {};
+  for (const [id, n] of Object.entries(r.series.nodes)) {
+    const rss = n.rssMB.filter((v): v is number => v !== null);
+    peakRssMB[id] = rss.length ? Math.max(...rss) : null;
+    const cpu = n.cpuPct.filter((v): v is number => v !== null);
+    meanCpuPct[id] = cpu.length ? Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 10) / 10 : null;
+  }
+  return { ops, peakRssMB, meanCpuPct, restarts: r.restarts.length };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+function closedSpec(o: BenchOptions, op: 'claim' | 'extend' | 'mixed', clients: number, name: string, title: string, connectionsPerWorker = o.connections): RunSpec {
+  const workers = Math.max(1, Math.min(o.workers, clients));
+  const durationMs = (o.warmup + o.seconds) * 1000;
+  return {
+    name,
+    title,
+    workload: name.startsWith('bulk') ? 'bulk' : name.startsWith('latency') ? 'latency' : op === 'mixed' ? 'mixed' : op,
+    params: { op, clients, workers, connectionsPerWorker, warmupSec: o.warmup, seconds: o.seconds, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    workloads: split(clients, workers).map((n) => ({ kind: 'closed', op, clients: n, connections: connectionsPerWorker, durationMs, leaseMs: o.leaseMs })),
+    durationMs,
+    window: { from: o.warmup, to: o.warmup + o.seconds },
+    markers: o.warmup ? [{ x: o.warmup, label: 'measure' }] : [],
+    progressLabel: `${name}`,
+  };
+}
+
+function openSpec(o: BenchOptions, phases: RatePhase[], name: string, title: string, heldPerWorker?: number): RunSpec {
+  const workers = Math.max(1, o.workers);
+  const perWorker = phases.map((p) => ({ ...p, rates: Object.fromEntries(Object.entries(p.rates).map(([k, v]) => [k, v / workers])) }));
+  const maxExtendRate = Math.max(0, ...phases.map((p) => p.rates.extend ?? 0)) / workers;
+  // Each held lease is extended about every leaseMs/3.
+  const held = heldPerWorker ?? Math.ceil((maxExtendRate * (o.leaseMs / 1000)) / 3);
+  const durationMs = phases.reduce((a, p) => a + p.durationMs, 0);
+  const markers: { x: number; label: string }[] = [];
+  let t = 0;
+  for (const p of phases) {
+    markers.push({ x: t / 1000, label: p.label ?? Object.entries(p.rates).map(([k, v]) => `${k} ${fmt(v)}/s`).join(' + ') });
+    t += p.durationMs;
+  }
+  return {
+    name,
+    title,
+    workload: name.startsWith('overload') ? 'overload' : 'open',
+    params: { phases, workers, connectionsPerWorker: o.connections, heldLeasesPerWorker: held, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    workloads: perWorker.map(() => ({ kind: 'open', phases: perWorker, connections: o.connections, heldLeases: held, leaseMs: o.leaseMs, maxOutstanding: 20_000 })),
+    durationMs,
+    markers,
+    progressLabel: name,
+  };
+}
+
+function leaseclaimerSpec(o: BenchOptions): RunSpec {
+  const steps = parseSchedule(o.schedule);
+  const workers = Math.max(1, Math.min(o.workers, o.processes));
+  const procs: number[][] = Array.from({ length: workers }, () => []);
+  for (let p = 0; p < o.processes; p++) procs[p % workers].push(p);
+  const durationMs = steps.length * o.stepSeconds * 1000;
+  let leases = 0;
+  return {
+    name: 'leaseclaimer',
+    title: `leaseclaimer: ${o.processes} processes × ${o.units} units, schedule ${o.schedule} leases/process every ${o.stepSeconds} s`,
+    workload: 'leaseclaimer',
+    params: { processes: o.processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, schedule: o.schedule, stepSeconds: o.stepSeconds, waitMs: o.waitMs, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs },
+    workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })),
+    durationMs,
+    steps: steps.map((st, i) => {
+      leases += (st.op === 'add' ? 1 : -1) * (st.to - st.from);
+      return {
+        atMs: i * o.stepSeconds * 1000,
+        label: `${st.op === 'add' ? '+' : '−'}${st.to - st.from}/proc → ${fmt(leases * o.processes)} leases`,
+        msg: { type: st.op === 'add' ? 'leases' : 'drop', from: st.from, to: st.to } as ParentMessage,
+      };
+    }),
+    progressLabel: 'leaseclaimer',
+  };
+}
+
+/** Overload findings from an open-loop run with baseline / overload / recovery phases. */
+export function overloadSummary(r: RunResult, phases: RatePhase[], workers: number): Record<string, unknown> {
+  const s = r.series;
+  const n = s.t.length;
+  const b = Math.round(phases[0].durationMs / 1000);
+  const ov = Math.round(phases[1].durationMs / 1000);
+  const drop = b + ov;
+  const inRange = (k: string, from: number, to: number) => (s.counts[k] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
+  const errKeys = (op: string) => Object.keys(s.counts).filter((k) => k.startsWith(`${op}.err.`));
+  const sumErr = (op: string, from: number, to: number) => errKeys(op).reduce((a, k) => a + inRange(k, from, to), 0);
+  // Extends answered during the overload phase and until its late answers are in.
+  const late = Math.ceil(r.params.deadlineMs ? Number(r.params.deadlineMs) / 1000 : 5);
+  const extOk = inRange('extend.ok', b, Math.min(n, drop + late));
+  const extErr = sumErr('extend', b, Math.min(n, drop + late));
+  const extErrByCode = Object.fromEntries(errKeys('extend').map((k) => [k.slice(11), inRange(k, b, Math.min(n, drop + late))]).filter(([, v]) => Number(v) > 0));
+  const claimErrByCode = Object.fromEntries(errKeys('claim').map((k) => [k.slice(10), inRange(k, b, n)]).filter(([, v]) => Number(v) > 0));
+  // Recovery: first second after the drop from which, for 3 s in a row, successes reach 95 % of the
+  // offered rate, nothing fails, and claim p99 is back under max(3 × baseline p99, 50 ms).
+  const sched = new OpenLoopSchedule(phases);
+  const offered = (sec: number) => ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, sec * 1000, (sec + 1) * 1000), 0);
+  const ok = sumSeries(s.counts, ['claim.ok', 'extend.ok', 'reclaim.ok'], n);
+  const errs = sumSeries(s.counts, [...errKeys('claim'), ...errKeys('extend'), ...errKeys('reclaim')], n);
+  const baseP99 = s.latency.claim ? Math.max(...s.latency.claim.p99.slice(1, b).filter(Number.isFinite), 0) : 0;
+  const p99Limit = Math.max(3 * baseP99, 50);
+  const good = (sec: number) => ok[sec] >= 0.95 * offered(sec) && errs[sec] === 0 && !((s.latency.claim?.p99[sec] ?? 0) > p99Limit);
+  let recoveredAt: number | null = null;
+  for (let sec = drop; sec + 2 < n; sec++) {
+    if (good(sec) && good(sec + 1) && good(sec + 2)) {
+      recoveredAt = sec;
+      break;
+    }
+  }
+  const offeredOverload = ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, b * 1000, drop * 1000), 0) / ov;
+  const sentOverload = (inRange('claim.sent', b, drop) + inRange('extend.sent', b, drop) + inRange('reclaim.sent', b, drop)) / ov;
+  return {
+    offeredPerSecDuringOverload: Math.round(offeredOverload),
+    actuallySentPerSecDuringOverload: Math.round(sentOverload),
+    generatorWorkers: workers,
+    extendSuccessRateDuringOverload: extOk + extErr ? Math.round((extOk / (extOk + extErr)) * 1e6) / 1e6 : null,
+    extendsDuringOverload: { ok: extOk, failed: extErr, byCode: extErrByCode },
+    claimsDuringAndAfterOverload: { ok: inRange('claim.ok', b, n), byCode: claimErrByCode },
+    claimsRefusedOverloaded: claimErrByCode.Overloaded ?? 0,
+    peakRssMB: (r.summary as { peakRssMB?: unknown }).peakRssMB,
+    baselineClaimP99Ms: baseP99,
+    recoverySeconds: recoveredAt === null ? null : recoveredAt - drop,
+    recoveryCriterion: `from the drop until 3 s in a row with successes ≥ 95 % of offered, no failures, claim p99 ≤ ${p99Limit.toFixed(1)} ms (1 s resolution)`,
+    restarts: r.restarts,
+  };
+}
+
+// ---------------------------------------------------------------- top level
+
+export interface BenchReport {
+  runs: RunResult[];
+  comparisons: { name: string; svg: string; json: string }[];
+}
+
+function write(r: RunResult, o: BenchOptions): void {
+  mkdirSync(o.outDir, { recursive: true });
+  writeFileSync(r.files.json, JSON.stringify(r, null, 1));
+  const sub = `${r.transport} · ${r.date.slice(0, 19)}Z · ${r.command}`;
+  writeFileSync(r.files.svg, dashboardSvg(`${r.title} (${r.transport})`, sub, [{ label: '', series: r.series }], r.markers));
+  if (o.copyTo) {
+    mkdirSync(o.copyTo, { recursive: true });
+    copyFileSync(r.files.svg, join(o.copyTo, `${r.name}-${r.transport}.svg`));
+  }
+}
+
+export async function runBench(input: Partial<BenchOptions> & { workload: WorkloadName }): Promise<BenchReport> {
+  const o: BenchOptions = { ...DEFAULTS, ...input };
+  if (o.workload === 'leaseclaimer' && input.leaseMs === undefined) o.leaseMs = o.claimMs;
+  const transports: Transport[] = o.ab ? ['legacy-pubsub', 'facade'] : [o.transport];
+  const report: BenchReport = { runs: [], comparisons: [] };
+  const byTransport = new Map<Transport, RunResult[]>();
+  let shared: BenchCluster | null = null;
+  try {
+    for (const transport of transports) {
+      let cluster: BenchCluster;
+      if (o.natsUrl) {
+        shared ??= await BenchCluster.start({ natsUrl: o.natsUrl, cluster: o.cluster, nodes: o.nodes });
+        cluster = shared;
+        await cluster.setTransport(transport);
+      } else {
+        const profDir = o.cpuProf ? resolve(o.outDir, 'profiles', `${stamp()}-${o.workload}-${transport}`) : undefined;
+        cluster = await BenchCluster.start({ cluster: o.cluster, nodes: o.nodes, transport, env: o.nodeEnv, cpuProfDir: profDir });
+        if (profDir) console.log(`node CPU profiles → ${profDir}`);
+      }
+      try {
+        const runs = await scenario(cluster, transport, o);
+        byTransport.set(transport, runs);
+        report.runs.push(...runs);
+      } finally {
+        if (cluster !== shared) await cluster.stop();
+      }
+    }
+  } finally {
+    await shared?.stop();
+  }
+  if (o.ab) {
+    const legacy = byTransport.get('legacy-pubsub') ?? [];
+    const facade = byTransport.get('facade') ?? [];
+    for (let i = 0; i < Math.min(legacy.length, facade.length); i++) {
+      const a = legacy[i];
+      const b = facade[i];
+      const name = `${stamp()}-${a.name}-ab`;
+      const svg = join(o.outDir, `${name}.svg`);
+      const json = join(o.outDir, `${name}.json`);
+      const runs: ChartRun[] = [
+        { label: 'legacy', series: a.series, dash: '6 3' },
+        { label: 'facade', series: b.series },
+      ];
+      writeFileSync(svg, dashboardSvg(`${a.title}: legacy-pubsub (dashed) vs facade (solid)`, `${a.date.slice(0, 19)}Z · ${a.command}`, runs, a.markers));
+      writeFileSync(json, JSON.stringify({ name: a.name, command: a.command, legacy: { file: a.files.json, summary: a.summary }, facade: { file: b.files.json, summary: b.summary } }, null, 1));
+      if (o.copyTo) copyFileSync(svg, join(o.copyTo, `${a.name}-ab.svg`));
+      report.comparisons.push({ name: a.name, svg, json });
+      console.log(`A/B chart: ${svg}`);
+    }
+  }
+  return report;
+}
+
+async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOptions): Promise<RunResult[]> {
+  const out: RunResult[] = [];
+  const go = async (spec: RunSpec, extra?: (r: RunResult) => Record<string, unknown>) => {
+    const r = await execute(cluster, transport, spec, o);
+    if (extra) r.summary = { ...r.summary, ...extra(r) };
+    write(r, o);
+    out.push(r);
+    printSummary(r);
+    return r;
+  };
+  switch (o.workload) {
+    case 'claim':
+    case 'extend':
+    case 'mixed':
+      for (const c of o.concurrency) await go(closedSpec(o, o.workload, c, `${o.workload}-c${c}`, `closed-loop ${o.workload}, ${c} clients`));
+      break;
+    case 'latency':
+      await go(closedSpec(o, 'claim', 1, 'latency-claim', 'single client: claim (closed loop, 1 outstanding)'));
+      await go(closedSpec(o, 'extend', 1, 'latency-extend', 'single client: extend (closed loop, 1 outstanding)'));
+      break;
+    case 'bulk': {
+      const conns = Math.max(1, Math.min(o.connections, 2));
+      const clients = o.workers * conns * o.depth;
+      await go(closedSpec(o, 'extend', clients, `bulk-d${o.depth}`, `bulk: pipelined extends, ${o.workers} workers × ${conns} connections × ${o.depth} outstanding`, conns));
+      break;
+    }
+    case 'open': {
+      const phases = parseRateProfile(o.rates, o.op);
+      await go(openSpec(o, phases, 'open', `open loop ${o.rates}`));
+      break;
+    }
+    case 'leaseclaimer':
+      await go(leaseclaimerSpec(o));
+      break;
+    case 'overload': {
+      let S = o.sustainable;
+      if (!S) {
+        const probe = await go(closedSpec({ ...o, warmup: 2, seconds: 8 }, 'claim', 128, 'overload-probe', 'sustainable-rate probe: closed-loop claims, 128 clients'));
+        S = Math.round(probe.totals.perSec['claim.ok'] ?? 0);
+        console.log(`sustainable rate S = ${fmt(S)} claims/s`);
+        if (S <= 0) throw new Error('overload: measured sustainable rate is 0');
+      }
+      const ext = Math.round(S * o.extendShare);
+      const base = { claim: Math.round(S * 0.5) - ext, extend: ext };
+      const phases: RatePhase[] = [
+        { durationMs: o.baselineSeconds * 1000, rates: base, label: `baseline 0.5×S` },
+        { durationMs: o.overloadSeconds * 1000, rates: { claim: Math.round(S * o.factor) - ext, extend: ext }, label: `${o.factor}×S = ${fmt(S * o.factor)}/s` },
+        { durationMs: o.recoverySeconds * 1000, rates: base, label: 'back to 0.5×S' },
+      ];
+      await go(openSpec({ ...o, leaseMs: 10_000 }, phases, 'overload', `overload: ${o.factor}× sustainable (S = ${fmt(S)}/s) for ${o.overloadSeconds} s`), (r) => ({
+        ...overloadSummary(r, phases, o.workers),
+        sustainableRate: S,
+      }));
+      break;
+    }
+  }
+  return out;
+}
+
+function printSummary(r: RunResult): void {
+  const lines = [`${r.title} [${r.transport}] → ${r.files.json}`];
+  const ops = (r.summary.ops ?? {}) as Record<string, { okPerSec: number; failed: number; errors: Record<string, number>; p50ms: number | null; p99ms: number | null }>;
+  for (const [op, s] of Object.entries(ops)) {
+    const errs = Object.entries(s.errors).map(([c, v]) => `${c}=${v}`).join(' ');
+    lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
+  }
+  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)}  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
+  console.log(lines.join('\n'));
+}

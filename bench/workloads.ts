@@ -1,0 +1,366 @@
+/**
+ * The load itself, as run inside one worker process through the public TenureClient:
+ *
+ * - closed loop (`claim`, `extend`, `mixed`; `bulk` is a closed loop with many loops per
+ *   connection): each loop sends its next request when the previous one is answered;
+ * - open loop: sends at scheduled times (see open-loop.ts), latency from the scheduled time;
+ * - leaseclaimer: Juju's `leadershipclaimer` — per lease U units; a unit claims, extends every
+ *   renew interval while it holds, and when the lease is held by someone else waits for release
+ *   and claims again.
+ *
+ * Every outcome is counted in a Recorder: `<op>.ok`, `<op>.err.<code>`, `claim.held`, ….
+ */
+import { NatsBus } from '../bus/nats-bus.ts';
+import { TenureClient } from '../client/tenure-client.ts';
+import { TenureError } from '../errors/errors.ts';
+import { silentLogger } from '../log/logger.ts';
+import type { LeaseKey } from '../lease/types.ts';
+import { OpenLoopSchedule, scheduledLatency } from './open-loop.ts';
+import type { ClosedWorkload, LeaseclaimerWorkload, OpenWorkload, WorkerInit } from './protocol.ts';
+import type { Recorder } from './recorder.ts';
+
+export const NAMESPACE = 'application-leadership';
+
+export function errorCode(err: unknown): string {
+  return err instanceof TenureError ? err.code : 'Error';
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A prepared workload: connected and set up (e.g. leases claimed), waiting for `run`. */
+export interface PreparedWorkload {
+  run(rec: Recorder, startAt: number): Promise<void>;
+  /** Ends the load; `run` resolves once in-flight requests have settled (bounded). */
+  stop(): void;
+  /** leaseclaimer only. */
+  addLeases?(from: number, to: number): void;
+  dropLeases?(from: number, to: number): void;
+  gauges(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+async function connect(init: WorkerInit, n: number): Promise<NatsBus[]> {
+  return Promise.all(
+    Array.from({ length: Math.max(1, n) }, (_, i) => NatsBus.connect(init.natsUrl, { logger: silentLogger, name: `tenure-bench-w${init.worker}-${i}` })),
+  );
+}
+
+function clientFor(init: WorkerInit, bus: NatsBus, id: string): TenureClient {
+  return new TenureClient(bus, { cluster: init.cluster, clientId: `${init.runId}-${id}`, deadlineMs: init.deadlineMs, maxAttempts: init.maxAttempts });
+}
+
+export async function prepare(init: WorkerInit): Promise<PreparedWorkload> {
+  switch (init.workload.kind) {
+    case 'closed':
+      return prepareClosed(init, init.workload);
+    case 'open':
+      return prepareOpen(init, init.workload);
+    case 'leaseclaimer':
+      return prepareLeaseclaimer(init, init.workload);
+  }
+}
+
+/** Backoff after a final failure in a loop: the server's hint when it sent one, else 10 ms. */
+function pauseAfter(err: unknown): number {
+  if (err instanceof TenureError && typeof err.details.retryAfterMs === 'number') return Math.max(5, err.details.retryAfterMs);
+  return 10;
+}
+
+// ---------------------------------------------------------------- closed loop
+
+async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<PreparedWorkload> {
+  const buses = await connect(init, Math.min(w.connections, w.clients));
+  const clients = Array.from({ length: w.clients }, (_, i) => clientFor(init, buses[i % buses.length], `w${init.worker}c${i}`));
+  const key = (i: number, n: number | string): LeaseKey => ({ namespace: NAMESPACE, model: init.runId, lease: `w${init.worker}c${i}n${n}` });
+  const holder = (i: number) => `w${init.worker}c${i}/0`;
+  if (w.op === 'extend') {
+    // Each loop holds one lease of its own and extends it.
+    for (let i = 0; i < clients.length; i += 256) {
+      await Promise.all(clients.slice(i, i + 256).map((c, k) => c.claim(key(i + k, 'x'), holder(i + k), w.leaseMs, { deadlineMs: 10_000 })));
+    }
+  }
+  let stopped = false;
+  let inFlight = 0;
+  const run = async (rec: Recorder, startAt: number) => {
+    const wait = startAt - Date.now();
+    if (wait > 0) await sleep(wait);
+    const end = Date.now() + w.durationMs;
+    const timed = async <T>(op: string, f: () => Promise<T>): Promise<boolean> => {
+      const t0 = performance.now();
+      inFlight++;
+      try {
+        await f();
+        rec.latency(op, performance.now() - t0);
+        rec.count(`${op}.ok`);
+        return true;
+      } catch (err) {
+        const code = errorCode(err);
+        rec.latency(`${op}.err`, performance.now() - t0);
+        rec.count(`${op}.err.${code}`);
+        await sleep(pauseAfter(err));
+        return false;
+      } finally {
+        inFlight--;
+      }
+    };
+    const loop = async (i: number) => {
+      const c = clients[i];
+      let n = 0;
+      while (!stopped && Date.now() < end) {
+        if (w.op === 'claim') {
+          await timed('claim', () => c.claim(key(i, n++), holder(i), w.leaseMs));
+        } else if (w.op === 'extend') {
+          await timed('extend', () => c.extend(key(i, 'x'), holder(i), w.leaseMs));
+        } else {
+          // mixed: claim a fresh lease, extend it twice, revoke it (25 % claim, 50 % extend, 25 % revoke).
+          const k = key(i, n++);
+          if (!(await timed('claim', () => c.claim(k, holder(i), w.leaseMs)))) continue;
+          for (let e = 0; e < 2 && !stopped && Date.now() < end; e++) await timed('extend', () => c.extend(k, holder(i), w.leaseMs));
+          if (!stopped && Date.now() < end) await timed('revoke', () => c.revoke(k, holder(i)));
+        }
+      }
+    };
+    await Promise.all(clients.map((_, i) => loop(i)));
+  };
+  return {
+    run,
+    stop: () => {
+      stopped = true;
+    },
+    gauges: () => ({ inFlight }),
+    close: async () => {
+      await Promise.all(buses.map((b) => b.close().catch(() => {})));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- open loop
+
+async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedWorkload> {
+  const buses = await connect(init, w.connections);
+  const clients = buses.map((b, i) => clientFor(init, b, `w${init.worker}o${i}`));
+  const heldKey = (i: number): LeaseKey => ({ namespace: NAMESPACE, model: init.runId, lease: `w${init.worker}h${i}` });
+  const heldBy = (i: number) => `w${init.worker}h${i}/0`;
+  for (let i = 0; i < w.heldLeases; i += 512) {
+    const n = Math.min(512, w.heldLeases - i);
+    await Promise.all(Array.from({ length: n }, (_, k) => clients[(i + k) % clients.length].claim(heldKey(i + k), heldBy(i + k), w.leaseMs, { deadlineMs: 10_000 })));
+  }
+  const lost = new Set<number>();
+  let stopped = false;
+  let outstanding = 0;
+  let nextHeld = 0;
+  let claims = 0;
+  const run = async (rec: Recorder, startAt: number) => {
+    const schedule = new OpenLoopSchedule(w.phases);
+    // Schedule time 0 = startAt on the wall clock, in performance.now() terms.
+    const t0 = performance.now() + (startAt - Date.now());
+    let settled: () => void = () => {};
+    const allSettled = new Promise<void>((r) => (settled = r));
+    const send = (op: string, at: number) => {
+      if (outstanding >= w.maxOutstanding) {
+        rec.count(`${op}.err.ClientBacklog`);
+        return;
+      }
+      const c = clients[(claims + nextHeld) % clients.length];
+      let p: Promise<unknown>;
+      let label = op;
+      if (op === 'extend' && w.heldLeases > 0) {
+        const i = nextHeld++ % w.heldLeases;
+        if (lost.has(i)) {
+          // Lost earlier (NotHeld): win it back instead of extending.
+          label = 'reclaim';
+          p = c.claim(heldKey(i), heldBy(i), w.leaseMs).then(() => lost.delete(i));
+        } else {
+          p = c.extend(heldKey(i), heldBy(i), w.leaseMs).catch((err) => {
+            if (err instanceof TenureError && err.code === 'NotHeld') lost.add(i);
+            throw err;
+          });
+        }
+      } else {
+        label = 'claim';
+        const n = claims++;
+        p = c.claim({ namespace: NAMESPACE, model: init.runId, lease: `w${init.worker}o${n}` }, `w${init.worker}o${n}/0`, w.leaseMs);
+      }
+      outstanding++;
+      rec.count(`${label}.sent`);
+      p.then(
+        () => {
+          rec.latency(label, scheduledLatency(at, performance.now() - t0));
+          rec.count(`${label}.ok`);
+        },
+        (err) => {
+          rec.latency(`${label}.err`, scheduledLatency(at, performance.now() - t0));
+          rec.count(`${label}.err.${errorCode(err)}`);
+        },
+      ).finally(() => {
+        outstanding--;
+        if (stopped && outstanding === 0) settled();
+      });
+    };
+    while (!stopped) {
+      const now = performance.now() - t0;
+      if (now >= schedule.totalMs) break;
+      if (now >= 0) for (const d of schedule.due(now)) send(d.op, d.at);
+      // ~1 ms granularity; sends that are late keep their scheduled time.
+      await sleep(1);
+    }
+    stopped = true;
+    if (outstanding > 0) await Promise.race([allSettled, sleep(init.deadlineMs + 2000)]);
+  };
+  return {
+    run,
+    stop: () => {
+      stopped = true;
+    },
+    gauges: () => ({ outstanding, lost: lost.size }),
+    close: async () => {
+      await Promise.all(buses.map((b) => b.close().catch(() => {})));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- leaseclaimer
+
+interface Block {
+  abort: AbortController;
+  done: Promise<unknown>;
+}
+
+async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): Promise<PreparedWorkload> {
+  const buses = await connect(init, Math.min(w.connections, w.processes.length));
+  const clients = new Map(w.processes.map((p, i) => [p, clientFor(init, buses[i % buses.length], `p${p}`)]));
+  const blocks = new Map<string, Block>();
+  let rec: Recorder | null = null;
+  let units = 0;
+  let held = 0;
+  let waiting = 0;
+  let stopped = false;
+
+  const unit = async (client: TenureClient, key: LeaseKey, holder: string, signal: AbortSignal) => {
+    units++;
+    let leading = false;
+    let validUntil = 0;
+    let lastGood = 0;
+    const r = () => rec!;
+    const setLeading = (v: boolean) => {
+      if (v !== leading) held += v ? 1 : -1;
+      leading = v;
+    };
+    try {
+      await sleep(Math.random() * 1000); // processes do not all start in the same millisecond
+      while (!signal.aborted && !stopped) {
+        if (!leading) {
+          const t0 = performance.now();
+          const sent = Date.now();
+          try {
+            const res = await client.claim(key, holder, w.claimMs, { signal, deadlineMs: Math.min(init.deadlineMs, w.renewMs) });
+            r().latency('claim', performance.now() - t0);
+            r().count('claim.ok');
+            setLeading(true);
+            validUntil = sent + res.remainingMs;
+            lastGood = sent;
+          } catch (err) {
+            if (signal.aborted) break;
+            const code = errorCode(err);
+            if (code === 'Held') {
+              r().latency('claim.held', performance.now() - t0);
+              r().count('claim.held');
+              waiting++;
+              const tw = performance.now();
+              try {
+                await client.wait(key, { signal, deadlineMs: w.waitMs });
+                r().count('wait.ok');
+              } catch (e) {
+                const c = errorCode(e);
+                if (c !== 'Cancelled') r().count(c === 'DeadlineExceeded' ? 'wait.timeout' : `wait.err.${c}`);
+                if (c !== 'DeadlineExceeded' && !signal.aborted) await sleep(pauseAfter(e) * (1 + Math.random()));
+              } finally {
+                waiting--;
+                r().latency('wait', performance.now() - tw);
+              }
+            } else {
+              r().latency('claim.err', performance.now() - t0);
+              r().count(`claim.err.${code}`);
+              await sleep(pauseAfter(err) * (1 + Math.random()));
+            }
+          }
+        } else {
+          const due = lastGood + w.renewMs - Date.now();
+          if (due > 0) await sleep(due);
+          if (signal.aborted || stopped) break;
+          const t0 = performance.now();
+          const sent = Date.now();
+          try {
+            const res = await client.extend(key, holder, w.claimMs, { signal, deadlineMs: Math.max(1, Math.min(w.renewMs, validUntil - sent, init.deadlineMs)) });
+            r().latency('extend', performance.now() - t0);
+            r().count('extend.ok');
+            validUntil = sent + res.remainingMs;
+            lastGood = sent;
+          } catch (err) {
+            if (signal.aborted) break;
+            const code = errorCode(err);
+            r().latency('extend.err', performance.now() - t0);
+            r().count(`extend.err.${code}`);
+            if (code === 'NotHeld') {
+              r().count('lease.lost');
+              setLeading(false);
+            } else if (Date.now() >= validUntil) {
+              r().count('lease.lost');
+              setLeading(false);
+            } else {
+              // Try again soon, never later than half the remaining validity.
+              lastGood = Date.now() - w.renewMs + Math.max(5, Math.min(pauseAfter(err), (validUntil - Date.now()) / 2));
+            }
+          }
+        }
+      }
+    } finally {
+      setLeading(false);
+      units--;
+    }
+  };
+
+  const addLeases = (from: number, to: number) => {
+    for (const p of w.processes) {
+      const client = clients.get(p)!;
+      for (let j = from; j < to; j++) {
+        const id = `a${p}-${j}`;
+        if (blocks.has(id)) continue;
+        const abort = new AbortController();
+        const key: LeaseKey = { namespace: NAMESPACE, model: init.runId, lease: id };
+        const done = Promise.all(Array.from({ length: w.units }, (_, u) => unit(client, key, `${id}/${u}`, abort.signal)));
+        blocks.set(id, { abort, done });
+      }
+    }
+  };
+  const dropLeases = (from: number, to: number) => {
+    for (const p of w.processes)
+      for (let j = from; j < to; j++) {
+        const b = blocks.get(`a${p}-${j}`);
+        if (!b) continue;
+        b.abort.abort();
+        blocks.delete(`a${p}-${j}`);
+      }
+  };
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((r) => (finish = r));
+  return {
+    run: async (recorder: Recorder) => {
+      rec = recorder;
+      await finished;
+      const all = [...blocks.values()];
+      for (const b of all) b.abort.abort();
+      await Promise.race([Promise.allSettled(all.map((b) => b.done)), sleep(3000)]);
+    },
+    stop: () => {
+      stopped = true;
+      finish();
+    },
+    addLeases,
+    dropLeases,
+    gauges: () => ({ units, held, waiting, leases: blocks.size }),
+    close: async () => {
+      await Promise.all(buses.map((b) => b.close().catch(() => {})));
+    },
+  };
+}
