@@ -2,46 +2,14 @@ import { RaftLog } from './log.ts';
 import type { AppendRequest, AppendResponse, HeartbeatResponse, RaftMessage, SnapshotInstall, SnapshotResponse, VoteRequest, VoteResponse } from './messages.ts';
 import { isResponse } from './messages.ts';
 import { Progress, quorum } from './progress.ts';
-import type { ClusterConfig, HardState, LogEntry, NodeId, SnapshotMeta } from './types.ts';
+import type { ClusterConfig, HardState, LogEntry, NodeId, RaftCoreOptions, Role, SnapshotMeta } from './types.ts';
 import { EntryType } from './types.ts';
 import { encodeConfig } from './config-codec.ts';
+import { ReadIndexTracker, type ReadState } from './read-index.ts';
+import { Outbox, RaftError, type Ready } from './ready.ts';
 
-export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
-
-export interface RaftCoreOptions {
-  id: NodeId;
-  maxInflight: number;
-  maxEntriesPerMessage: number;
-  maxBytesPerMessage: number;
-}
-
-export interface ReadState {
-  ctx: number;
-  index: number;
-}
-
-/** What the actor must do next (etcd's `Ready`): persist, then send, then apply. */
-export interface Ready {
-  hardState?: HardState;
-  write?: { truncateFrom: number; entries: LogEntry[] };
-  /** Follower accepted a leader's snapshot: install the staged data, then restore the state machine. */
-  restore?: SnapshotMeta;
-  messages: RaftMessage[];
-  snapshotsToSend: NodeId[];
-  readStates: ReadState[];
-  /** Reads that can no longer be served here (leadership lost). */
-  failedReads: number[];
-}
-
-export class RaftError extends Error {
-  constructor(
-    readonly reason: 'NotLeader' | 'Busy',
-    message: string,
-    readonly leader: NodeId | null,
-  ) {
-    super(message);
-  }
-}
+export type { ReadState, Ready, RaftCoreOptions, Role };
+export { RaftError };
 
 /**
  * The Raft consensus core: a deterministic step function over messages and timer events. No I/O
@@ -64,12 +32,9 @@ export class RaftCore {
   pendingConfIndex = 0;
 
   private votes = new Map<NodeId, boolean>();
-  private readSeq = 0;
-  private reads: { seq: number; ctx: number; index: number; acks: Set<NodeId> }[] = [];
-  private readsWaitingForTermCommit: number[] = [];
-  private out: Ready = emptyReady();
+  private reads = new ReadIndexTracker();
+  private out: Outbox;
   private replies: RaftMessage[] | null = null;
-  private lastHard: HardState;
   private opts: RaftCoreOptions;
 
   constructor(opts: RaftCoreOptions, hard: HardState, log: RaftLog) {
@@ -79,7 +44,7 @@ export class RaftCore {
     this.vote = hard.vote;
     this.log = log;
     this.config = log.currentConfig().config;
-    this.lastHard = { ...hard };
+    this.out = new Outbox(hard);
   }
 
   isVoter(id: NodeId = this.id): boolean {
@@ -150,7 +115,7 @@ export class RaftCore {
   /** Leader heartbeat timer. */
   heartbeat(): void {
     if (this.role !== 'leader') return;
-    this.broadcastHeartbeat(this.readSeq);
+    this.broadcastHeartbeat(this.reads.seq);
   }
 
   /** Leader check-quorum timer (one election timeout): step down unless a quorum was heard from. */
@@ -235,16 +200,14 @@ export class RaftCore {
   readIndex(ctx: number): void {
     if (this.role !== 'leader') throw new RaftError('NotLeader', 'not the leader', this.lead);
     if (this.log.term(this.log.committed) !== this.term) {
-      this.readsWaitingForTermCommit.push(ctx);
+      this.reads.defer(ctx);
       return;
     }
     if (this.config.voters.length === 1 && this.isVoter()) {
-      this.out.readStates.push({ ctx, index: this.log.committed });
+      this.out.ready.readStates.push({ ctx, index: this.log.committed });
       return;
     }
-    this.readSeq++;
-    this.reads.push({ seq: this.readSeq, ctx, index: this.log.committed, acks: new Set([this.id]) });
-    this.broadcastHeartbeat(this.readSeq);
+    this.broadcastHeartbeat(this.reads.start(ctx, this.log.committed, this.id));
   }
 
   // ---- storage and apply feedback ----------------------------------------------------------
@@ -294,7 +257,7 @@ export class RaftCore {
     } finally {
       const rest = this.replies.filter((r) => r.to !== m.from);
       this.replies = null;
-      for (const r of rest) this.out.messages.push(r);
+      for (const r of rest) this.out.ready.messages.push(r);
     }
   }
 
@@ -401,7 +364,7 @@ export class RaftCore {
     }
     this.log.restore(meta);
     this.config = meta.config;
-    this.out.restore = meta;
+    this.out.ready.restore = meta;
     reply(meta.index);
   }
 
@@ -431,14 +394,7 @@ export class RaftCore {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
-    if (m.readCtx > 0 && this.reads.length) {
-      for (const r of this.reads) if (r.seq <= m.readCtx) r.acks.add(m.from);
-      const q = quorum(this.config.voters.length);
-      while (this.reads.length && this.reads[0].acks.size >= q) {
-        const r = this.reads.shift()!;
-        this.out.readStates.push({ ctx: r.ctx, index: r.index });
-      }
-    }
+    for (const r of this.reads.acknowledge(m.from, m.readCtx, quorum(this.config.voters.length))) this.out.ready.readStates.push(r);
   }
 
   private handleSnapshotResponse(m: SnapshotResponse): void {
@@ -489,7 +445,7 @@ export class RaftCore {
       if (prevTerm === undefined) {
         // The follower needs entries we compacted: stream a snapshot instead.
         pr.becomeSnapshot(this.log.snapshot.index);
-        this.out.snapshotsToSend.push(to);
+        this.out.ready.snapshotsToSend.push(to);
         return;
       }
       const last = this.log.lastIndex();
@@ -512,24 +468,17 @@ export class RaftCore {
     const candidate = matches[quorum(matches.length) - 1];
     if (candidate > this.log.committed && this.log.term(candidate) === this.term) {
       this.log.commitTo(candidate);
-      if (this.readsWaitingForTermCommit.length) {
-        const waiting = this.readsWaitingForTermCommit;
-        this.readsWaitingForTermCommit = [];
-        for (const ctx of waiting) this.readIndex(ctx);
-      }
+      for (const ctx of this.reads.takeDeferred()) this.readIndex(ctx);
     }
   }
 
   private failReads(): void {
-    for (const r of this.reads) this.out.failedReads.push(r.ctx);
-    for (const ctx of this.readsWaitingForTermCommit) this.out.failedReads.push(ctx);
-    this.reads = [];
-    this.readsWaitingForTermCommit = [];
+    for (const ctx of this.reads.failAll()) this.out.ready.failedReads.push(ctx);
   }
 
   private send(m: RaftMessage): void {
     if (this.replies && isResponse(m)) this.replies.push(m);
-    else this.out.messages.push(m);
+    else this.out.ready.messages.push(m);
   }
 
   // ---- output ------------------------------------------------------------------------------
@@ -540,35 +489,10 @@ export class RaftCore {
 
   /** Hands over everything accumulated since the last call. */
   takeReady(): Ready {
-    const rd = this.out;
-    this.out = emptyReady();
-    const hs = this.hardState();
-    const w = this.log.takeUnstable();
-    if (w) rd.write = w;
-    // Term and vote must be durable before we answer; the commit index is only a restart hint, so it
-    // rides along with the next entry write instead of costing an fsync of its own.
-    if (hs.term !== this.lastHard.term || hs.vote !== this.lastHard.vote || (w && hs.commit !== this.lastHard.commit)) {
-      rd.hardState = hs;
-      this.lastHard = hs;
-    }
-    return rd;
+    return this.out.take(this.hardState(), this.log.takeUnstable());
   }
 
   hasReady(): boolean {
-    const o = this.out;
-    return (
-      o.messages.length > 0 ||
-      o.snapshotsToSend.length > 0 ||
-      o.readStates.length > 0 ||
-      o.failedReads.length > 0 ||
-      o.restore !== undefined ||
-      this.log.unstableFrom <= this.log.lastIndex() ||
-      this.term !== this.lastHard.term ||
-      this.vote !== this.lastHard.vote
-    );
+    return this.out.pending(this.hardState(), this.log.unstableFrom <= this.log.lastIndex());
   }
-}
-
-function emptyReady(): Ready {
-  return { messages: [], snapshotsToSend: [], readStates: [], failedReads: [] };
 }

@@ -40,3 +40,12 @@ export interface SnapshotMeta {
   size: number;
   checksum: number;
 }
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export interface RaftCoreOptions {
+  id: NodeId;
+  maxInflight: number;
+  maxEntriesPerMessage: number;
+  maxBytesPerMessage: number;
+}
