@@ -1,8 +1,7 @@
 import { createActor, type Actor } from 'xstate';
-import type { Logger } from 'pino';
-import type { Bus, Subscription } from '../bus/types.ts';
+import type { Subscription } from '../bus/types.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
-import { Rng, systemClock, type Clock } from '../clock/clock.ts';
+import { Rng } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/core.ts';
 import { RaftLog } from '../machines/raft/log.ts';
@@ -12,7 +11,11 @@ import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftStorage } from '../storage/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
+import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from './raft-node-options.ts';
+
+export type { RaftNodeOptions };
 import { ProposalBatcher } from './proposal-batcher.ts';
+import { ReadWaiters } from './read-waiters.ts';
 import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 
 /** The replicated state machine Raft applies to (the lease FSM in production). */
@@ -30,33 +33,6 @@ export interface Leadership {
   term: number;
 }
 
-export interface RaftNodeOptions {
-  id: NodeId;
-  cluster: string;
-  /** Initial voters for a brand-new cluster; ignored when storage already holds a config. */
-  voters: NodeId[];
-  bus: Bus;
-  storage: RaftStorage;
-  stateMachine: StateMachine;
-  logger: Logger;
-  clock?: Clock;
-  seed?: number;
-  electionMinMs?: number;
-  electionMaxMs?: number;
-  heartbeatMs?: number;
-  rpcTimeoutMs?: number;
-  maxInflight?: number;
-  maxEntriesPerMessage?: number;
-  maxBytesPerMessage?: number;
-  /** Commands per Raft entry and bytes per entry when coalescing proposals. */
-  maxCommandsPerEntry?: number;
-  maxBytesPerEntry?: number;
-  /** Commands waiting to be proposed; beyond it `propose` fails with Overloaded. */
-  maxQueuedCommands?: number;
-  /** Take a snapshot and compact once this many entries were applied since the last one. */
-  snapshotEveryEntries?: number;
-  snapshotChunkBytes?: number;
-}
 
 /**
  * A Raft node: the XState machine for roles and timers plus the I/O around it (bus, storage,
@@ -69,16 +45,14 @@ export class RaftNode {
   private actor!: Actor<typeof raftMachine>;
   private subs: Subscription[] = [];
   private readonly subj: Subjects;
-  private readonly opts: Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
+  private readonly opts: ResolvedRaftNodeOptions;
   private proposals!: ProposalBatcher;
   private readyRunning = false;
   private readyAgain = false;
   private requestedGen = 0;
   private durableGen = 0;
   private durableWaiters: { gen: number; resolve: () => void }[] = [];
-  private readCtx = 0;
-  private readWaiters = new Map<number, { resolve: (index: number) => void; reject: (e: Error) => void }>();
-  private appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private waiters = new ReadWaiters();
   private sendingSnapshot = new Set<NodeId>();
   private receiver: SnapshotReceiver;
   private lastLeadership: Leadership = { role: 'follower', leader: null, term: 0 };
@@ -89,23 +63,7 @@ export class RaftNode {
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
     this.subj = subjects(opts.cluster);
-    this.opts = {
-      clock: systemClock,
-      seed: hashSeed(opts.id),
-      electionMinMs: 300,
-      electionMaxMs: 600,
-      heartbeatMs: 50,
-      rpcTimeoutMs: 500,
-      maxInflight: 8,
-      maxEntriesPerMessage: 256,
-      maxBytesPerMessage: 512 * 1024,
-      maxCommandsPerEntry: 4096,
-      maxBytesPerEntry: 256 * 1024,
-      maxQueuedCommands: 100_000,
-      snapshotEveryEntries: 10_000,
-      snapshotChunkBytes: 256 * 1024,
-      ...stripUndefined(opts),
-    } as RaftNode['opts'];
+    this.opts = withDefaults(opts);
     this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
   }
 
@@ -164,8 +122,7 @@ export class RaftNode {
     this.actor?.stop();
     const err = new TenureError('NotLeader', 'node stopped', { leader: null });
     this.proposals?.failAll(err);
-    for (const w of this.readWaiters.values()) w.reject(err);
-    this.readWaiters.clear();
+    this.waiters.failAll(err);
   }
 
   // ---- public API --------------------------------------------------------------------------
@@ -275,27 +232,15 @@ export class RaftNode {
   }
 
   waitApplied(index: number): Promise<void> {
-    if (this.core.log.applied >= index) return Promise.resolve();
-    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+    return this.waiters.waitApplied(index, this.core.log.applied);
   }
 
   // ---- internals ---------------------------------------------------------------------------
 
   private readIndexAsLeader(): Promise<number> {
-    const ctx = ++this.readCtx;
-    return new Promise((resolve, reject) => {
-      this.readWaiters.set(ctx, { resolve, reject });
-      this.actor.send({
-        type: 'READ_INDEX',
-        ctx,
-        respond: (err) => {
-          if (err) {
-            this.readWaiters.delete(ctx);
-            reject(this.mapError(err));
-          }
-        },
-      });
-    });
+    const { ctx, index } = this.waiters.startRead();
+    this.actor.send({ type: 'READ_INDEX', ctx, respond: (err) => err && this.waiters.readFailed(ctx, this.mapError(err)) });
+    return index;
   }
 
   private async onProposeRpc(data: unknown): Promise<{ results: unknown[] }> {
@@ -411,12 +356,10 @@ export class RaftNode {
       if (!early) for (const m of rd.messages) this.sendMessage(m);
       for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
       for (const r of rd.readStates) {
-        this.readWaiters.get(r.ctx)?.resolve(r.index);
-        this.readWaiters.delete(r.ctx);
+        this.waiters.readConfirmed(r.ctx, r.index);
       }
       for (const ctx of rd.failedReads) {
-        this.readWaiters.get(ctx)?.reject(this.notLeader());
-        this.readWaiters.delete(ctx);
+        this.waiters.readFailed(ctx, this.notLeader());
       }
       await this.applyCommitted();
     } while (!this.stopped && (this.readyAgain || this.core.hasReady() || this.hasToApply() || this.durableWaiters.length > 0));
@@ -429,7 +372,7 @@ export class RaftNode {
       if (!chunks) throw new Error(`snapshot ${rd.restore.index} accepted but its data was not received`);
       await storage.saveSnapshot(rd.restore, chunks, { discardLog: true });
       await this.opts.stateMachine.restore(iterate(chunks));
-      this.resolveAppliedWaiters();
+      this.waiters.appliedTo(this.core.log.applied);
     }
     if (rd.write || rd.hardState) {
       await storage.write({ hardState: rd.hardState ?? this.core.hardState(), entries: rd.write?.entries, truncateFrom: rd.write?.truncateFrom });
@@ -446,19 +389,13 @@ export class RaftNode {
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });
-      this.resolveAppliedWaiters();
+      this.waiters.appliedTo(this.core.log.applied);
       this.maybeSnapshot();
       if (entries.length === 512) await new Promise((r) => setImmediate(r)); // stay responsive during catch-up
     }
   }
 
-  private resolveAppliedWaiters(): void {
-    if (!this.appliedWaiters.length) return;
-    const applied = this.core.log.applied;
-    const still: typeof this.appliedWaiters = [];
-    for (const w of this.appliedWaiters) (w.index <= applied ? w.resolve() : still.push(w));
-    this.appliedWaiters = still;
-  }
+
 
   /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
   private maybeSnapshot(): void {
@@ -540,12 +477,3 @@ async function* iterate(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const c of chunks) yield c;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function hashSeed(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return (h ^ Date.now()) >>> 0;
-}

@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/types.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+import type { NodeId } from '../machines/raft/types.ts';
+import type { RaftStorage } from '../storage/types.ts';
+import type { StateMachine } from './raft-node.ts';
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  cluster: string;
+  /** Initial voters for a brand-new cluster; ignored when storage already holds a config. */
+  voters: NodeId[];
+  bus: Bus;
+  storage: RaftStorage;
+  stateMachine: StateMachine;
+  logger: Logger;
+  clock?: Clock;
+  seed?: number;
+  electionMinMs?: number;
+  electionMaxMs?: number;
+  heartbeatMs?: number;
+  rpcTimeoutMs?: number;
+  maxInflight?: number;
+  maxEntriesPerMessage?: number;
+  maxBytesPerMessage?: number;
+  /** Commands per Raft entry and bytes per entry when coalescing proposals. */
+  maxCommandsPerEntry?: number;
+  maxBytesPerEntry?: number;
+  /** Commands waiting to be proposed; beyond it `propose` fails with Overloaded. */
+  maxQueuedCommands?: number;
+  /** Take a snapshot and compact once this many entries were applied since the last one. */
+  snapshotEveryEntries?: number;
+  snapshotChunkBytes?: number;
+}
+
+export type ResolvedRaftNodeOptions = Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
+
+/** Defaults for everything not given (see docs/raft.md for what each bound does when reached). */
+export function withDefaults(opts: RaftNodeOptions): ResolvedRaftNodeOptions {
+  return {
+    clock: systemClock,
+    seed: hashSeed(opts.id),
+    electionMinMs: 300,
+    electionMaxMs: 600,
+    heartbeatMs: 50,
+    rpcTimeoutMs: 500,
+    maxInflight: 8,
+    maxEntriesPerMessage: 256,
+    maxBytesPerMessage: 512 * 1024,
+    maxCommandsPerEntry: 4096,
+    maxBytesPerEntry: 256 * 1024,
+    maxQueuedCommands: 100_000,
+    snapshotEveryEntries: 10_000,
+    snapshotChunkBytes: 256 * 1024,
+    ...stripUndefined(opts),
+  } as ResolvedRaftNodeOptions;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function hashSeed(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return (h ^ Date.now()) >>> 0;
+}
