@@ -9,7 +9,6 @@ import { raftMachine } from '../machines/raft/machine.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
-import type { RaftStorage } from '../storage/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from './raft-node-options.ts';
 

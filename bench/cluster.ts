@@ -6,12 +6,15 @@
  */
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { silentLogger } from '../log/logger.ts';
 import { NodeProcess } from '../cli/node-processes.ts';
 import { startNatsServer, type NatsServerHandle } from '../cli/nats-server.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 export type Transport = 'facade' | 'legacy-pubsub';
 
@@ -104,9 +107,11 @@ export class BenchCluster {
     if (opts.transport) env.TENURE_TRANSPORT = opts.transport;
     if (opts.cpuProfDir) {
       mkdirSync(opts.cpuProfDir, { recursive: true });
-      env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`.trim();
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS: a preload starts the profiler instead.
+      env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${pathToFileURL(join(here, 'cpu-profile-preload.mjs')).href}`.trim();
+      env.TENURE_CPU_PROF_DIR = opts.cpuProfDir;
     }
-    for (const id of ids) c.nodes.push(new NodeProcess({ id, nodes: ids, natsUrl: server.url, dataDir, cluster, env }));
+    for (const id of ids) c.nodes.push(new NodeProcess({ id, nodes: ids, natsUrl: server.url, dataDir, cluster, env: opts.cpuProfDir ? { ...env, TENURE_CPU_PROF_NAME: `node-${id}` } : env }));
     try {
       await Promise.all(c.nodes.map((n) => n.start()));
       for (const n of c.nodes) {
