@@ -5,9 +5,10 @@
  * queue groups and run it twice. Requests go through the same `runHandler` as `NatsBus.serve`, so
  * codec, size limit, deadline header and typed errors behave identically on both paths.
  */
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '@nats-io/services';
-import { CONTENT_TYPE_HEADER, DEADLINE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from '../bus/codec.ts';
+import { CONTENT_TYPE_HEADER, DEADLINE_HEADER } from '../bus/codec.ts';
+import { deadlineFrom, header, replyHeaders } from '../bus/nats-headers.ts';
 import { runHandler, type RawReply } from '../bus/serve-core.ts';
 import type { RequestHandler } from '../bus/types.ts';
 import type { ErrorCode } from '../errors/errors.ts';
@@ -67,11 +68,11 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
         const raw = {
           subject: msg.subject,
           bytes: msg.data,
-          contentType: header(msg.headers as Headers | undefined, CONTENT_TYPE_HEADER),
-          deadline: deadlineFrom(header(msg.headers as Headers | undefined, DEADLINE_HEADER)),
+          contentType: header(msg.headers, CONTENT_TYPE_HEADER),
+          deadline: deadlineFrom(header(msg.headers, DEADLINE_HEADER)),
         };
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {
-          if (msg.reply) msg.respond(reply.bytes, { headers: replyHeaders(reply) as never });
+          if (msg.reply) msg.respond(reply.bytes, { headers: replyHeaders(reply, serviceErrorHeaders) as never });
         });
       },
     });
@@ -82,28 +83,7 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
   return svc;
 }
 
-type Headers = Pick<MsgHdrs, 'get'>;
-
-function header(h: Headers | undefined, key: string): string | undefined {
-  const v = h?.get(key);
-  return v === '' || v === undefined ? undefined : v;
-}
-
-/** Relative ms on the wire, absolute on this process's clock (the same rule as NatsBus). */
-function deadlineFrom(value: string | undefined): number {
-  if (value === undefined) return Infinity;
-  const ms = Number(value);
-  return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
-}
-
-function replyHeaders(reply: RawReply): MsgHdrs | undefined {
-  if (!reply.errorCode && !reply.json) return undefined;
-  const h = natsHeaders();
-  if (reply.errorCode) {
-    h.set(ERROR_HEADER, reply.errorCode);
-    h.set(ServiceErrorHeader, reply.errorCode);
-    h.set(ServiceErrorCodeHeader, String(SERVICE_CODES[reply.errorCode] ?? 500));
-  }
-  if (reply.json) h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
-  return h;
+function serviceErrorHeaders(h: MsgHdrs, code: string): void {
+  h.set(ServiceErrorHeader, code);
+  h.set(ServiceErrorCodeHeader, String(SERVICE_CODES[code as ErrorCode] ?? 500));
 }

@@ -179,3 +179,13 @@ function setKey(obj: Record<string, unknown>, key: string, value: unknown): void
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }
+
+/** A reply as the requester sees it: the remote's typed error, or the decoded value. */
+export function decodeReply(bytes: Uint8Array, contentType: string | undefined, errorCode: string | undefined): { err?: TenureError; value?: unknown } {
+  if (errorCode) return { err: decodeError(bytes, contentType, errorCode) };
+  try {
+    return { value: decode(bytes, contentType).value };
+  } catch (err) {
+    return { err: new TenureError('Internal', `undecodable reply: ${(err as Error).message}`) };
+  }
+}

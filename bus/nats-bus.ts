@@ -26,11 +26,12 @@ import {
   CONTENT_TYPE_HEADER,
   DEADLINE_HEADER,
   decode,
-  decodeError,
+  decodeReply,
   encode,
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
+import { deadlineFrom, header, replyHeaders } from './nats-headers.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -340,20 +341,8 @@ export class NatsBus implements Bus {
       this.settle(token, new TenureError('NoResponders', `no responders on ${p.subject}`, { subject: p.subject }));
       return;
     }
-    const contentType = header(hdrs, CONTENT_TYPE_HEADER);
-    const errorCode = header(hdrs, ERROR_HEADER);
-    if (errorCode) {
-      this.settle(token, decodeError(msg.data, contentType, errorCode));
-      return;
-    }
-    let value: unknown;
-    try {
-      value = decode(msg.data, contentType).value;
-    } catch (err) {
-      this.settle(token, new TenureError('Internal', `undecodable reply: ${(err as TenureError).message}`));
-      return;
-    }
-    this.settle(token, undefined, value);
+    const { err, value } = decodeReply(msg.data, header(hdrs, CONTENT_TYPE_HEADER), header(hdrs, ERROR_HEADER));
+    this.settle(token, err, value);
   }
 
   private settle(token: string, err: TenureError | undefined, value?: unknown): void {
@@ -399,27 +388,6 @@ export class NatsBus implements Bus {
       // the iterator ends when the connection closes
     }
   }
-}
-
-function header(h: MsgHdrs | undefined, key: string): string | undefined {
-  if (!h) return undefined;
-  const v = h.get(key);
-  return v === '' ? undefined : v;
-}
-
-/** The header carries relative ms; the serving side turns it into an absolute time on its own clock. */
-function deadlineFrom(value: string | undefined): number {
-  if (value === undefined) return Infinity;
-  const ms = Number(value);
-  return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
-}
-
-function replyHeaders(reply: RawReply): MsgHdrs | undefined {
-  if (!reply.errorCode && !reply.json) return undefined;
-  const h = natsHeaders();
-  if (reply.errorCode) h.set(ERROR_HEADER, reply.errorCode);
-  if (reply.json) h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
-  return h;
 }
 
 function cancelled(signal: AbortSignal): TenureError {

@@ -1,7 +1,7 @@
 /** One simulated process's connection to a SimNetwork (bus/sim-bus.ts): the Bus it sees. */
 import { invalid, TenureError } from '../errors/errors.ts';
 import type { Logger } from '../log/logger.ts';
-import { decode, decodeError, encode, JSON_CONTENT_TYPE } from './codec.ts';
+import { decode, decodeReply, encode, JSON_CONTENT_TYPE } from './codec.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import { validateSubject } from './subjects.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type Bus, type MessageHandler, type RequestHandler, type RequestOptions, type ServeOptions, type Subscription } from './types.ts';
@@ -174,19 +174,8 @@ export class SimEndpoint implements Bus {
       this.counters.lateReplies++;
       return;
     }
-    const contentType = env.json ? JSON_CONTENT_TYPE : undefined;
-    if (env.errorCode) {
-      this.settle(token, decodeError(env.bytes, contentType, env.errorCode));
-      return;
-    }
-    let value: unknown;
-    try {
-      value = decode(env.bytes, contentType).value;
-    } catch (err) {
-      this.settle(token, new TenureError('Internal', `undecodable reply: ${(err as Error).message}`));
-      return;
-    }
-    this.settle(token, undefined, value);
+    const { err, value } = decodeReply(env.bytes, env.json ? JSON_CONTENT_TYPE : undefined, env.errorCode);
+    this.settle(token, err, value);
   }
 
   private addSub(subject: string, queue: string | undefined, kind: Pick<SimSub, 'serve' | 'message'>): Subscription {

@@ -1,0 +1,28 @@
+/** NATS header conventions shared by NatsBus and the micro service endpoint (actors/micro-service.ts). */
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { CONTENT_TYPE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from './codec.ts';
+import type { RawReply } from './serve-core.ts';
+
+export function header(h: { get(key: string): string } | undefined, key: string): string | undefined {
+  const v = h?.get(key);
+  return v === '' || v === undefined ? undefined : v;
+}
+
+/** The deadline header carries relative ms; the serving side turns it into an absolute time on its own clock. */
+export function deadlineFrom(value: string | undefined): number {
+  if (value === undefined) return Infinity;
+  const ms = Number(value);
+  return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
+}
+
+/** Headers of a reply: `Tenure-Error` for errors, Content-Type for JSON; `extra` adds more for errors. */
+export function replyHeaders(reply: RawReply, extraForErrors?: (h: MsgHdrs, code: string) => void): MsgHdrs | undefined {
+  if (!reply.errorCode && !reply.json) return undefined;
+  const h = natsHeaders();
+  if (reply.errorCode) {
+    h.set(ERROR_HEADER, reply.errorCode);
+    extraForErrors?.(h, reply.errorCode);
+  }
+  if (reply.json) h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+  return h;
+}
