@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import type { LeaseResult, SetTimeCommand } from '../lease/types.ts';
 import type { LeadershipSource } from './leadership-feed.ts';
 import { encodeLeaseCommand, type LeaseStateMachine } from './lease-state-machine.ts';
+import { inspect } from './inspection.ts';
 
 export interface ClockUpdaterOptions {
   nodeId: string;
@@ -91,6 +92,7 @@ export class ClockUpdater {
     this.lastMovedWall = this.clock.now();
     this.lastSeenTime = opts.stateMachine.fsm.time();
     this.actor = createActor(clockMachine, {
+      inspect,
       clock: this.clock,
       input: { intervalMs: this.intervalMs, advance: () => this.advance() },
     });

@@ -43,6 +43,7 @@ import type { LeaseEvent } from '../lease/types.ts';
 import { compareIds, EventStream, ORIGIN, type EventId } from './event-stream.ts';
 import type { LeadershipSource } from './leadership-feed.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
+import { inspect } from './inspection.ts';
 
 export type EventMode = 'auto' | 'leader' | 'off';
 
@@ -144,6 +145,7 @@ export class EventPublisher {
     const wanted = opts.mode ?? 'auto';
     this.mode = wanted === 'off' ? 'off' : wanted === 'auto' && opts.nats ? 'jetstream' : 'leader';
     this.actor = createActor(publisherMachine, {
+      inspect,
       clock: this.clock,
       input: {
         setUp: () => this.setUp(),

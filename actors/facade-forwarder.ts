@@ -40,6 +40,7 @@ import {
 import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions } from './forwarder.ts';
+import { inspect } from './inspection.ts';
 
 export function notLeaderError(leader: string | null, self?: string): TenureError {
   return leader && leader !== self
@@ -109,7 +110,7 @@ export class FacadeLeader {
             : new TenureError('Cancelled', 'cancelled while queued on the leader; the command was not applied'),
         ),
     });
-    this.mode = createActor(admissionModeMachine);
+    this.mode = createActor(admissionModeMachine, { inspect });
   }
 
   start(): void {

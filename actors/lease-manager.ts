@@ -40,6 +40,7 @@ import {
 import { startMicroService } from './micro-service.ts';
 import { submitWithRetry } from './lease-retry.ts';
 import { Waiters } from './waiters.ts';
+import { inspect } from './inspection.ts';
 
 export const LEASE_QUEUE = 'tenure-lease';
 
@@ -138,6 +139,7 @@ export class LeaseManager {
     this.log = opts.logger ?? silentLogger;
     this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });
     this.actor = createActor(lifecycle, {
+      inspect,
       clock: this.clock,
       input: { open: () => this.open(), close: () => this.close() },
     });

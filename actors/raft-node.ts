@@ -16,6 +16,7 @@ export type { RaftNodeOptions };
 import { ProposalBatcher } from './proposal-batcher.ts';
 import { ReadWaiters } from './read-waiters.ts';
 import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+import { inspect } from './inspection.ts';
 
 /** The replicated state machine Raft applies to (the lease FSM in production). */
 export interface StateMachine {
@@ -88,6 +89,7 @@ export class RaftNode {
     );
     this.proposals = new ProposalBatcher(this.opts, (datas) => this.appendCommands(datas));
     this.actor = createActor(raftMachine, {
+      inspect,
       clock: this.opts.clock,
       input: {
         core: this.core,

@@ -5,12 +5,15 @@ import { loadConfig } from '../config/config.ts';
 import { subjects } from '../bus/subjects.ts';
 import { startNatsServer, INSTALL_HINT, type NatsServerHandle } from './nats-server.ts';
 import { NodeProcess } from './node-processes.ts';
+import { InspectServer } from './inspect-server.ts';
+import { NatsBus } from '../bus/nats-bus.ts';
+import { silentLogger } from '../log/logger.ts';
 
 /**
  * `npm start`: a local cluster of node processes, with a nats-server of its own (JetStream on, free
  * port) unless NATS_URL / --nats-url names one. Ctrl-C stops every process it started.
  */
-export async function startLocalCluster(flags: ConfigFlags & { size: string }): Promise<void> {
+export async function startLocalCluster(flags: ConfigFlags & { size: string; inspect?: string | boolean }): Promise<void> {
   const size = Number(flags.size);
   if (!Number.isInteger(size) || size < 1 || size > 9) throw new Error(`--size: expected 1..9, got ${flags.size}`);
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -27,7 +30,10 @@ export async function startLocalCluster(flags: ConfigFlags & { size: string }): 
   const natsUrl = external ?? server!.url;
   const config = loadConfig(process.env, { ...flags, natsUrl, nodes: ids });
   const dataDir = resolve(config.dataDir);
-  const nodes = ids.map((id) => new NodeProcess({ id, nodes: ids, natsUrl, dataDir, cluster: config.cluster }));
+  const env: Record<string, string> = flags.inspect ? { TENURE_INSPECT: '1' } : {};
+  const nodes = ids.map((id) => new NodeProcess({ id, nodes: ids, natsUrl, dataDir, cluster: config.cluster, env }));
+  let inspector: InspectServer | null = null;
+  let inspectBus: NatsBus | null = null;
 
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -35,6 +41,8 @@ export async function startLocalCluster(flags: ConfigFlags & { size: string }): 
     stopping = true;
     console.log('\nstopping…');
     await Promise.all(nodes.map((n) => n.stop()));
+    await inspector?.close();
+    await inspectBus?.close();
     await server?.stop();
     process.exit(code);
   };
@@ -55,5 +63,11 @@ export async function startLocalCluster(flags: ConfigFlags & { size: string }): 
   console.log(`  requests: ${s.prefix}.lease.{claim,extend,revoke,pin,unpin,get,list,wait,status}`);
   console.log(`  events:   ${s.eventsAll()}`);
   console.log(`  try:      nats --server ${natsUrl} req ${s.lease('status')} '{}'`);
+  if (flags.inspect) {
+    inspectBus = await NatsBus.connect(natsUrl, { name: 'tenure-inspect', logger: silentLogger });
+    inspector = new InspectServer(inspectBus, config.cluster);
+    const port = typeof flags.inspect === 'string' ? Number(flags.inspect) : 8321;
+    console.log(`  inspect:  ${await inspector.listen(port)} (live statecharts)`);
+  }
   console.log('Ctrl-C stops every process.');
 }

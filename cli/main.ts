@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { loadConfig, ConfigError, type ConfigFlags } from '../config/config.ts';
 import { runNode } from './run-node.ts';
 import { startLocalCluster } from './local-cluster.ts';
+import { InspectServer } from './inspect-server.ts';
+import { NatsBus } from '../bus/nats-bus.ts';
+import { silentLogger } from '../log/logger.ts';
 import { registerBenchCommand } from '../bench/command.ts';
 
 /** The `tenure` command: `start` (local 3-node cluster), `node` (one node process). */
@@ -26,8 +29,21 @@ nodeFlags(program.command('node').description('run one Tenure node')).action(asy
 
 nodeFlags(program.command('start').description('start a local 3-node cluster (and a nats-server unless NATS_URL is set)'))
   .option('--size <n>', 'number of nodes', '3')
-  .action(async (flags: ConfigFlags & { size: string }) => {
+  .option('--inspect [port]', 'also serve the live statechart inspector (default port 8321)')
+  .action(async (flags: ConfigFlags & { size: string; inspect?: string | boolean }) => {
     await startLocalCluster(flags);
+  });
+
+program
+  .command('inspect')
+  .description('serve a live view of every node statechart in a browser (nodes need TENURE_INSPECT=1)')
+  .option('--cluster <name>', 'cluster name', process.env.TENURE_CLUSTER ?? 'default')
+  .option('--nats-url <url>', 'NATS server URL(s)', process.env.NATS_URL ?? 'nats://127.0.0.1:4222')
+  .option('--port <port>', 'HTTP port on 127.0.0.1', '8321')
+  .action(async (o: { cluster: string; natsUrl: string; port: string }) => {
+    const bus = await NatsBus.connect(o.natsUrl, { name: 'tenure-inspect', logger: silentLogger });
+    const url = await new InspectServer(bus, o.cluster).listen(Number(o.port));
+    console.log(`inspector for cluster "${o.cluster}" at ${url}`);
   });
 
 registerBenchCommand(program);

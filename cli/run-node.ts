@@ -7,6 +7,7 @@ import { LmdbStorage } from '../storage/lmdb.ts';
 import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
+import { publishInspection } from '../actors/inspection.ts';
 import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 
 /** `TENURE_ADMISSION`: JSON overrides of the facade's admission lanes (machines/admission/lanes.ts). */
@@ -41,6 +42,8 @@ export async function runNode(config: Config): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
   const storage = await LmdbStorage.open(dir);
+  // Before the actors exist, so the viewer also sees their first states.
+  const stopInspection = process.env.TENURE_INSPECT ? publishInspection(bus, config.cluster, config.nodeId) : () => {};
   const node = new TenureNode({
     id: config.nodeId,
     cluster: config.cluster,
@@ -82,6 +85,7 @@ export async function runNode(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     await node.stop();
+    stopInspection();
     await bus.close();
     await storage.close();
     process.exit(0);

@@ -13,6 +13,7 @@ import { createActor, type Actor } from 'xstate';
 import { systemClock, type Clock } from '../../clock/clock.ts';
 import { InFlightLimit } from './in-flight-limit.ts';
 import { leaderTrackerMachine } from './tracker-machine.ts';
+import { inspect } from '../../actors/inspection.ts';
 
 export interface LeaderView {
   readonly leader: string | null;
@@ -49,7 +50,7 @@ export class LeaderTracker {
       maxInFlight: opts.maxInFlight ?? 1024,
       maxWaiting: opts.maxWaiting ?? 4096,
     });
-    this.actor = createActor(leaderTrackerMachine);
+    this.actor = createActor(leaderTrackerMachine, { inspect });
     this.actor.start();
   }
 
