@@ -265,6 +265,10 @@ export class RaftNode {
 
   private async onMessage(msg: RaftMessage): Promise<RaftMessage[]> {
     if (this.stopped) throw new TenureError('Internal', 'node stopped');
+    if (msg.type === 'snapshot' && !this.receiver.has(msg.meta)) {
+      // The chunks went to an earlier incarnation (or were refused): don't let the core accept it.
+      return [{ type: 'snapshotResp', from: this.id, to: msg.from, term: this.core.term, success: false, index: 0 }];
+    }
     let replies: RaftMessage[] = [];
     let failure: Error | null = null;
     // Taken before stepping: the first write that starts after this point includes the step's changes.
@@ -470,8 +474,13 @@ export class RaftNode {
     if (this.failure) return;
     this.failure = err;
     this.opts.logger.fatal({ err }, 'raft node failed');
+    this.resolveDied(err);
     void this.stop();
   }
+
+  private resolveDied!: (err: Error) => void;
+  /** Resolves if the node fails (storage error, invariant broken): the process should exit and be restarted. */
+  readonly died = new Promise<Error>((resolve) => (this.resolveDied = resolve));
 }
 
 async function* iterate(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {

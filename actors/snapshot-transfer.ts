@@ -64,6 +64,12 @@ export class SnapshotReceiver {
     return { ok: true };
   }
 
+  /** All of this snapshot's data is staged. */
+  has(meta: SnapshotMeta): boolean {
+    for (const [key, st] of this.staging) if (key.endsWith(`:${meta.index}`) && st.bytes === meta.size) return true;
+    return false;
+  }
+
   /** The staged data for an accepted snapshot (removed from staging). */
   take(meta: SnapshotMeta): Uint8Array[] | null {
     for (const [key, st] of this.staging) {

@@ -90,6 +90,11 @@ export async function runNode(config: Config): Promise<void> {
     await storage.close();
     process.exit(0);
   };
+  void node.raft.died.then((err) => {
+    // A node that cannot trust its disk must not linger half-alive: exit so a supervisor restarts it.
+    logger.fatal({ err: err.message }, 'node failed; exiting');
+    process.exit(1);
+  });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   node.leadership.subscribe((l) => logger.info({ role: l.role, leader: l.leader, term: l.term }, 'leadership changed'));
