@@ -9,6 +9,8 @@ import type { Tick } from './protocol.ts';
 export interface NodeSeries {
   up: boolean[];
   role: (string | null)[];
+  /** Raft term the node reports (a step up = an election). */
+  term: (number | null)[];
   pid: (number | null)[];
   rssMB: (number | null)[];
   cpuPct: (number | null)[];
@@ -162,14 +164,14 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], pid: [], rssMB: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         ns.up.push(false);
-        for (const arr of [ns.role, ns.pid, ns.rssMB, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }
@@ -178,6 +180,7 @@ export class SeriesBuilder {
       const samePid = prev && prev.pid === smp.pid;
       ns.up.push(true);
       ns.role.push(smp.role);
+      ns.term.push(smp.term);
       ns.pid.push(smp.pid);
       ns.rssMB.push(smp.rss === null ? null : Math.round((smp.rss / 2 ** 20) * 10) / 10);
       ns.cpuPct.push(

@@ -43,6 +43,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
   const rss: ChartSeries[] = [];
   const cpu: ChartSeries[] = [];
   const gauges: ChartSeries[] = [];
+  const terms: ChartSeries[] = [];
   for (const r of runs) {
     const s = r.series;
     for (const op of OPS) {
@@ -67,6 +68,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
       if (n.legacyBacklog.some((v) => (v ?? 0) > 0)) queue.push({ name: name(r, `${id} legacy backlog`), values: n.legacyBacklog, color, dash: r.dash ?? '6 3' });
       if (n.shedPerSec.some((v) => (v ?? 0) > 0)) queue.push({ name: name(r, `${id} shed/s`), values: n.shedPerSec, color, dash: '1 2' });
       rss.push({ name: name(r, id), values: n.rssMB, color, dash: r.dash });
+      if (n.term) terms.push({ name: name(r, id), values: n.term, color, dash: r.dash });
       cpu.push({ name: name(r, id), values: n.cpuPct, color, dash: r.dash });
     });
     for (const g of ['held', 'waiting', 'outstanding']) {
@@ -80,6 +82,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
     { title: 'Leader queues: facade admission depth, legacy backlog, shed per second', series: queue },
     { title: 'Node RSS, MB', unit: 'MB', series: rss },
     { title: 'Node CPU, % of one core', unit: '%', series: cpu },
+    { title: 'Raft term per node (each step up is an election)', series: terms },
   ];
   if (gauges.length) panels.push({ title: 'Generator state (held leases, parked waits, outstanding sends)', series: gauges });
   return panels;

@@ -30,7 +30,7 @@ export interface OpenWorkload {
   /** Leases this worker claims before `go` and then extends round robin (for `extend` sends). */
   heldLeases: number;
   leaseMs: number;
-  /** Sends not yet answered beyond this are counted as `claim.err.ClientBacklog` and not sent. */
+  /** Claims due while this many sends are unanswered are counted as `claim.err.ClientBacklog` and not sent. */
   maxOutstanding: number;
 }
 

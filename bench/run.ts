@@ -333,7 +333,7 @@ function openSpec(o: BenchOptions, phases: RatePhase[], name: string, title: str
     title,
     workload: name.startsWith('overload') ? 'overload' : 'open',
     params: { phases, workers, connectionsPerWorker: o.connections, heldLeasesPerWorker: held, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
-    workloads: perWorker.map(() => ({ kind: 'open', phases: perWorker, connections: o.connections, heldLeases: held, leaseMs: o.leaseMs, maxOutstanding: 20_000 })),
+    workloads: Array.from({ length: workers }, () => ({ kind: 'open', phases: perWorker, connections: o.connections, heldLeases: held, leaseMs: o.leaseMs, maxOutstanding: 20_000 })),
     durationMs,
     markers,
     progressLabel: name,

@@ -164,7 +164,9 @@ export function renderChart(spec: ChartSpec): string {
       if (pi === 0) out.push(`<text x="${Number(px) + 3}" y="${top + 11}" fill="#666" font-size="10">${escapeXml(m.label)}</text>`);
     }
 
-    // series
+    // series (legend rows shrink when a panel has many series)
+    const rowH = Math.min(15, (panelH + gap - 22) / Math.max(1, panel.series.length));
+    const legendFont = rowH < 13 ? ' font-size="9"' : '';
     panel.series.forEach((s, si) => {
       const color = s.color ?? PALETTE[si % PALETTE.length];
       const runs: string[][] = [];
@@ -183,11 +185,9 @@ export function renderChart(spec: ChartSpec): string {
         if (r.length === 1) out.push(`<circle cx="${r[0].split(',')[0]}" cy="${r[0].split(',')[1]}" r="2" fill="${color}"/>`);
         else out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.6"${dash} points="${r.join(' ')}"><title>${escapeXml(s.name)}</title></polyline>`);
       }
-      const ly = top + 6 + si * 15;
-      if (ly < bottom + gap - 16) {
-        out.push(`<line x1="${right + 12}" x2="${right + 36}" y1="${ly + 4}" y2="${ly + 4}" stroke="${color}" stroke-width="2"${dash}/>`);
-        out.push(`<text x="${right + 42}" y="${ly + 8}">${escapeXml(s.name)}</text>`);
-      }
+      const ly = top + 2 + si * rowH;
+      out.push(`<line x1="${right + 12}" x2="${right + 36}" y1="${(ly + 4).toFixed(1)}" y2="${(ly + 4).toFixed(1)}" stroke="${color}" stroke-width="2"${dash}/>`);
+      out.push(`<text x="${right + 42}" y="${(ly + 8).toFixed(1)}"${legendFont}>${escapeXml(s.name)}</text>`);
     });
     if (panel.series.length === 0) out.push(`<text x="${left + 8}" y="${top + 18}" fill="#999">no data</text>`);
     out.push(`</g>`);

@@ -157,7 +157,8 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
     let settled: () => void = () => {};
     const allSettled = new Promise<void>((r) => (settled = r));
     const send = (op: string, at: number) => {
-      if (outstanding >= w.maxOutstanding) {
+      // Only claims are capped: the (few) extends of held leases must always be offered.
+      if (op !== 'extend' && outstanding >= w.maxOutstanding) {
         rec.count(`${op}.err.ClientBacklog`);
         return;
       }

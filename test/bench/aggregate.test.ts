@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { SeriesBuilder } from '../../bench/aggregate.ts';
+import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
+import { parseSchedule, split } from '../../bench/run.ts';
+import type { NodeSample } from '../../bench/cluster.ts';
+
+const hist = (...ms: number[]) => {
+  const h = newHistogram();
+  for (const v of ms) recordMs(h, v);
+  return encodeHistogram(h);
+};
+
+const sample = (id: string, over: Partial<NodeSample>): NodeSample => ({
+  id,
+  up: true,
+  role: 'follower',
+  leader: 'n1',
+  term: 1,
+  commit: 0,
+  pid: 10,
+  rss: 64 * 2 ** 20,
+  cpuMicros: 0,
+  fsm: null,
+  forwarding: null,
+  ...over,
+});
+
+describe('SeriesBuilder', () => {
+  it('adds up workers second by second and computes totals over the window', () => {
+    const b = new SeriesBuilder(['n1'], { from: 1, to: 3 });
+    for (const worker of [0, 1]) {
+      b.addTick({ type: 'tick', worker, sec: 0, counts: { 'claim.ok': 10 }, hists: { claim: hist(100) }, gauges: { held: 1 } });
+      b.addTick({ type: 'tick', worker, sec: 1, counts: { 'claim.ok': 20, 'claim.err.Overloaded': 1 }, hists: { claim: hist(1, 2) }, gauges: { held: 2 } });
+      if (worker === 0) b.addTick({ type: 'tick', worker, sec: 2, counts: { 'claim.ok': 30 }, hists: { claim: hist(3) }, gauges: {} });
+    }
+    expect(b.lastCompleteSec(2)).toBe(1);
+    const s = b.build(3);
+    expect(s.t).toEqual([0, 1, 2]);
+    expect(s.counts['claim.ok']).toEqual([20, 40, 30]);
+    expect(s.counts['claim.err.Overloaded']).toEqual([0, 2, 0]);
+    expect(s.gauges.held).toEqual([2, 4, 0]);
+    expect(s.latency.claim.count).toEqual([2, 4, 1]);
+    expect(s.latency.claim.max[0]).toBeCloseTo(100, 0);
+    const t = b.totals();
+    expect(t.seconds).toBe(2);
+    expect(t.counts['claim.ok']).toBe(70);
+    expect(t.perSec['claim.ok']).toBe(35);
+    expect(t.latency.claim.count).toBe(5);
+    expect(t.latency.claim.max).toBeLessThan(4); // the 100 ms of second 0 is outside the window
+    expect(b.totals(true).counts['claim.ok']).toBe(90);
+  });
+
+  it('turns node samples into CPU %, RSS MB, queue depth and shed-per-second series; a new pid resets deltas', () => {
+    const b = new SeriesBuilder(['n1', 'n2']);
+    const fwd = (depth: number, shed: number) => ({ facade: { leader: { depth: { claim: depth, extend: 1 }, shed: { claim: shed, extend: 0 } } } });
+    b.addNodeSample(0, [sample('n1', { cpuMicros: 1_000_000, forwarding: fwd(5, 10) }), sample('n2', { up: false })], 10_000);
+    b.addNodeSample(1, [sample('n1', { cpuMicros: 1_500_000, rss: 128 * 2 ** 20, forwarding: fwd(7, 25) }), sample('n2', {})], 11_000);
+    b.addNodeSample(2, [sample('n1', { pid: 11, cpuMicros: 100_000, forwarding: fwd(0, 0) }), sample('n2', {})], 12_000);
+    const n1 = b.build(3).nodes.n1;
+    expect(n1.cpuPct).toEqual([null, 50, null]);
+    expect(n1.rssMB).toEqual([64, 128, 64]);
+    expect(n1.queueDepth).toEqual([6, 8, 1]);
+    expect(n1.shedPerSec).toEqual([null, 15, null]);
+    expect(n1.shedByLane.claim).toEqual([null, 15, null]);
+    expect(b.build(3).nodes.n2.up).toEqual([false, true, true]);
+  });
+});
+
+describe('schedule helpers', () => {
+  it('parses a stepped leaseclaimer schedule', () => {
+    expect(parseSchedule('+20,+20,+40,-40')).toEqual([
+      { op: 'add', from: 0, to: 20 },
+      { op: 'add', from: 20, to: 40 },
+      { op: 'add', from: 40, to: 80 },
+      { op: 'drop', from: 40, to: 80 },
+    ]);
+    expect(() => parseSchedule('+x')).toThrow(/bad schedule step/);
+  });
+
+  it('splits clients over workers', () => {
+    expect(split(10, 3)).toEqual([4, 3, 3]);
+    expect(split(1, 2)).toEqual([1, 0]);
+  });
+});

@@ -1,0 +1,45 @@
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBench, type RunResult } from '../../bench/run.ts';
+
+// A few seconds of real load against a private 3-process cluster: checks the machinery (workers,
+// per-second series, node sampling, files), never the speed.
+describe('tenure bench smoke run', () => {
+  const out = mkdtempSync(join(tmpdir(), 'tenure-bench-test-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('a 3-second closed-loop claim run writes a JSON result with per-second series and an SVG', async () => {
+    const report = await runBench({ workload: 'claim', concurrency: [4], seconds: 3, warmup: 0, workers: 1, connections: 1, outDir: out, progress: 'none' });
+    expect(report.runs).toHaveLength(1);
+    const r = JSON.parse(readFileSync(report.runs[0].files.json, 'utf8')) as RunResult;
+    expect(r.workload).toBe('claim');
+    expect(r.transport).toBe('facade');
+    expect(r.series.t).toEqual([0, 1, 2]);
+    expect(r.series.counts['claim.ok']).toHaveLength(3);
+    expect(r.series.counts['claim.ok'].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(r.series.latency.claim.p99.length).toBe(3);
+    expect(Object.keys(r.series.nodes).sort()).toEqual(['n1', 'n2', 'n3']);
+    for (const n of Object.values(r.series.nodes)) expect(n.rssMB.some((v) => v !== null && v > 0)).toBe(true);
+    expect(Object.values(r.series.nodes).some((n) => n.role.includes('leader'))).toBe(true);
+    expect(r.totals.counts['claim.ok']).toBeGreaterThan(0);
+    expect(r.restarts).toEqual([]);
+    const svg = readFileSync(report.runs[0].files.svg, 'utf8');
+    expect(svg).toContain('<svg');
+    expect(svg).toContain('claim ok');
+  }, 90_000);
+
+  it('an open-loop run follows its rate phases and counts what it sent', async () => {
+    const report = await runBench({ workload: 'open', rates: '2s@claim=40+extend=20,1s@claim=100', workers: 1, connections: 1, outDir: out, progress: 'none' });
+    const r = report.runs[0];
+    expect(existsSync(r.files.json)).toBe(true);
+    expect(r.series.t).toEqual([0, 1, 2]);
+    const sent = r.series.counts['claim.sent'];
+    expect(sent[0]).toBeGreaterThanOrEqual(35);
+    expect(sent[0]).toBeLessThanOrEqual(45);
+    expect(sent[2]).toBeGreaterThanOrEqual(90);
+    expect(r.totals.counts['extend.ok']).toBeGreaterThan(0);
+    expect(r.markers.map((m) => m.x)).toEqual([0, 2]);
+  }, 90_000);
+});
