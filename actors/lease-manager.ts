@@ -55,7 +55,14 @@ export interface ManagedRaft {
   readBarrier(deadlineMs?: number): Promise<number>;
 }
 
+/** Event-loop lag (ms) from which this node refuses claims, then revokes/pins, then extensions. */
+export const LAG_SHED_CLAIMS_MS = 50;
+export const LAG_SHED_REVOKES_MS = 150;
+export const LAG_SHED_EXTENDS_MS = 400;
+
 export interface LeaseManagerOptions {
+  /** Event-loop lag signal for shedding (production nodes pass one; tests on simulated time don't). */
+  loadMonitor?: { lagMs: number };
   cluster: string;
   bus: Bus;
   raft: ManagedRaft;
@@ -193,7 +200,8 @@ export class LeaseManager {
     stateMachine.onRestored(() => this.waiters.recheck((key) => this.opts.stateMachine.fsm.get(key) === null));
     // One wildcard subscription for every op: an unknown op gets Invalid instead of NoResponders,
     // and per-op subscriptions plus a catch-all would see each request twice.
-    const endpoints = [{ name: 'lease', subject: this.subj.leaseAll, handler: this.handler() }];
+    const admit = (subject: string) => this.admit(subject);
+    const endpoints = [{ name: 'lease', subject: this.subj.leaseAll, handler: this.handler(), admit }];
     const maxPayloadBytes = this.opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     try {
       if (this.opts.nats) {
@@ -212,7 +220,7 @@ export class LeaseManager {
           endpoints,
         );
       } else {
-        for (const ep of endpoints) this.subs.push(this.opts.bus.serve(ep.subject, ep.handler, { queue: LEASE_QUEUE, maxPayloadBytes }));
+        for (const ep of endpoints) this.subs.push(this.opts.bus.serve(ep.subject, ep.handler, { queue: LEASE_QUEUE, maxPayloadBytes, admit }));
       }
     } catch (err) {
       this.openError = err;
@@ -238,6 +246,30 @@ export class LeaseManager {
   }
 
   // ---- requests ----
+
+  /**
+   * Lane-aware shedding from the subject alone, before the payload is decoded: with this node's
+   * writes in flight at a quarter of the bound claims are refused, at half revokes and pins, at the
+   * bound extends — the same order as the leader's admission lanes, at a fraction of the cost.
+   */
+  private admit(subject: string): TenureError | null {
+    const max = this.opts.maxInFlight ?? 10_000;
+    const lag = this.opts.loadMonitor?.lagMs ?? 0;
+    if (this.inFlight < max / 4 && lag < LAG_SHED_CLAIMS_MS) return null;
+    const op = subject.slice(subject.lastIndexOf('.') + 1);
+    // Claims go first (a quarter of the bound, or a lagging loop), then revokes and pins, and
+    // extensions only at the bound or when the loop is so late that Raft itself is at risk.
+    let shed: boolean;
+    if (op === 'claim') shed = true;
+    else if (op === 'revoke' || op === 'pin' || op === 'unpin') shed = this.inFlight >= max / 2 || lag >= LAG_SHED_REVOKES_MS;
+    else if (op === 'extend') shed = this.inFlight >= max || lag >= LAG_SHED_EXTENDS_MS;
+    else shed = false;
+    if (!shed) return null;
+    this.counters.shed++;
+    const retryAfterMs = Math.round(100 + lag * 2 + Math.random() * 100);
+    return new TenureError('Overloaded', `node busy (${this.inFlight} commands in flight, event loop ${Math.round(lag)} ms late); ${op} is shed first`, { retryAfterMs, lane: op });
+  }
+
 
   private handler(): RequestHandler {
     const prefixLength = this.subj.leaseAll.length - 1; // `….lease.`

@@ -10,7 +10,7 @@ import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '
 import { CONTENT_TYPE_HEADER, DEADLINE_HEADER } from '../bus/codec.ts';
 import { deadlineFrom, header, replyHeaders } from '../bus/nats-headers.ts';
 import { runHandler, type RawReply } from '../bus/serve-core.ts';
-import type { RequestHandler } from '../bus/types.ts';
+import type { RequestHandler, ServeOptions } from '../bus/types.ts';
 import type { ErrorCode } from '../errors/errors.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -18,6 +18,8 @@ export interface MicroEndpoint {
   name: string;
   subject: string;
   handler: RequestHandler;
+  /** Refusal before decoding (see ServeOptions.admit). */
+  admit?: ServeOptions['admit'];
 }
 
 export interface MicroServiceOptions {
@@ -71,9 +73,10 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
           contentType: header(msg.headers, CONTENT_TYPE_HEADER),
           deadline: deadlineFrom(header(msg.headers, DEADLINE_HEADER)),
         };
+        if (raw.deadline <= Date.now()) return; // the caller gave up while this waited in a backlog: drop unread
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {
           if (msg.reply) msg.respond(reply.bytes, { headers: replyHeaders(reply, serviceErrorHeaders) as never });
-        });
+        }, ep.admit);
       },
     });
   }

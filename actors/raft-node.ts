@@ -14,7 +14,7 @@ import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from
 
 export type { RaftNodeOptions };
 import { ProposalBatcher } from './proposal-batcher.ts';
-import { ReadWaiters } from './read-waiters.ts';
+import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 import { inspect } from './inspection.ts';
 
@@ -220,16 +220,19 @@ export class RaftNode {
    * call (ReadIndex, asking the leader when this node is a follower).
    */
   async readBarrier(deadlineMs = this.opts.rpcTimeoutMs * 2): Promise<number> {
-    let index: number;
-    if (this.core.role === 'leader') index = await this.readIndexAsLeader();
-    else {
-      const leader = this.core.lead;
-      if (!leader) throw new TenureError('NoLeader', 'no leader known');
-      const r = await this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs });
-      index = r.index;
-    }
+    const index = this.core.role === 'leader' ? await this.readIndexAsLeader() : await this.readIndexFromLeader(deadlineMs);
     await this.waitApplied(index);
     return index;
+  }
+
+  private leaderReads = new SharedRequest<number>();
+
+  private readIndexFromLeader(deadlineMs: number): Promise<number> {
+    return this.leaderReads.run(() => {
+      const leader = this.core.lead;
+      if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
+      return this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs }).then((r) => r.index);
+    });
   }
 
   waitApplied(index: number): Promise<void> {

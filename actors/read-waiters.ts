@@ -41,3 +41,30 @@ export class ReadWaiters {
     this.reads.clear();
   }
 }
+
+/**
+ * One request at a time, shared: callers arriving while one is out share the next one (not the
+ * current: it may have been answered from a state older than their call), so a burst of ReadIndex
+ * calls on a follower costs at most two round trips to the leader.
+ */
+export class SharedRequest<T> {
+  private current: Promise<T> | null = null;
+  private next: Promise<T> | null = null;
+
+  run(ask: () => Promise<T>): Promise<T> {
+    if (!this.current) {
+      this.current = ask().finally(() => (this.current = null));
+      return this.current;
+    }
+    this.next ??= this.current
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.next = null;
+        return this.run(ask);
+      });
+    return this.next;
+  }
+}

@@ -67,6 +67,8 @@ export interface NatsBusStats {
   undecodable: number;
   /** Replies that arrived after their request had settled (timed out, cancelled). */
   lateReplies: number;
+  /** Requests dropped unread because their caller's deadline had passed when they arrived. */
+  expiredOnArrival: number;
 }
 
 interface Pending {
@@ -94,6 +96,7 @@ export class NatsBus implements Bus {
   private readonly counters: NatsBusStats = {
     requestsSent: 0,
     requestsServed: 0,
+    expiredOnArrival: 0,
     errorReplies: 0,
     internalErrors: 0,
     undecodable: 0,
@@ -213,6 +216,12 @@ export class NatsBus implements Bus {
         contentType: header(hdrs, CONTENT_TYPE_HEADER),
         deadline: deadlineFrom(header(hdrs, DEADLINE_HEADER)),
       };
+      // A request whose caller has already given up (it waited in a backlog) is dropped unread:
+      // nobody is listening for the answer, and working on it would only delay live requests.
+      if (raw.deadline <= Date.now()) {
+        this.counters.expiredOnArrival++;
+        return;
+      }
       runHandler(raw, handler, max, log, (reply) => {
         if (reply.errorCode) {
           this.counters.errorReplies++;
@@ -220,7 +229,7 @@ export class NatsBus implements Bus {
         }
         if (!msg.reply) return; // published, not requested: nobody to answer
         msg.respond(reply.bytes, { headers: replyHeaders(reply) });
-      });
+      }, opts.admit);
     });
     return { unsubscribe: () => unsubscribe(sub) };
   }

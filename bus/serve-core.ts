@@ -33,6 +33,7 @@ export function runHandler(
   maxPayloadBytes: number,
   log: Logger,
   reply: (reply: RawReply) => void,
+  admit?: (subject: string) => TenureError | null,
 ): void {
   const done = (r: RawReply): void => {
     try {
@@ -41,6 +42,12 @@ export function runHandler(
       log.warn({ subject: raw.subject, err }, 'cannot send reply');
     }
   };
+  // Cheap refusal before any decoding: under overload, shedding must cost far less than serving.
+  const refusal = admit?.(raw.subject);
+  if (refusal) {
+    done(errorReply(refusal, isJsonPayload(raw.bytes, raw.contentType)));
+    return;
+  }
   let req: IncomingRequest;
   try {
     const { value, json } = decode(raw.bytes, raw.contentType, maxPayloadBytes);

@@ -114,7 +114,7 @@ export interface SimSub {
   queue?: string;
   active: boolean;
   /** serve() subscriptions answer requests; subscribe() ones only receive data. */
-  serve?: { handler: RequestHandler; maxPayloadBytes: number };
+  serve?: { handler: RequestHandler; maxPayloadBytes: number; admit?: ServeOptions['admit'] };
   message?: MessageHandler;
 }
 

@@ -95,7 +95,7 @@ export class SimEndpoint implements Bus {
 
   serve(subject: string, handler: RequestHandler, opts: ServeOptions = {}): Subscription {
     return this.addSub(subject, opts.queue, {
-      serve: { handler, maxPayloadBytes: opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES },
+      serve: { handler, maxPayloadBytes: opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, admit: opts.admit },
     });
   }
 
@@ -130,7 +130,7 @@ export class SimEndpoint implements Bus {
   /** @internal A request or publish arrives at one of this endpoint's subscriptions. */
   receive(sub: SimSub, env: Envelope): void {
     if (sub.serve) {
-      const { handler, maxPayloadBytes } = sub.serve;
+      const { handler, maxPayloadBytes, admit } = sub.serve;
       const raw = {
         subject: env.subject,
         bytes: env.bytes,
@@ -149,7 +149,7 @@ export class SimEndpoint implements Bus {
           from: this,
           replyTo: env.replyTo,
         });
-      });
+      }, admit);
       return;
     }
     let data: unknown;

@@ -35,6 +35,11 @@ export interface ServeOptions {
   queue?: string;
   /** Payloads larger than this get `Invalid` (field `payload`) without reaching the handler. */
   maxPayloadBytes?: number;
+  /**
+   * Called with the subject before the payload is even decoded; a returned error (typically
+   * `Overloaded`) is the reply. Lets a server shed load at a fraction of the cost of serving it.
+   */
+  admit?: (subject: string) => import('../errors/errors.ts').TenureError | null;
 }
 
 export interface Subscription {

@@ -7,6 +7,7 @@ import { LmdbStorage } from '../storage/lmdb.ts';
 import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
+import { LoadMonitor } from '../actors/load-monitor.ts';
 import { publishInspection } from '../actors/inspection.ts';
 import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 
@@ -41,6 +42,9 @@ export async function runNode(config: Config): Promise<void> {
   const dir = join(config.dataDir, config.nodeId);
   mkdirSync(dir, { recursive: true });
   const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
+  const loadMonitor = new LoadMonitor().start();
+  // Raft gets a connection of its own: heartbeats never queue behind a flood of client requests.
+  const raftBus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}-raft`, logger });
   const storage = await LmdbStorage.open(dir);
   // Before the actors exist, so the viewer also sees their first states.
   const stopInspection = process.env.TENURE_INSPECT ? publishInspection(bus, config.cluster, config.nodeId) : () => {};
@@ -49,6 +53,7 @@ export async function runNode(config: Config): Promise<void> {
     cluster: config.cluster,
     voters: [...config.nodes],
     bus,
+    raftBus,
     storage,
     logger,
     clockIntervalMs: config.clockIntervalMs,
@@ -58,7 +63,7 @@ export async function runNode(config: Config): Promise<void> {
       rpcTimeoutMs: Math.max(200, config.electionTimeoutMs),
       snapshotEveryEntries: envInt('TENURE_SNAPSHOT_EVERY_ENTRIES'),
     },
-    lease: { maxPayloadBytes: config.maxPayloadBytes },
+    lease: { maxPayloadBytes: config.maxPayloadBytes, loadMonitor },
     forwarding: (ctx) =>
       new ForwardingStack({
         ...ctx,
@@ -87,6 +92,7 @@ export async function runNode(config: Config): Promise<void> {
     await node.stop();
     stopInspection();
     await bus.close();
+    await raftBus.close();
     await storage.close();
     process.exit(0);
   };

@@ -58,6 +58,12 @@ export interface TenureNodeOptions {
   voters: string[];
   /** The node's bus (NatsBus in production, a SimNetwork endpoint in tests). Not closed by stop(). */
   bus: Bus;
+  /**
+   * A separate bus for Raft's own traffic (default: `bus`). In production a second NATS connection,
+   * so a flood of client requests cannot queue ahead of heartbeats on one socket, and a client-side
+   * slow-consumer disconnect cannot cut Raft off. Not closed by stop().
+   */
+  raftBus?: Bus;
   /** Raft log, hard state and snapshots (LmdbStorage on disk, MemoryStorage in tests). Not closed by stop(). */
   storage: RaftStorage;
   logger?: Logger;
@@ -81,7 +87,7 @@ export interface TenureNodeOptions {
   /** Builds the forwarding transport (default: DirectForwarder). */
   forwarding?: (ctx: ForwardingContext) => Forwarding;
   /** Lease manager limits. */
-  lease?: Pick<LeaseManagerOptions, 'maxPayloadBytes' | 'maxWaiters' | 'maxInFlight' | 'defaultDeadlineMs' | 'defaultWaitMs' | 'version'>;
+  lease?: Pick<LeaseManagerOptions, 'maxPayloadBytes' | 'maxWaiters' | 'maxInFlight' | 'defaultDeadlineMs' | 'defaultWaitMs' | 'version' | 'loadMonitor'>;
 }
 
 export class TenureNode {
@@ -108,7 +114,7 @@ export class TenureNode {
       id: opts.id,
       cluster: opts.cluster,
       voters: opts.voters,
-      bus: opts.bus,
+      bus: opts.raftBus ?? opts.bus,
       storage: opts.storage,
       stateMachine: this.stateMachine,
       logger: log('raft'),

@@ -207,7 +207,7 @@ export class RaftCore {
       this.out.ready.readStates.push({ ctx, index: this.log.committed });
       return;
     }
-    this.broadcastHeartbeat(this.reads.start(ctx, this.log.committed, this.id));
+    this.reads.start(ctx, this.log.committed, this.id); // broadcast once per Ready, however many reads
   }
 
   // ---- storage and apply feedback ----------------------------------------------------------
@@ -489,10 +489,12 @@ export class RaftCore {
 
   /** Hands over everything accumulated since the last call. */
   takeReady(): Ready {
+    const round = this.role === 'leader' ? this.reads.takeUnsentRound() : null;
+    if (round !== null) this.broadcastHeartbeat(round);
     return this.out.take(this.hardState(), this.log.takeUnstable());
   }
 
   hasReady(): boolean {
-    return this.out.pending(this.hardState(), this.log.unstableFrom <= this.log.lastIndex());
+    return this.reads.hasUnsentRound() || this.out.pending(this.hardState(), this.log.unstableFrom <= this.log.lastIndex());
   }
 }

@@ -13,14 +13,29 @@ export interface ReadState {
 export class ReadIndexTracker {
   /** Heartbeat round the latest read asked for (0: none yet). */
   seq = 0;
+  /** The round `seq` is not broadcast yet: reads arriving now join it instead of starting another. */
+  private unsent = false;
   private reads: { seq: number; ctx: number; index: number; acks: Set<NodeId> }[] = [];
   private deferred: number[] = [];
 
-  /** Starts a read at `commitIndex`; returns the heartbeat round that must reach a quorum. */
-  start(ctx: number, commitIndex: number, self: NodeId): number {
-    this.seq++;
+  /** Starts a read at `commitIndex`; many reads between two broadcasts share one heartbeat round. */
+  start(ctx: number, commitIndex: number, self: NodeId): void {
+    if (!this.unsent) {
+      this.seq++;
+      this.unsent = true;
+    }
     this.reads.push({ seq: this.seq, ctx, index: commitIndex, acks: new Set([self]) });
+  }
+
+  /** The round to broadcast now, if reads are waiting for one (then it counts as sent). */
+  takeUnsentRound(): number | null {
+    if (!this.unsent) return null;
+    this.unsent = false;
     return this.seq;
+  }
+
+  hasUnsentRound(): boolean {
+    return this.unsent;
   }
 
   defer(ctx: number): void {
@@ -51,6 +66,7 @@ export class ReadIndexTracker {
     const failed = [...this.reads.map((r) => r.ctx), ...this.deferred];
     this.reads = [];
     this.deferred = [];
+    this.unsent = false;
     return failed;
   }
 }
