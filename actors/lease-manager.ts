@@ -55,10 +55,9 @@ export interface ManagedRaft {
   readBarrier(deadlineMs?: number): Promise<number>;
 }
 
-/** Event-loop lag (ms) from which this node refuses claims, then revokes/pins, then extensions. */
+/** Event-loop lag (ms) from which this node refuses claims, then revokes/pins (extensions: only at the in-flight bound). */
 export const LAG_SHED_CLAIMS_MS = 50;
 export const LAG_SHED_REVOKES_MS = 150;
-export const LAG_SHED_EXTENDS_MS = 400;
 
 export interface LeaseManagerOptions {
   /** Event-loop lag signal for shedding (production nodes pass one; tests on simulated time don't). */
@@ -257,12 +256,12 @@ export class LeaseManager {
     const lag = this.opts.loadMonitor?.lagMs ?? 0;
     if (this.inFlight < max / 4 && lag < LAG_SHED_CLAIMS_MS) return null;
     const op = subject.slice(subject.lastIndexOf('.') + 1);
-    // Claims go first (a quarter of the bound, or a lagging loop), then revokes and pins, and
-    // extensions only at the bound or when the loop is so late that Raft itself is at risk.
+    // Claims go first (a quarter of the bound, or a lagging loop), then revokes and pins; extensions
+    // only at the in-flight bound: keeping current holders is what the service is for.
     let shed: boolean;
     if (op === 'claim') shed = true;
     else if (op === 'revoke' || op === 'pin' || op === 'unpin') shed = this.inFlight >= max / 2 || lag >= LAG_SHED_REVOKES_MS;
-    else if (op === 'extend') shed = this.inFlight >= max || lag >= LAG_SHED_EXTENDS_MS;
+    else if (op === 'extend') shed = this.inFlight >= max;
     else shed = false;
     if (!shed) return null;
     this.counters.shed++;

@@ -91,9 +91,9 @@ it('under a burst far above capacity refuses claims before extends', async () =>
   const e = count(await Promise.all(extendsP));
   const leaderId = await procs.waitForLeader(bus);
   const st = await bus.request<{ forwarding: { facade: { leader: { shed: Record<string, number> } } } }>(subjects(cluster).control('status', leaderId), {}, { deadlineMs: 2000 });
-  const shed = st.forwarding.facade.leader.shed;
-  expect(shed.claim).toBeGreaterThan(0);
-  expect(shed.extend).toBe(0);
+  // Claims were shed (by a busy node before decoding, or by the leader's admission lanes); no
+  // extension was, anywhere.
+  expect(st.forwarding.facade.leader.shed.extend).toBe(0);
   // Claims were shed (Overloaded with a retry-after); no extension was.
   expect(c.Overloaded ?? 0).toBeGreaterThan(0);
   expect(e.Overloaded ?? 0).toBe(0);
