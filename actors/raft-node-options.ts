@@ -30,6 +30,8 @@ export interface RaftNodeOptions {
   maxQueuedCommands?: number;
   /** Take a snapshot and compact once this many entries were applied since the last one. */
   snapshotEveryEntries?: number;
+  /** …or once the in-memory log holds this many bytes (big batches make entries large). */
+  snapshotEveryBytes?: number;
   snapshotChunkBytes?: number;
 }
 
@@ -51,6 +53,7 @@ export function withDefaults(opts: RaftNodeOptions): ResolvedRaftNodeOptions {
     maxBytesPerEntry: 256 * 1024,
     maxQueuedCommands: 100_000,
     snapshotEveryEntries: 10_000,
+    snapshotEveryBytes: 64 * 1024 * 1024,
     snapshotChunkBytes: 256 * 1024,
     ...stripUndefined(opts),
   } as ResolvedRaftNodeOptions;

@@ -408,7 +408,8 @@ export class RaftNode {
   /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
   private maybeSnapshot(): void {
     const log = this.core.log;
-    if (this.snapshotting || log.applied - log.snapshot.index < this.opts.snapshotEveryEntries) return;
+    if (this.snapshotting || log.applied <= log.snapshot.index) return;
+    if (log.applied - log.snapshot.index < this.opts.snapshotEveryEntries && log.bytes < this.opts.snapshotEveryBytes) return;
     const { meta, chunks } = captureSnapshot(this.opts.stateMachine, log);
     this.snapshotting = true;
     this.opts.storage

@@ -11,6 +11,8 @@ export interface NodeProcessOptions {
   dataDir: string;
   cluster: string;
   env?: Record<string, string>;
+  /** Extra Node.js flags for the child (e.g. `--max-old-space-size=192`). */
+  nodeArgs?: string[];
   /** Where the child's stderr goes (default: inherited). */
   stderr?: 'inherit' | 'ignore';
 }
@@ -30,7 +32,8 @@ export class NodeProcess {
   async start(timeoutMs = 20_000): Promise<void> {
     const o = this.opts;
     // `--import tsx` keeps it one OS process, so a SIGKILL really kills the node (tsx's CLI would fork).
-    const args = ['--import', 'tsx', join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
+    const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const args = [...nodeArgs, '--import', 'tsx', join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
       stdio: ['ignore', 'pipe', o.stderr ?? 'inherit'],

@@ -81,7 +81,7 @@ export async function runNode(config: Config): Promise<void> {
     ...node.raft.status(),
     fsm: node.stateMachine.fsm.stats(),
     forwarding: node.forwarding.status?.(),
-    process: { pid: process.pid, rss: process.memoryUsage().rss, cpu: process.cpuUsage() },
+    process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage() },
   }));
   bus.serve(s.control('leases', config.nodeId), () => ({ applied: node.raft.appliedIndex, leases: node.stateMachine.fsm.list() }));
 
@@ -105,4 +105,8 @@ export async function runNode(config: Config): Promise<void> {
   process.on('SIGINT', stop);
   node.leadership.subscribe((l) => logger.info({ role: l.role, leader: l.leader, term: l.term }, 'leadership changed'));
   process.stdout.write(`ready ${config.nodeId}\n`);
+}
+
+function pick(m: NodeJS.MemoryUsage): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
 }
