@@ -1,0 +1,100 @@
+/** Headline numbers of bench runs: per-op rates and errors, overload findings, the console summary. */
+import { sumSeries } from './aggregate.ts';
+import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
+import type { RunResult } from './run.ts';
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Headline numbers of a run (over its window). */
+export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'>): Record<string, unknown> {
+  const t = r.totals;
+  const ops: Record<string, unknown> = {};
+  for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
+    const okCount = t.counts[`${op}.ok`] ?? 0;
+    const errs = Object.fromEntries(Object.entries(t.counts).filter(([k]) => k.startsWith(`${op}.err.`)).map(([k, v]) => [k.slice(op.length + 5), v]));
+    const errTotal = Object.values(errs).reduce((a, b) => a + b, 0);
+    if (!okCount && !errTotal) continue;
+    const l = t.latency[op];
+    ops[op] = {
+      okPerSec: t.perSec[`${op}.ok`] ?? 0,
+      ok: okCount,
+      failed: errTotal,
+      errors: errs,
+      successRate: okCount + errTotal ? Math.round((okCount / (okCount + errTotal)) * 1e6) / 1e6 : null,
+      p50ms: l?.p50 ?? null,
+      p99ms: l?.p99 ?? null,
+      maxMs: l?.max ?? null,
+    };
+  }
+  const peakRssMB: Record<string, number | null> = {};
+  const meanCpuPct: Record<string, number | null> = {};
+  for (const [id, n] of Object.entries(r.series.nodes)) {
+    const rss = n.rssMB.filter((v): v is number => v !== null);
+    peakRssMB[id] = rss.length ? Math.max(...rss) : null;
+    const cpu = n.cpuPct.filter((v): v is number => v !== null);
+    meanCpuPct[id] = cpu.length ? Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 10) / 10 : null;
+  }
+  return { ops, peakRssMB, meanCpuPct, restarts: r.restarts.length };
+}
+
+/** Overload findings from an open-loop run with baseline / overload / recovery phases. */
+export function overloadSummary(r: RunResult, phases: RatePhase[], workers: number): Record<string, unknown> {
+  const s = r.series;
+  const n = s.t.length;
+  const b = Math.round(phases[0].durationMs / 1000);
+  const ov = Math.round(phases[1].durationMs / 1000);
+  const drop = b + ov;
+  const inRange = (k: string, from: number, to: number) => (s.counts[k] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
+  const errKeys = (op: string) => Object.keys(s.counts).filter((k) => k.startsWith(`${op}.err.`));
+  const sumErr = (op: string, from: number, to: number) => errKeys(op).reduce((a, k) => a + inRange(k, from, to), 0);
+  // Extends answered during the overload phase and until its late answers are in.
+  const late = Math.ceil(r.params.deadlineMs ? Number(r.params.deadlineMs) / 1000 : 5);
+  const extOk = inRange('extend.ok', b, Math.min(n, drop + late));
+  const extErr = sumErr('extend', b, Math.min(n, drop + late));
+  const extErrByCode = Object.fromEntries(errKeys('extend').map((k) => [k.slice(11), inRange(k, b, Math.min(n, drop + late))]).filter(([, v]) => Number(v) > 0));
+  const claimErrByCode = Object.fromEntries(errKeys('claim').map((k) => [k.slice(10), inRange(k, b, n)]).filter(([, v]) => Number(v) > 0));
+  // Recovery: first second after the drop from which, for 3 s in a row, successes reach 95 % of the
+  // offered rate, nothing fails, and claim p99 is back under max(3 × baseline p99, 50 ms).
+  const sched = new OpenLoopSchedule(phases);
+  const offered = (sec: number) => ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, sec * 1000, (sec + 1) * 1000), 0);
+  const ok = sumSeries(s.counts, ['claim.ok', 'extend.ok', 'reclaim.ok'], n);
+  const errs = sumSeries(s.counts, [...errKeys('claim'), ...errKeys('extend'), ...errKeys('reclaim')], n);
+  const baseP99 = s.latency.claim ? Math.max(...s.latency.claim.p99.slice(1, b).filter(Number.isFinite), 0) : 0;
+  const p99Limit = Math.max(3 * baseP99, 50);
+  const good = (sec: number) => ok[sec] >= 0.95 * offered(sec) && errs[sec] === 0 && !((s.latency.claim?.p99[sec] ?? 0) > p99Limit);
+  let recoveredAt: number | null = null;
+  for (let sec = drop; sec + 2 < n; sec++) {
+    if (good(sec) && good(sec + 1) && good(sec + 2)) {
+      recoveredAt = sec;
+      break;
+    }
+  }
+  const offeredOverload = ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, b * 1000, drop * 1000), 0) / ov;
+  const sentOverload = (inRange('claim.sent', b, drop) + inRange('extend.sent', b, drop) + inRange('reclaim.sent', b, drop)) / ov;
+  return {
+    offeredPerSecDuringOverload: Math.round(offeredOverload),
+    actuallySentPerSecDuringOverload: Math.round(sentOverload),
+    generatorWorkers: workers,
+    extendSuccessRateDuringOverload: extOk + extErr ? Math.round((extOk / (extOk + extErr)) * 1e6) / 1e6 : null,
+    extendsDuringOverload: { ok: extOk, failed: extErr, byCode: extErrByCode },
+    claimsDuringAndAfterOverload: { ok: inRange('claim.ok', b, n), byCode: claimErrByCode },
+    claimsRefusedOverloaded: claimErrByCode.Overloaded ?? 0,
+    peakRssMB: (r.summary as { peakRssMB?: unknown }).peakRssMB,
+    baselineClaimP99Ms: baseP99,
+    recoverySeconds: recoveredAt === null ? null : recoveredAt - drop,
+    recoveryCriterion: `from the drop until 3 s in a row with successes ≥ 95 % of offered, no failures, claim p99 ≤ ${p99Limit.toFixed(1)} ms (1 s resolution)`,
+    restarts: r.restarts,
+  };
+}
+
+export function printSummary(r: RunResult): void {
+  const lines = [`${r.title} [${r.transport}] → ${r.files.json}`];
+  const ops = (r.summary.ops ?? {}) as Record<string, { okPerSec: number; failed: number; errors: Record<string, number>; p50ms: number | null; p99ms: number | null }>;
+  for (const [op, s] of Object.entries(ops)) {
+    const errs = Object.entries(s.errors).map(([c, v]) => `${c}=${v}`).join(' ');
+    lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
+  }
+  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)}  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
+  console.log(lines.join('\n'));
+}
