@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import type { ConfigFlags } from '../config/config.ts';
 import { loadConfig } from '../config/config.ts';
 import { subjects } from '../bus/subjects.ts';
-import { startNatsServer, INSTALL_HINT, type NatsServerHandle } from './nats-server.ts';
+import { startNatsServer, type NatsServerHandle } from './nats-server.ts';
 import { NodeProcess } from './node-processes.ts';
 import { InspectServer } from './inspect-server.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
@@ -22,7 +22,11 @@ export async function startLocalCluster(flags: ConfigFlags & { size: string; ins
   if (!external) {
     const bin = process.env.NATS_SERVER_BIN || 'nats-server';
     if (spawnSync(bin, ['--version']).error) {
-      console.error(INSTALL_HINT);
+      console.error(
+        `npm start needs nats-server (${bin} was not found). Install it with \`apt-get install -y nats-server\` ` +
+          '(Debian/Ubuntu) or `brew install nats-server` (macOS), set NATS_SERVER_BIN to its path, or run ' +
+          '`docker compose up nats` and start with NATS_URL=nats://127.0.0.1:4222 npm start.',
+      );
       process.exit(1);
     }
     server = await startNatsServer({ jetstream: true });

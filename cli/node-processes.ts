@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** Resolved from this package, so nodes start whatever the caller's working directory is. */
+const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface NodeProcessOptions {
   id: string;
@@ -33,7 +35,7 @@ export class NodeProcess {
     const o = this.opts;
     // `--import tsx` keeps it one OS process, so a SIGKILL really kills the node (tsx's CLI would fork).
     const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const args = [...nodeArgs, '--import', 'tsx', join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
+    const args = [...nodeArgs, '--import', TSX_LOADER, join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
       stdio: ['ignore', 'pipe', o.stderr ?? 'inherit'],
