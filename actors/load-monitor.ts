@@ -1,7 +1,7 @@
 /**
  * Event-loop lag as a load signal. Under CPU saturation a node process falls behind on everything
  * at once, Raft heartbeats included; refusing work the moment the loop lags keeps it responsive.
- * The probe is a timer that notes how late it fires (smoothed, decaying quickly when load drops).
+ * The probe is a timer that notes how late it fires, smoothed so that a single pause is ignored.
  */
 export class LoadMonitor {
   /** Smoothed lateness of the probe timer, ms. */
@@ -18,8 +18,9 @@ export class LoadMonitor {
       const now = performance.now();
       const late = Math.max(0, now - this.expected);
       this.expected = now + this.intervalMs;
-      // Rise at once, fall over a few probes: shedding starts fast and stops soon after recovery.
-      this.lagMs = late > this.lagMs ? late : this.lagMs * 0.7 + late * 0.3;
+      // Smoothed both ways: one GC pause does not shed anything, sustained lateness does within a
+      // few probes (which are themselves late, so this reacts in well under a second).
+      this.lagMs = this.lagMs * 0.7 + late * 0.3;
     }, this.intervalMs);
     this.timer.unref();
     return this;
