@@ -42,6 +42,7 @@ import {
   type ServeOptions,
   type Subscription,
 } from './types.ts';
+import { cancelled, type PendingRequest } from './pending-request.ts';
 
 export interface NatsBusOptions {
   /** Client name shown by the server (`nats server report connections`). */
@@ -71,14 +72,6 @@ export interface NatsBusStats {
   expiredOnArrival: number;
 }
 
-interface Pending {
-  subject: string;
-  resolve: (value: unknown) => void;
-  reject: (err: TenureError) => void;
-  timer?: NodeJS.Timeout;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
 
 /** Longest delay Node's setTimeout accepts; longer budgets are treated as "no timer". */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -90,7 +83,7 @@ export class NatsBus implements Bus {
   private readonly closeTimeoutMs: number;
   private readonly inboxPrefix: string;
   private inboxSub?: NatsSubscription;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, PendingRequest<NodeJS.Timeout>>();
   private nextToken = 0;
   private closing?: Promise<void>;
   private readonly counters: NatsBusStats = {
@@ -183,7 +176,7 @@ export class NatsBus implements Bus {
     this.ensureInbox();
     const token = (this.nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
+      const p: PendingRequest<NodeJS.Timeout> = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
       this.pending.set(token, p);
       if (deadlineMs <= MAX_TIMER_MS) {
         p.timer = setTimeout(
@@ -399,11 +392,6 @@ export class NatsBus implements Bus {
   }
 }
 
-function cancelled(signal: AbortSignal): TenureError {
-  const reason = signal.reason;
-  const why = reason instanceof Error ? reason.message : reason !== undefined ? String(reason) : 'aborted';
-  return new TenureError('Cancelled', `request cancelled: ${why}`);
-}
 
 function mapPublishError(err: unknown, subject: string): TenureError {
   if (err instanceof TenureError) return err;

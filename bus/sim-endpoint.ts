@@ -6,6 +6,7 @@ import { runHandler, type RawReply } from './serve-core.ts';
 import { validateSubject } from './subjects.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type Bus, type MessageHandler, type RequestHandler, type RequestOptions, type ServeOptions, type Subscription } from './types.ts';
 import type { Envelope, SimNetwork, SimSub } from './sim-bus.ts';
+import { cancelled, type PendingRequest } from './pending-request.ts';
 
 export interface SimEndpointStats {
   /** Published messages dropped by subscribe() because they could not be decoded. */
@@ -14,14 +15,6 @@ export interface SimEndpointStats {
   lateReplies: number;
 }
 
-interface Pending {
-  subject: string;
-  resolve: (value: unknown) => void;
-  reject: (err: TenureError) => void;
-  timer?: unknown;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
 
 /** One simulated process's connection to the network. */
 export class SimEndpoint implements Bus {
@@ -29,7 +22,7 @@ export class SimEndpoint implements Bus {
   closed = false;
   private readonly net: SimNetwork;
   private readonly log: Logger;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, PendingRequest<unknown>>();
   private nextToken = 0;
   private readonly counters: SimEndpointStats = { undecodable: 0, lateReplies: 0 };
 
@@ -62,7 +55,7 @@ export class SimEndpoint implements Bus {
     const clock = this.net.clock;
     const token = this.nextToken++;
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
+      const p: PendingRequest<unknown> = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
       this.pending.set(token, p);
       if (Number.isFinite(deadlineMs)) {
         p.timer = clock.setTimeout(
@@ -200,10 +193,4 @@ export class SimEndpoint implements Bus {
     if (err) p.reject(err);
     else p.resolve(value);
   }
-}
-
-function cancelled(signal: AbortSignal): TenureError {
-  const reason = signal.reason;
-  const why = reason instanceof Error ? reason.message : reason !== undefined ? String(reason) : 'aborted';
-  return new TenureError('Cancelled', `request cancelled: ${why}`);
 }
