@@ -30,10 +30,8 @@ import { admissionModeMachine, type AdmissionMode } from '../machines/admission/
 import type { LeaderTracker } from '../machines/forwarder/leader-tracker.ts';
 import {
   facadeSubject,
-  parseFacadeReply,
   parseFacadeRequest,
   type FacadeApplyReply,
-  type FacadeApplyRequest,
   type FacadeOutcome,
   type RaftProposer,
 } from '../machines/forwarder/wire.ts';
@@ -41,6 +39,7 @@ import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions } from './forwarder.ts';
 import { inspect } from './inspection.ts';
+import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
 export function notLeaderError(leader: string | null, self?: string): TenureError {
   return leader && leader !== self
@@ -57,7 +56,7 @@ export interface FacadeLeaderOptions {
   admission?: AdmissionOverrides;
   /** Batches proposed to Raft and not yet resolved, at most (default 4). */
   maxInflightProposals?: number;
-  /** Commands one facade request may carry (default 64). */
+  /** Commands one facade request may carry (default FACADE_MAX_COMMANDS = 256). */
   maxCommandsPerRequest?: number;
   /** Deadline for requests that carry none (default 10 s). */
   defaultBudgetMs?: number;
@@ -97,7 +96,7 @@ export class FacadeLeader {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.maxInflight = opts.maxInflightProposals ?? 4;
-    this.maxPerRequest = opts.maxCommandsPerRequest ?? 64;
+    this.maxPerRequest = opts.maxCommandsPerRequest ?? FACADE_MAX_COMMANDS;
     this.defaultBudgetMs = opts.defaultBudgetMs ?? 10_000;
     this.maxQueueWaitMs = opts.maxQueueWaitMs ?? 60_000;
     this.sweepMs = opts.sweepIntervalMs ?? 10;
@@ -192,17 +191,18 @@ export class FacadeLeader {
   private onRequest(req: IncomingRequest): Promise<FacadeApplyReply> {
     const raft = this.opts.raft;
     if (this.stopped || raft.role !== 'leader') throw notLeaderError(raft.leader, raft.id);
-    const { commands, budgetMs } = parseFacadeRequest(req.data, this.maxPerRequest);
+    const { commands, budgetMs, budgets } = parseFacadeRequest(req.data, this.maxPerRequest);
     const now = this.clock.now();
     const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
-    const outcomes = commands.map((raw): Promise<FacadeOutcome> | FacadeOutcome => {
+    const outcomes = commands.map((raw, i): Promise<FacadeOutcome> | FacadeOutcome => {
       let cmd: LeaseCommand;
       try {
         cmd = validateCommand(raw);
       } catch (err) {
         return { error: toTenureError(err).toWire() };
       }
-      return this.submitLocal(cmd, deadline).then(
+      const own = budgets?.[i];
+      return this.submitLocal(cmd, own == null ? deadline : Math.min(deadline, now + own)).then(
         (result) => ({ result }),
         (err) => ({ error: toTenureError(err).toWire() }),
       );
@@ -318,13 +318,18 @@ export class FacadeForwarder implements Forwarder {
   readonly counters = { submitted: 0, local: 0, remote: 0, hintsFollowed: 0, noLeader: 0, timeouts: 0 };
   private readonly subj: Subjects;
   private readonly clock: Clock;
-  private readonly margin: number;
+  private readonly batcher: FacadeBatcher;
   private closed = false;
 
   constructor(private readonly opts: FacadeForwarderOptions) {
     this.subj = subjects(opts.cluster);
     this.clock = opts.clock ?? systemClock;
-    this.margin = opts.replyMarginMs ?? 20;
+    this.batcher = new FacadeBatcher({ bus: opts.bus, subj: this.subj, clock: this.clock, marginMs: opts.replyMarginMs ?? 20 });
+  }
+
+  /** Facade requests sent and the commands they carried (commands / requests = coalescing factor). */
+  get batching(): { requests: number; commands: number } {
+    return { ...this.batcher.counters };
   }
 
   async submit(cmd: LeaseCommand, { deadline, signal }: ForwardOptions): Promise<LeaseResult> {
@@ -375,17 +380,9 @@ export class FacadeForwarder implements Forwarder {
       this.counters.local++;
       return local.submitLocal(cmd, deadline, signal);
     }
-    const remaining = deadline - this.clock.now();
-    if (remaining <= 0) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
+    if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
     this.counters.remote++;
-    // The leader gets a little less than we wait, so its DeadlineExceeded reaches us before our own timer.
-    const budgetMs = Number.isFinite(remaining) ? Math.max(1, remaining - Math.min(this.margin, remaining / 2)) : null;
-    const payload: FacadeApplyRequest = { commands: [cmd], budgetMs };
-    const reply = await this.opts.bus.request(facadeSubject(this.subj, target), payload, { deadlineMs: remaining, signal });
-    const outcomes = parseFacadeReply(reply, 1);
-    if (!outcomes) throw new TenureError('Internal', 'malformed facade reply');
-    const outcome = outcomes[0];
-    if ('error' in outcome) throw TenureError.fromWire(outcome.error);
-    return outcome.result;
+    // Everything forwarded to this leader in this turn travels in one request (actors/facade-batcher.ts).
+    return this.batcher.send(target, cmd, deadline, signal);
   }
 }

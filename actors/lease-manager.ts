@@ -21,17 +21,20 @@ import type { Bus, IncomingRequest, RequestHandler, Subscription } from '../bus/
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
 import { isLeaseOp, LEASE_OPS, subjects, type LeaseOp as ApiOp, type Subjects } from '../bus/subjects.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
-import { invalid, TenureError } from '../errors/errors.ts';
+import { invalid, TenureError, toTenureError } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { failureToError, type LeaseResult } from '../lease/types.ts';
+import { failureToError, type LeaseCommand, type LeaseResult } from '../lease/types.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
 import {
   leaseView,
+  parseBatch,
   parseGet,
   parseList,
   parseWait,
   parseWrite,
+  type BatchReply,
+  type BatchResult,
   type ClaimReply,
   type ListReply,
   type WaitReply,
@@ -252,10 +255,16 @@ export class LeaseManager {
    * bound extends — the same order as the leader's admission lanes, at a fraction of the cost.
    */
   private admit(subject: string): TenureError | null {
+    const op = subject.slice(subject.lastIndexOf('.') + 1);
+    // A batch is judged op by op once decoded; before that only the hard bound applies to it.
+    return this.shedding(op === 'batch' ? 'extend' : op);
+  }
+
+  /** The `Overloaded` answer for `op` if this node is shedding that lane now, else null. */
+  private shedding(op: string): TenureError | null {
     const max = this.opts.maxInFlight ?? 10_000;
     const lag = this.opts.loadMonitor?.lagMs ?? 0;
     if (this.inFlight < max / 4 && lag < LAG_SHED_CLAIMS_MS) return null;
-    const op = subject.slice(subject.lastIndexOf('.') + 1);
     // Claims go first (a quarter of the bound, or a lagging loop), then revokes and pins; extensions
     // only at the in-flight bound: keeping current holders is what the service is for.
     let shed: boolean;
@@ -268,7 +277,6 @@ export class LeaseManager {
     const retryAfterMs = Math.round(100 + lag * 2 + Math.random() * 100);
     return new TenureError('Overloaded', `node busy (${this.inFlight} commands in flight, event loop ${Math.round(lag)} ms late); ${op} is shed first`, { retryAfterMs, lane: op });
   }
-
 
   private handler(): RequestHandler {
     const prefixLength = this.subj.leaseAll.length - 1; // `….lease.`
@@ -306,6 +314,8 @@ export class LeaseManager {
       case 'pin':
       case 'unpin':
         return this.write(op, req);
+      case 'batch':
+        return this.batch(req);
       case 'get':
         return this.get(req);
       case 'list':
@@ -319,7 +329,31 @@ export class LeaseManager {
 
   private async write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
     const { cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient());
-    const deadline = this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    return this.submit(op, cmd, this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
+  }
+
+  /**
+   * `lease.batch`: every op is validated, shed and submitted exactly as if it had come alone (its
+   * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
+   * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
+   */
+  private async batch(req: IncomingRequest): Promise<BatchReply> {
+    const parsed = parseBatch(req.data, () => this.freshClient());
+    const envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    const results = parsed.ops.map((p): Promise<BatchResult> | BatchResult => {
+      if ('error' in p) return { error: p.error.toWire() };
+      const shed = this.shedding(p.op);
+      if (shed) return { error: shed.toWire() };
+      const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
+      return this.submit(p.op, p.cmd, deadline).then(
+        (result) => ({ result }),
+        (err) => ({ error: toTenureError(err).toWire() }),
+      );
+    });
+    return { results: await Promise.all(results) };
+  }
+
+  private async submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
     if (this.inFlight >= (this.opts.maxInFlight ?? 10_000)) {
       this.counters.shed++;
       throw new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 });

@@ -10,11 +10,14 @@
  * - `clientId` and `seq` go together; when both are absent (a human with `nats req`), the
  *   manager makes a fresh pair, so such a request is never mistaken for a retry.
  */
-import { invalid } from '../errors/errors.ts';
+import { invalid, TenureError } from '../errors/errors.ts';
 import { validateCommand, validateKey, validateListFilter } from '../lease/validate.ts';
 import type { LeaseCommand, LeaseInfo, LeaseKey, LeaseListFilter } from '../lease/types.ts';
 
 export type WriteOp = 'claim' | 'extend' | 'revoke' | 'pin' | 'unpin';
+export const WRITE_OPS: readonly WriteOp[] = ['claim', 'extend', 'revoke', 'pin', 'unpin'];
+/** Most operations one `lease.batch` request may carry (the payload limit applies too). */
+export const MAX_BATCH_OPS = 1024;
 export type ReadOp = 'get' | 'list' | 'wait' | 'status';
 
 /** Longest budget a request may ask for in its body (`deadlineMs`). */
@@ -59,6 +62,43 @@ export function parseWrite(op: WriteOp, data: unknown, freshClient: () => { clie
   else if (seq === undefined) throw invalid('seq', 'missing (clientId was given; send both or neither)');
   const cmd = validateCommand({ ...b, op, clientId, seq });
   return { cmd, deadlineMs: optionalDeadline(b.deadlineMs) };
+}
+
+/** One op of a batch: parsed, or the `Invalid` error that op alone gets (field `ops[i].<field>`). */
+export type BatchOp = (ParsedWrite & { op: WriteOp }) | { op: WriteOp | null; error: TenureError };
+
+export interface ParsedBatch {
+  ops: BatchOp[];
+  /** The envelope's `deadlineMs` (each op's own `deadlineMs` may be shorter). */
+  deadlineMs?: number;
+}
+
+/**
+ * `{ ops: [{ op, …fields of that op… }, …], deadlineMs? }`. A bad envelope (not an object, no
+ * `ops` array, empty, more than MAX_BATCH_OPS) is `Invalid` for the whole request; a bad op is
+ * `Invalid` for that op only (its field named `ops[i].<field>`), and the others still run.
+ */
+export function parseBatch(data: unknown, freshClient: () => { clientId: string; seq: number }): ParsedBatch {
+  const b = body(data);
+  if (!Array.isArray(b.ops)) throw invalid('ops', 'must be an array of operations');
+  if (b.ops.length === 0) throw invalid('ops', 'must not be empty');
+  if (b.ops.length > MAX_BATCH_OPS) throw invalid('ops', `at most ${MAX_BATCH_OPS} operations per batch, got ${b.ops.length}`);
+  const deadlineMs = optionalDeadline(b.deadlineMs);
+  const ops = b.ops.map((raw: unknown, i: number): BatchOp => {
+    const op = raw !== null && typeof raw === 'object' ? (raw as Body).op : undefined;
+    if (typeof op !== 'string' || !(WRITE_OPS as readonly string[]).includes(op)) {
+      return { op: null, error: invalid(`ops[${i}].op`, `must be one of ${WRITE_OPS.join(', ')}`) };
+    }
+    try {
+      return { op: op as WriteOp, ...parseWrite(op as WriteOp, raw, freshClient) };
+    } catch (err) {
+      const e = err instanceof TenureError ? err : invalid(`ops[${i}]`, String(err));
+      const field = typeof e.details.field === 'string' ? e.details.field : 'payload';
+      const why = e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message;
+      return { op: op as WriteOp, error: invalid(`ops[${i}].${field}`, why) };
+    }
+  });
+  return { ops, deadlineMs };
 }
 
 export function parseGet(data: unknown): ParsedGet {
@@ -149,6 +189,13 @@ export interface ListReply {
   leases: LeaseView[];
   /** More leases matched than `limit`. */
   truncated: boolean;
+}
+
+/** One op's answer in a `lease.batch` reply: the reply it would have had alone, or its typed error. */
+export type BatchResult = { result: unknown } | { error: import('../errors/errors.ts').WireError };
+
+export interface BatchReply {
+  results: BatchResult[];
 }
 
 export interface WaitReply {

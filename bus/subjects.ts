@@ -18,7 +18,7 @@ import { invalid } from '../errors/errors.ts';
 
 export const SUBJECT_ROOT = 'tenure.v1';
 
-export const LEASE_OPS = ['claim', 'extend', 'revoke', 'pin', 'unpin', 'get', 'list', 'wait', 'status'] as const;
+export const LEASE_OPS = ['claim', 'extend', 'revoke', 'pin', 'unpin', 'batch', 'get', 'list', 'wait', 'status'] as const;
 export type LeaseOp = (typeof LEASE_OPS)[number];
 
 export const MAX_TOKEN_LENGTH = 256;

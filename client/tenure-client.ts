@@ -22,6 +22,7 @@ import type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply } from '.
 import type { WireEvent } from '../actors/event-publisher.ts';
 import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
 import { retryDelay, sleep } from './retry.ts';
+import { coalescerFor, type WriteCoalescer } from './coalescer.ts';
 
 export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
 
@@ -36,7 +37,21 @@ export interface TenureClientOptions {
   maxAttempts?: number;
   /** Send JSON instead of msgpack (what `nats req` users see). */
   json?: boolean;
+  /**
+   * Coalesce writes issued in the same event-loop turn by any client on this bus into one
+   * `lease.batch` request (default true; never with `json`). See client/coalescer.ts.
+   */
+  coalesce?: boolean;
 }
+
+/** One operation of `TenureClient.batch`. */
+export type BatchOp =
+  | { op: 'claim' | 'extend'; key: LeaseKey; holder: string; durationMs: number }
+  | { op: 'revoke'; key: LeaseKey; holder: string }
+  | { op: 'pin' | 'unpin'; key: LeaseKey; entity: string };
+
+/** One operation's outcome: its reply, or the typed error it alone would have had. */
+export type BatchOutcome = { ok: true; value: ClaimReply | ExtendReply | { revoked: true } | { pinnedBy: string[] } } | { ok: false; error: TenureError };
 
 export interface CallOptions {
   deadlineMs?: number;
@@ -66,6 +81,7 @@ export class TenureClient {
   private readonly idle: Lane[] = [];
   private lanes = 0;
   private ownsBus = false;
+  private readonly coalescer: WriteCoalescer | null;
 
   /** Connects to NATS; the client owns that connection and closes it in close(). */
   static async connect(url: string, opts: TenureClientOptions = {}): Promise<TenureClient> {
@@ -81,6 +97,7 @@ export class TenureClient {
   ) {
     this.clientId = opts.clientId ?? `client:${randomBytes(6).toString('hex')}`;
     this.subj = subjects(opts.cluster ?? 'default');
+    this.coalescer = opts.coalesce === false || opts.json ? null : coalescerFor(bus, this.subj);
   }
 
   claim(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ClaimReply> {
@@ -101,6 +118,60 @@ export class TenureClient {
 
   unpin(key: LeaseKey, entity: string, opts?: CallOptions): Promise<{ pinnedBy: string[] }> {
     return this.command('unpin', { ...key, entity }, opts);
+  }
+
+  /**
+   * Many writes in one `lease.batch` request (≤ 1024 ops and the 64 KiB payload limit): each op
+   * is validated, retried and answered on its own (its own idempotency lane), so one bad or
+   * refused op does not fail the others. Not a transaction. Outcomes come back in order.
+   */
+  async batch(ops: BatchOp[], opts: CallOptions = {}): Promise<BatchOutcome[]> {
+    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    const lanes = ops.map(() => this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 });
+    const bodies = ops.map((o, i) => {
+      const { key, op, ...rest } = o;
+      return { ...key, ...rest, op, clientId: lanes[i].id, seq: ++lanes[i].seq };
+    });
+    const outcomes: (BatchOutcome | undefined)[] = new Array(ops.length);
+    let todo = ops.map((_, i) => i);
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    try {
+      for (let attempt = 1; todo.length; attempt++) {
+        const remaining = Math.floor(deadline - Date.now());
+        const left = maxAttempts - attempt + 1;
+        const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
+        let retry: number[] = [];
+        let err: TenureError | undefined;
+        try {
+          if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
+          const reply = await this.bus.request<{ results?: unknown }>(this.subj.lease('batch'), { ops: todo.map((i) => bodies[i]) }, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
+          const results = reply?.results;
+          if (!Array.isArray(results) || results.length !== todo.length) throw new TenureError('Internal', 'malformed batch reply');
+          todo.forEach((i, k) => {
+            const r = results[k] as { result?: unknown; error?: unknown };
+            if (r && typeof r === 'object' && 'error' in r) {
+              const e = TenureError.fromWire(r.error);
+              outcomes[i] = { ok: false, error: e };
+              if (RETRYABLE.has(e.code)) retry.push(i);
+            } else outcomes[i] = { ok: true, value: r?.result as ClaimReply };
+          });
+        } catch (e) {
+          if (!(e instanceof TenureError)) throw e;
+          err = e;
+          for (const i of todo) outcomes[i] = { ok: false, error: e };
+          retry = RETRYABLE.has(e.code) ? todo : [];
+        }
+        if (!retry.length || attempt >= maxAttempts || opts.signal?.aborted) break;
+        const worst = err ?? retry.map((i) => (outcomes[i] as { error: TenureError }).error).reduce((a, b) => (retryDelay(a, attempt) >= retryDelay(b, attempt) ? a : b));
+        const delay = retryDelay(worst, attempt);
+        if (Date.now() + delay >= deadline) break;
+        await sleep(delay, opts.signal);
+        todo = retry;
+      }
+    } finally {
+      for (const l of lanes) this.idle.push(l);
+    }
+    return outcomes as BatchOutcome[];
   }
 
   get(key: LeaseKey, opts: CallOptions & { linearizable?: boolean } = {}): Promise<LeaseView> {
@@ -176,13 +247,13 @@ export class TenureClient {
     const lane = this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 };
     const seq = ++lane.seq;
     try {
-      return await this.call<T>(op, { ...body, clientId: lane.id, seq }, opts);
+      return await this.call<T>(op, { ...body, clientId: lane.id, seq }, opts, true);
     } finally {
       this.idle.push(lane);
     }
   }
 
-  private async call<T>(op: LeaseOp, body: Record<string, unknown>, opts: CallOptions = {}): Promise<T> {
+  private async call<T>(op: LeaseOp, body: Record<string, unknown>, opts: CallOptions = {}, write = false): Promise<T> {
     const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
     const maxAttempts = this.opts.maxAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
@@ -192,6 +263,7 @@ export class TenureClient {
       const left = maxAttempts - attempt + 1;
       const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
       try {
+        if (write && this.coalescer) return await this.coalescer.send<T>(op, body, budget, opts.signal);
         return await this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
       } catch (err) {
         if (!(err instanceof TenureError) || !RETRYABLE.has(err.code) || attempt >= maxAttempts) throw err;

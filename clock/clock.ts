@@ -6,6 +6,18 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Runs `fn` at the end of the current event-loop turn, after pending I/O callbacks (optional). */
+  defer?(fn: () => void): void;
+}
+
+/**
+ * Runs `fn` once the current turn's I/O callbacks and microtasks are done — the point where
+ * everything that arrived together has been seen (batching without a timer). Clocks without
+ * `defer` get a zero-delay timer (on SimClock: the same virtual instant, after other due timers).
+ */
+export function defer(clock: Clock, fn: () => void): void {
+  if (clock.defer) clock.defer(fn);
+  else clock.setTimeout(fn, 0);
 }
 
 export const systemClock: Clock = {
@@ -15,6 +27,7 @@ export const systemClock: Clock = {
     return t;
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  defer: (fn) => void setImmediate(fn),
 };
 
 interface Timer {

@@ -2,7 +2,9 @@
  * Wire shapes of the two forwarding transports, and the seam they share with Raft.
  *
  * Facade (request-reply, node-addressed): `tenure.v1.<cluster>.facade.apply.<leaderId>`
- *   request  { commands: LeaseCommand[] (1..maxCommandsPerRequest), budgetMs: number | null }
+ *   request  { commands: LeaseCommand[] (1..maxCommandsPerRequest), budgetMs: number | null,
+ *              budgets?: (number | null)[] }  — per-command budgets (a follower's coalesced turn);
+ *              a command without one gets `budgetMs`
  *   reply    { outcomes: ({ result: LeaseResult } | { error: { code, message, … } })[] }, one per command
  *   request-level errors (not leader, bad payload) are ordinary typed error replies.
  * Legacy pubsub (Juju 2.9's hub): publish on `….hub.lease.request`
@@ -32,6 +34,8 @@ export interface FacadeApplyRequest {
   commands: unknown[];
   /** Ms the caller still waits, minus a margin for the reply; null = unknown. */
   budgetMs: number | null;
+  /** Per-command budgets (ms), same length as `commands`; absent = `budgetMs` for all. */
+  budgets?: (number | null)[];
 }
 
 export type FacadeOutcome = { result: LeaseResult } | { error: WireError };
@@ -42,13 +46,19 @@ export interface FacadeApplyReply {
 
 export function parseFacadeRequest(data: unknown, maxCommands: number): FacadeApplyRequest {
   if (!data || typeof data !== 'object') throw invalid('payload', 'expected { commands, budgetMs }');
-  const { commands, budgetMs } = data as Record<string, unknown>;
+  const { commands, budgetMs, budgets } = data as Record<string, unknown>;
   if (!Array.isArray(commands) || commands.length === 0) throw invalid('commands', 'expected a non-empty array');
   if (commands.length > maxCommands) throw invalid('commands', `at most ${maxCommands} per request, got ${commands.length}`);
   if (budgetMs !== undefined && budgetMs !== null && !(typeof budgetMs === 'number' && budgetMs >= 0)) {
     throw invalid('budgetMs', 'expected a number of milliseconds ≥ 0 or null');
   }
-  return { commands, budgetMs: typeof budgetMs === 'number' ? budgetMs : null };
+  const base = typeof budgetMs === 'number' ? budgetMs : null;
+  if (budgets === undefined || budgets === null) return { commands, budgetMs: base };
+  if (!Array.isArray(budgets) || budgets.length !== commands.length) throw invalid('budgets', 'expected one budget per command');
+  for (const b of budgets) {
+    if (b !== null && !(typeof b === 'number' && b >= 0)) throw invalid('budgets', 'expected numbers of milliseconds ≥ 0 or null');
+  }
+  return { commands, budgetMs: base, budgets: budgets as (number | null)[] };
 }
 
 export function parseFacadeReply(data: unknown, expected: number): FacadeOutcome[] | undefined {

@@ -1,0 +1,178 @@
+/**
+ * Client-side coalescing of lease writes. Every TenureClient on one bus (one NATS connection)
+ * shares a WriteCoalescer; writes issued in the same event-loop turn — typically many callers
+ * woken by one socket read — leave as ONE `lease.batch` request instead of one request each.
+ * A lone write still goes to its own `lease.<op>` subject, so an idle client pays nothing and
+ * a node can shed it by subject before decoding.
+ *
+ * Nothing waits for a batch to fill: the flush runs when the turn's I/O callbacks are done
+ * (setImmediate). Each write keeps its own budget (`deadlineMs` in its op, the server answers
+ * DeadlineExceeded on time) and its own retry: the caller's retry loop sees exactly the error it
+ * would have seen alone, per op. A request-level failure (Timeout, NoResponders) is every op's.
+ * Writes whose deadlines differ much go in different requests, because a request is answered
+ * as a whole. A server that does not know `lease.batch` (Invalid, field `op`) turns coalescing
+ * off for that bus and the writes are resent one by one.
+ *
+ * Bounds: ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES per request; pending writes are
+ * bounded by the callers themselves (each is one awaiting call), and leave within one turn.
+ */
+import type { Bus } from '../bus/types.ts';
+import type { LeaseOp, Subjects } from '../bus/subjects.ts';
+import { approxSize } from '../bus/size.ts';
+import { TenureError } from '../errors/errors.ts';
+import type { BatchReply } from '../actors/lease-requests.ts';
+
+export const MAX_COALESCED_OPS = 256;
+export const MAX_COALESCED_BYTES = 48 * 1024;
+const MAX_BODY_DEADLINE_MS = 10 * 60 * 1000;
+
+interface Item {
+  op: LeaseOp;
+  body: Record<string, unknown>;
+  size: number;
+  deadline: number;
+  budgetMs: number;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  timer?: NodeJS.Timeout;
+  done: boolean;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+const shared = new WeakMap<Bus, Map<string, WriteCoalescer>>();
+
+/** The coalescer of `bus` for the cluster of `subj` (created on first use). */
+export function coalescerFor(bus: Bus, subj: Subjects): WriteCoalescer {
+  let byCluster = shared.get(bus);
+  if (!byCluster) shared.set(bus, (byCluster = new Map()));
+  let c = byCluster.get(subj.prefix);
+  if (!c) byCluster.set(subj.prefix, (c = new WriteCoalescer(bus, subj)));
+  return c;
+}
+
+export class WriteCoalescer {
+  readonly counters = { writes: 0, batches: 0, batchedWrites: 0 };
+  private pending: Item[] = [];
+  private scheduled = false;
+  private batchUnsupported = false;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly subj: Subjects,
+  ) {}
+
+  /** One attempt of one write: resolves with its reply or rejects with its typed error. */
+  send<T>(op: LeaseOp, body: Record<string, unknown>, budgetMs: number, signal?: AbortSignal): Promise<T> {
+    this.counters.writes++;
+    if (this.batchUnsupported) return this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budgetMs, signal });
+    return new Promise<T>((resolve, reject) => {
+      const item: Item = {
+        op,
+        body,
+        size: approxSize(body),
+        deadline: Date.now() + budgetMs,
+        budgetMs,
+        signal,
+        done: false,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      };
+      if (signal) {
+        if (signal.aborted) return reject(new TenureError('Cancelled', 'request cancelled'));
+        item.onAbort = () => this.finish(item, new TenureError('Cancelled', 'request cancelled'));
+        signal.addEventListener('abort', item.onAbort, { once: true });
+      }
+      this.pending.push(item);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const items = this.pending.filter((i) => !i.done);
+    this.pending = [];
+    if (items.length === 1) return this.single(items[0]);
+    const now = Date.now();
+    items.sort((a, b) => a.deadline - b.deadline);
+    let chunk: Item[] = [];
+    let bytes = 0;
+    let limit = -Infinity;
+    for (const item of items) {
+      if (chunk.length && (chunk.length >= MAX_COALESCED_OPS || bytes + item.size > MAX_COALESCED_BYTES || item.deadline > limit)) {
+        this.sendChunk(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      if (!chunk.length) limit = item.deadline + Math.max(20, (item.deadline - now) * 0.1);
+      chunk.push(item);
+      bytes += item.size;
+    }
+    if (chunk.length) this.sendChunk(chunk);
+  }
+
+  private single(item: Item): void {
+    const remaining = item.deadline - Date.now();
+    if (remaining < 1) return this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`));
+    this.bus.request(this.subj.lease(item.op), item.body, { deadlineMs: remaining, signal: item.signal }).then(
+      (v) => this.finish(item, null, v),
+      (e) => this.finish(item, e),
+    );
+  }
+
+  private sendChunk(items: Item[]): void {
+    if (items.length === 1) return this.single(items[0]);
+    const now = Date.now();
+    const latest = items[items.length - 1].deadline;
+    const ops = items.map((i) => {
+      const remaining = i.deadline - now;
+      // Like a request header deadline, pulled in so the server's DeadlineExceeded arrives first.
+      const ms = Math.floor(remaining - Math.min(50, Math.max(0, remaining) * 0.1));
+      return { ...i.body, op: i.op, deadlineMs: Math.min(MAX_BODY_DEADLINE_MS, Math.max(1, ms)) };
+    });
+    for (const item of items) {
+      if (item.deadline < latest) item.timer = setTimeout(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);
+    }
+    this.counters.batches++;
+    this.counters.batchedWrites += items.length;
+    this.bus.request<BatchReply>(this.subj.lease('batch'), { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
+      (reply) => {
+        const results = reply?.results;
+        if (!Array.isArray(results) || results.length !== items.length) {
+          const err = new TenureError('Internal', 'malformed batch reply');
+          for (const item of items) this.finish(item, err);
+          return;
+        }
+        for (let i = 0; i < items.length; i++) {
+          const r = results[i];
+          if (r && typeof r === 'object' && 'error' in r) this.finish(items[i], TenureError.fromWire(r.error));
+          else this.finish(items[i], null, (r as { result?: unknown } | undefined)?.result);
+        }
+      },
+      (err: unknown) => {
+        if (err instanceof TenureError && err.code === 'Invalid' && err.details.field === 'op') {
+          // An older server: no batch op. Send these (and everything after) one by one.
+          this.batchUnsupported = true;
+          for (const item of items) {
+            if (item.timer) clearTimeout(item.timer);
+            if (!item.done) this.single(item);
+          }
+          return;
+        }
+        for (const item of items) this.finish(item, err);
+      },
+    );
+  }
+
+  private finish(item: Item, err: unknown, value?: unknown): void {
+    if (item.done) return;
+    item.done = true;
+    if (item.timer) clearTimeout(item.timer);
+    if (item.onAbort) item.signal?.removeEventListener('abort', item.onAbort);
+    if (err) item.reject(err);
+    else item.resolve(value);
+  }
+}

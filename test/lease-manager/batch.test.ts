@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsBus } from '../../bus/nats-bus.ts';
+import { TenureError } from '../../errors/errors.ts';
+import { TenureClient } from '../../client/tenure-client.ts';
+import { coalescerFor } from '../../client/coalescer.ts';
+import { subjects } from '../../bus/subjects.ts';
+import { natsUrl } from '../support/nats.ts';
+import { NS, TestCluster } from './harness.ts';
+
+const tc = new TestCluster('batch');
+let nc: NatsConnection;
+let bus: NatsBus;
+const key = (lease: string) => ({ namespace: NS, model: 'm1', lease });
+
+beforeAll(async () => {
+  await tc.startAll();
+  await tc.leader();
+  nc = await connect({ servers: natsUrl() });
+  bus = await tc.bus();
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await tc.shutdown();
+});
+
+describe('lease.batch', () => {
+  it('applies every op of a batch independently and answers each in order', async () => {
+    const client = await tc.client();
+    await client.claim(key('b-held'), 'other', 10_000);
+    const out = await client.batch([
+      { op: 'claim', key: key('b1'), holder: 'u/0', durationMs: 10_000 },
+      { op: 'claim', key: key('b-held'), holder: 'u/0', durationMs: 10_000 },
+      { op: 'claim', key: key('b2'), holder: 'u/0', durationMs: 10_000 },
+      { op: 'extend', key: key('b1'), holder: 'u/0', durationMs: 20_000 },
+      { op: 'pin', key: key('b2'), entity: 'machine-1' },
+      { op: 'revoke', key: key('b2'), holder: 'u/0' },
+    ]);
+    expect(out.map((o) => (o.ok ? 'ok' : o.error.code))).toEqual(['ok', 'Held', 'ok', 'ok', 'ok', 'ok']);
+    expect(out[1]).toMatchObject({ ok: false, error: { details: { holder: 'other' } } });
+    expect(out[4]).toMatchObject({ ok: true, value: { pinnedBy: ['machine-1'] } });
+    const b1 = await client.get(key('b1'), { linearizable: true });
+    expect(b1).toMatchObject({ holder: 'u/0' });
+    expect(b1.remainingMs!).toBeGreaterThan(10_000);
+    expect(await client.get(key('b2'), { linearizable: true })).toMatchObject({ holder: null, pinnedBy: ['machine-1'] });
+  });
+
+  it('answers a bad op with Invalid naming ops[i].<field> and still runs the others', async () => {
+    const reply = await bus.request<{ results: unknown[] }>(subjects(tc.cluster).lease('batch'), {
+      ops: [
+        { op: 'claim', ...key('b3'), holder: 'h', durationMs: 1000, clientId: 'raw-1', seq: 1 },
+        { op: 'claim', ...key('b4'), holder: 'h', durationMs: 'soon', clientId: 'raw-2', seq: 1 },
+        { op: 'frobnicate', ...key('b5') },
+        { op: 'get', ...key('b5') },
+        'not an op',
+      ],
+    }, { deadlineMs: 3000 });
+    expect(reply.results[0]).toMatchObject({ result: { holder: 'h' } });
+    expect(reply.results[1]).toMatchObject({ error: { code: 'Invalid', field: 'ops[1].durationMs' } });
+    expect(reply.results[2]).toMatchObject({ error: { code: 'Invalid', field: 'ops[2].op' } });
+    expect(reply.results[3]).toMatchObject({ error: { code: 'Invalid', field: 'ops[3].op' } });
+    expect(reply.results[4]).toMatchObject({ error: { code: 'Invalid', field: 'ops[4].op' } });
+    const client = await tc.client();
+    expect(await client.get(key('b4'), { linearizable: true })).toMatchObject({ holder: null });
+  });
+
+  it('rejects a bad envelope as a whole (field ops), in JSON too, and keeps serving', async () => {
+    const subject = subjects(tc.cluster).lease('batch');
+    for (const [body, field] of [
+      [{}, 'ops'],
+      [{ ops: [] }, 'ops'],
+      [{ ops: 'x' }, 'ops'],
+      [{ ops: Array.from({ length: 1025 }, () => ({ op: 'extend' })) }, 'ops'],
+      [{ ops: [{ op: 'extend', ...key('z'), holder: 'h', durationMs: 1 }], deadlineMs: -1 }, 'deadlineMs'],
+    ] as const) {
+      const m = await nc.request(subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: 3000 });
+      expect(m.headers?.get('Tenure-Error')).toBe('Invalid');
+      expect(JSON.parse(m.string())).toMatchObject({ field });
+    }
+    // JSON works end to end (what `nats req …lease.batch '{"ops":[…]}'` users do).
+    const m = await nc.request(subject, new TextEncoder().encode(JSON.stringify({ ops: [{ op: 'claim', ...key('json-1'), holder: 'j', durationMs: 5000 }] })), { timeout: 3000 });
+    expect(JSON.parse(m.string())).toMatchObject({ results: [{ result: { holder: 'j', extended: false } }] });
+  });
+
+  it('is idempotent per op: a retried batch returns the first outcomes', async () => {
+    const body = { ops: [{ op: 'claim', ...key('idem'), holder: 'i/0', durationMs: 10_000, clientId: 'idem-client', seq: 7 }] };
+    const subject = subjects(tc.cluster).lease('batch');
+    const first = await bus.request<{ results: { result: { token: number } }[] }>(subject, body, { deadlineMs: 3000 });
+    const again = await bus.request<{ results: { result: { token: number } }[] }>(subject, body, { deadlineMs: 3000 });
+    expect(again.results[0].result.token).toBe(first.results[0].result.token);
+  });
+});
+
+describe('client write coalescing', () => {
+  it("sends one turn's writes from many clients on one connection as batch requests, each answered as if alone", async () => {
+    const shared = await tc.bus();
+    const clients = Array.from({ length: 50 }, () => new TenureClient(shared, { cluster: tc.cluster }));
+    const counters = coalescerFor(shared, subjects(tc.cluster)).counters;
+    const before = { ...counters };
+    await clients[0].claim(key('co-held'), 'someone', 10_000);
+    const results = await Promise.allSettled(clients.map((c, i) => c.claim(key(i === 7 ? 'co-held' : `co-${i}`), `c${i}`, 10_000)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(49);
+    const rejected = results[7] as PromiseRejectedResult;
+    expect(rejected.reason).toBeInstanceOf(TenureError);
+    expect((rejected.reason as TenureError).code).toBe('Held');
+    expect(counters.writes - before.writes).toBe(51);
+    // The 50 concurrent claims left as one batch (the first, alone, as a plain claim).
+    expect(counters.batches - before.batches).toBe(1);
+    expect(counters.batchedWrites - before.batchedWrites).toBe(50);
+    const check = await tc.client();
+    expect(await check.get(key('co-3'), { linearizable: true })).toMatchObject({ holder: 'c3' });
+  });
+
+  it('can be turned off per client', async () => {
+    const shared = await tc.bus();
+    const clients = Array.from({ length: 5 }, () => new TenureClient(shared, { cluster: tc.cluster, coalesce: false }));
+    const counters = coalescerFor(shared, subjects(tc.cluster)).counters;
+    await Promise.all(clients.map((c, i) => c.claim(key(`nc-${i}`), 'x', 5000)));
+    expect(counters.batches).toBe(0);
+  });
+});
