@@ -224,6 +224,9 @@ export class LeaseManager {
       } else {
         for (const ep of endpoints) this.subs.push(this.opts.bus.serve(ep.subject, ep.handler, { queue: LEASE_QUEUE, maxPayloadBytes, admit }));
       }
+      // Batches addressed to this node: clients send theirs straight to the leader they were told
+      // of (each batch reply names the leader), saving a follower's decode and forwarding hop.
+      this.subs.push(this.opts.bus.serve(this.subj.nodeBatch(this.opts.raft.id), endpoints[0].handler, { maxPayloadBytes, admit }));
     } catch (err) {
       this.openError = err;
       throw err;
@@ -279,10 +282,9 @@ export class LeaseManager {
   }
 
   private handler(): RequestHandler {
-    const prefixLength = this.subj.leaseAll.length - 1; // `….lease.`
     return (req) => {
       this.counters.requests++;
-      const op = req.subject.slice(prefixLength);
+      const op = req.subject.slice(req.subject.lastIndexOf('.') + 1);
       if (!isLeaseOp(op)) {
         this.counters.errors++;
         throw invalid('op', `unknown lease operation ${JSON.stringify(op)} (expected one of ${LEASE_OPS.join(', ')})`);
@@ -350,7 +352,7 @@ export class LeaseManager {
         (err) => ({ error: toTenureError(err).toWire() }),
       );
     });
-    return { results: await Promise.all(results) };
+    return { results: await Promise.all(results), leader: this.opts.raft.leader };
   }
 
   private async submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {

@@ -196,6 +196,8 @@ export type BatchResult = { result: unknown } | { error: import('../errors/error
 
 export interface BatchReply {
   results: BatchResult[];
+  /** The leader as this node knew it when answering: clients address their next batches to it. */
+  leader?: string | null;
 }
 
 export interface WaitReply {

@@ -35,7 +35,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--concurrency <list>', 'closed loop: concurrent clients, comma separated (one run each)', d.concurrency.join(','))
     .option('--seconds <n>', 'closed loop: measured seconds per run', String(d.seconds))
     .option('--warmup <n>', 'closed loop: warm-up seconds before measuring', String(d.warmup))
-    .option('--depth <n>', 'bulk: outstanding requests per connection', String(d.depth))
+    .option('--depth <n>', 'bulk: outstanding batch requests per connection', String(d.depth))
+    .option('--batch <n>', 'bulk: extends per lease.batch request', String(d.batch))
+    .option('--no-coalesce', "clients sharing a connection send every write as its own request (default: a turn's writes share one lease.batch request)")
     .option('--op <op>', 'open: operation of a plain rate profile (claim | extend)', d.op)
     .option('--rates <profile>', 'open: phases, e.g. 20s@5000,20s@20000 or 30s@claim=4000+extend=1000', d.rates)
     .option('--processes <n>', 'leaseclaimer: claimer processes (logical, spread over the workers)', String(d.processes))
@@ -82,6 +84,8 @@ export function registerBenchCommand(program: Command): void {
         seconds: int(String(f.seconds)),
         warmup: int(String(f.warmup)),
         depth: int(String(f.depth)),
+        batch: int(String(f.batch)),
+        coalesce: f.coalesce !== false,
         op: String(f.op),
         rates: String(f.rates),
         processes: int(String(f.processes)),

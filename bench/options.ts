@@ -18,8 +18,12 @@ export interface BenchOptions {
   concurrency: number[];
   seconds: number;
   warmup: number;
-  /** bulk: outstanding requests per connection. */
+  /** bulk: outstanding batch requests per connection. */
   depth: number;
+  /** bulk: extends per `lease.batch` request. */
+  batch: number;
+  /** Clients sharing a connection coalesce a turn's writes into one `lease.batch` request. */
+  coalesce: boolean;
   /** open: op for a plain rate profile, and the profile (`20s@5000,…`). */
   op: string;
   rates: string;
@@ -62,7 +66,9 @@ export const DEFAULTS: BenchOptions = {
   concurrency: [16, 128],
   seconds: 10,
   warmup: 2,
-  depth: 256,
+  depth: 4,
+  batch: 512,
+  coalesce: true,
   op: 'claim',
   rates: '20s@2000',
   processes: 100,

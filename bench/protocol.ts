@@ -9,7 +9,7 @@
  */
 import type { RatePhase } from './open-loop.ts';
 
-export type ClosedOp = 'claim' | 'extend' | 'mixed';
+export type ClosedOp = 'claim' | 'extend' | 'mixed' | 'bulk';
 
 export interface ClosedWorkload {
   kind: 'closed';
@@ -21,6 +21,8 @@ export interface ClosedWorkload {
   durationMs: number;
   /** Lease duration of claims and extends. */
   leaseMs: number;
+  /** bulk: leases each loop holds and extends with one `lease.batch` request. */
+  batch?: number;
 }
 
 export interface OpenWorkload {
@@ -61,6 +63,8 @@ export interface WorkerInit {
   maxAttempts: number;
   /** Key prefix unique to this run (so runs on one cluster never collide). */
   runId: string;
+  /** Clients on one connection coalesce a turn's writes into `lease.batch` requests. */
+  coalesce: boolean;
 }
 
 export type ParentMessage =

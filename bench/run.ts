@@ -6,7 +6,7 @@
  * Workloads (see docs/benchmarks.md for what each measures):
  *   claim | extend | mixed   closed loop at each --concurrency
  *   latency                  closed loop, one client: claim, then extend
- *   bulk                     pipelined extends: --depth outstanding per connection (the lease API has no batch op)
+ *   bulk                     lease.batch requests of --batch extends, --depth outstanding per connection
  *   open                     open loop at --rates (scheduled-send-time latency)
  *   leaseclaimer             Juju's leadershipclaimer, stepped --schedule
  *   overload                 sustainable rate S (measured), then --factor × S open loop, then back
@@ -22,7 +22,7 @@ import { BenchCluster, type Transport } from './cluster.ts';
 import { SeriesBuilder, sumSeries, type RunSeries, type Totals } from './aggregate.ts';
 import { dashboardSvg, type ChartRun } from './charts.ts';
 import { OpenLoopSchedule, parseRateProfile, type RatePhase } from './open-loop.ts';
-import type { ParentMessage, Workload, WorkerMessage } from './protocol.ts';
+import type { ClosedOp, ParentMessage, Workload, WorkerMessage } from './protocol.ts';
 import { DEFAULTS, type BenchOptions, type WorkloadName } from './options.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -140,7 +140,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
       }
       onChange();
     });
-    child.send({ type: 'init', worker: w, natsUrl: cluster.natsUrl, cluster: cluster.cluster, workload: spec.workloads[w], deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts, runId } satisfies ParentMessage);
+    child.send({ type: 'init', worker: w, natsUrl: cluster.natsUrl, cluster: cluster.cluster, workload: spec.workloads[w], deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts, runId, coalesce: o.coalesce } satisfies ParentMessage);
   }
   const until = async (cond: () => boolean, timeoutMs: number, what: string) => {
     const end = Date.now() + timeoutMs;
@@ -271,15 +271,15 @@ function commandLine(): string {
 
 // ---------------------------------------------------------------- scenarios
 
-function closedSpec(o: BenchOptions, op: 'claim' | 'extend' | 'mixed', clients: number, name: string, title: string, connectionsPerWorker = o.connections): RunSpec {
+function closedSpec(o: BenchOptions, op: ClosedOp, clients: number, name: string, title: string, connectionsPerWorker = o.connections): RunSpec {
   const workers = Math.max(1, Math.min(o.workers, clients));
   const durationMs = (o.warmup + o.seconds) * 1000;
   return {
     name,
     title,
     workload: name.startsWith('bulk') ? 'bulk' : name.startsWith('latency') ? 'latency' : op === 'mixed' ? 'mixed' : op,
-    params: { op, clients, workers, connectionsPerWorker, warmupSec: o.warmup, seconds: o.seconds, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
-    workloads: split(clients, workers).map((n) => ({ kind: 'closed', op, clients: n, connections: connectionsPerWorker, durationMs, leaseMs: o.leaseMs })),
+    params: { op, clients, workers, connectionsPerWorker, warmupSec: o.warmup, seconds: o.seconds, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts, coalesce: o.coalesce, ...(op === 'bulk' ? { batch: o.batch } : {}) },
+    workloads: split(clients, workers).map((n) => ({ kind: 'closed', op, clients: n, connections: connectionsPerWorker, durationMs, leaseMs: o.leaseMs, batch: o.batch })),
     durationMs,
     window: { from: o.warmup, to: o.warmup + o.seconds },
     markers: o.warmup ? [{ x: o.warmup, label: 'measure' }] : [],
@@ -432,7 +432,7 @@ async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOpt
     case 'bulk': {
       const conns = Math.max(1, Math.min(o.connections, 2));
       const clients = o.workers * conns * o.depth;
-      await go(closedSpec(o, 'extend', clients, `bulk-d${o.depth}`, `bulk: pipelined extends, ${o.workers} workers × ${conns} connections × ${o.depth} outstanding`, conns));
+      await go(closedSpec(o, 'bulk', clients, `bulk-b${o.batch}-d${o.depth}`, `bulk: lease.batch of ${o.batch} extends, ${o.workers} workers × ${conns} connections × ${o.depth} outstanding`, conns));
       break;
     }
     case 'open': {

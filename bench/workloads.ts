@@ -1,8 +1,9 @@
 /**
  * The load itself, as run inside one worker process through the public TenureClient:
  *
- * - closed loop (`claim`, `extend`, `mixed`; `bulk` is a closed loop with many loops per
- *   connection): each loop sends its next request when the previous one is answered;
+ * - closed loop (`claim`, `extend`, `mixed`, and `bulk`: each loop holds `batch` leases and
+ *   extends them all with one `lease.batch` request): each loop sends its next request when the
+ *   previous one is answered;
  * - open loop: sends at scheduled times (see open-loop.ts), latency from the scheduled time;
  * - leaseclaimer: Juju's `leadershipclaimer` — per lease U units; a unit claims, extends every
  *   renew interval while it holds, and when the lease is held by someone else waits for release
@@ -46,7 +47,7 @@ async function connect(init: WorkerInit, n: number): Promise<NatsBus[]> {
 }
 
 function clientFor(init: WorkerInit, bus: NatsBus, id: string): TenureClient {
-  return new TenureClient(bus, { cluster: init.cluster, clientId: `${init.runId}-${id}`, deadlineMs: init.deadlineMs, maxAttempts: init.maxAttempts });
+  return new TenureClient(bus, { cluster: init.cluster, clientId: `${init.runId}-${id}`, deadlineMs: init.deadlineMs, maxAttempts: init.maxAttempts, coalesce: init.coalesce });
 }
 
 export async function prepare(init: WorkerInit): Promise<PreparedWorkload> {
@@ -78,6 +79,15 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
     for (let i = 0; i < clients.length; i += 256) {
       await Promise.all(clients.slice(i, i + 256).map((c, k) => c.claim(key(i + k, 'x'), holder(i + k), w.leaseMs, { deadlineMs: 10_000 })));
     }
+  }
+  const batchSize = w.batch ?? 512;
+  const bulkOps = (i: number, op: 'claim' | 'extend') =>
+    Array.from({ length: batchSize }, (_, n) => ({ op, key: key(i, n), holder: holder(i), durationMs: w.leaseMs }));
+  if (w.op === 'bulk') {
+    // Each loop holds `batch` leases of its own (claimed in batches) and extends them all at once.
+    const claimed = await Promise.all(clients.map((c, i) => c.batch(bulkOps(i, 'claim'), { deadlineMs: 30_000 })));
+    const failed = claimed.flat().flatMap((o) => (o.ok ? [] : [o.error.code]));
+    if (failed.length) throw new Error(`bulk set-up: ${failed.length} of ${clients.length * batchSize} claims failed (${[...new Set(failed)].join(', ')})`);
   }
   let stopped = false;
   let inFlight = 0;
@@ -111,6 +121,17 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
           await timed('claim', () => c.claim(key(i, n++), holder(i), w.leaseMs));
         } else if (w.op === 'extend') {
           await timed('extend', () => c.extend(key(i, 'x'), holder(i), w.leaseMs));
+        } else if (w.op === 'bulk') {
+          const ops = bulkOps(i, 'extend');
+          await timed('batch', async () => {
+            const out = await c.batch(ops);
+            let ok = 0;
+            for (const o of out) {
+              if (o.ok) ok++;
+              else rec.count(`extend.err.${o.error.code}`);
+            }
+            rec.count('extend.ok', ok);
+          });
         } else {
           // mixed: claim a fresh lease, extend it twice, revoke it (25 % claim, 50 % extend, 25 % revoke).
           const k = key(i, n++);

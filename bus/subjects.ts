@@ -3,6 +3,7 @@
  * several Raft groups share one NATS deployment, so nothing may assume it is the only group on the bus.
  *
  *   tenure.v1.<cluster>.lease.<op>                         client API (queue group on every node)
+ *   tenure.v1.<cluster>.node.<node>.lease.batch            batches addressed to one node (the leader a client was told of)
  *   tenure.v1.<cluster>.events.<namespace>.<model>.<lease> lease changes (JSON by default)
  *   tenure.v1.<cluster>.raft.<node>.<rpc>                  Raft RPCs addressed to <node>
  *   tenure.v1.<cluster>.hub.lease.request                  legacy pubsub forwarding (to the leader)
@@ -61,6 +62,8 @@ export interface Subjects {
   lease(op: LeaseOp): string;
   /** `….lease.*` (every lease op; for monitoring) */
   readonly leaseAll: string;
+  /** `….node.<nodeId>.lease.batch`: a batch addressed to one node (clients send batches to the leader they were told of). */
+  nodeBatch(nodeId: string): string;
   /** `….events.<namespace>.<model>.<lease>` */
   events(namespace: string, model: string, lease: string): string;
   /** `….events.>` */
@@ -95,6 +98,10 @@ export function subjects(cluster: string): Subjects {
       return s;
     },
     leaseAll: `${prefix}.lease.*`,
+    nodeBatch(nodeId: string): string {
+      validateToken('nodeId', nodeId);
+      return `${prefix}.node.${nodeId}.lease.batch`;
+    },
     events(namespace: string, model: string, lease: string): string {
       validateToken('namespace', namespace);
       validateToken('model', model);

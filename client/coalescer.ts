@@ -13,6 +13,10 @@
  * as a whole. A server that does not know `lease.batch` (Invalid, field `op`) turns coalescing
  * off for that bus and the writes are resent one by one.
  *
+ * Batches go to the leader directly once a reply has named it (`….node.<leader>.lease.batch`),
+ * which saves a follower's decode and forwarding hop; any node still answers correctly (it
+ * forwards), and a node that is gone (NoResponders) sends the batch back to the queue group.
+ *
  * Bounds: ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES per request; pending writes are
  * bounded by the callers themselves (each is one awaiting call), and leave within one turn.
  */
@@ -56,6 +60,19 @@ export class WriteCoalescer {
   private pending: Item[] = [];
   private scheduled = false;
   private batchUnsupported = false;
+  /** The leader named by the last batch reply (null: use the queue group). */
+  leader: string | null = null;
+
+  /** Where the next batch goes: the known leader, else any node. */
+  batchSubject(): string {
+    return this.leader === null ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
+  }
+
+  /** Learns the leader from a batch reply. */
+  learn(reply: { leader?: unknown } | undefined): void {
+    const l = reply?.leader;
+    this.leader = typeof l === 'string' && l !== '' && !/[\s.*>]/u.test(l) ? l : null;
+  }
 
   constructor(
     private readonly bus: Bus,
@@ -124,6 +141,7 @@ export class WriteCoalescer {
   }
 
   private sendChunk(items: Item[]): void {
+    if (items.length === 0) return;
     if (items.length === 1) return this.single(items[0]);
     const now = Date.now();
     const latest = items[items.length - 1].deadline;
@@ -138,8 +156,10 @@ export class WriteCoalescer {
     }
     this.counters.batches++;
     this.counters.batchedWrites += items.length;
-    this.bus.request<BatchReply>(this.subj.lease('batch'), { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
+    const direct = this.leader !== null;
+    this.bus.request<BatchReply>(this.batchSubject(), { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
       (reply) => {
+        this.learn(reply);
         const results = reply?.results;
         if (!Array.isArray(results) || results.length !== items.length) {
           const err = new TenureError('Internal', 'malformed batch reply');
@@ -153,6 +173,12 @@ export class WriteCoalescer {
         }
       },
       (err: unknown) => {
+        if (direct && err instanceof TenureError && (err.code === 'NoResponders' || err.code === 'Timeout')) this.leader = null;
+        if (direct && err instanceof TenureError && err.code === 'NoResponders') {
+          // The leader we knew is gone: nothing was sent to anyone, so any node may take it now.
+          for (const item of items) if (item.timer) clearTimeout(item.timer);
+          return this.sendChunk(items.filter((i) => !i.done));
+        }
         if (err instanceof TenureError && err.code === 'Invalid' && err.details.field === 'op') {
           // An older server: no batch op. Send these (and everything after) one by one.
           this.batchUnsupported = true;

@@ -22,7 +22,8 @@ import type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply } from '.
 import type { WireEvent } from '../actors/event-publisher.ts';
 import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
 import { retryDelay, sleep } from './retry.ts';
-import { coalescerFor, type WriteCoalescer } from './coalescer.ts';
+import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalescer } from './coalescer.ts';
+import { approxSize } from '../bus/size.ts';
 
 export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
 
@@ -121,7 +122,7 @@ export class TenureClient {
   }
 
   /**
-   * Many writes in one `lease.batch` request (≤ 1024 ops and the 64 KiB payload limit): each op
+   * Many writes in `lease.batch` requests (split to stay under the payload limit; sent in parallel): each op
    * is validated, retried and answered on its own (its own idempotency lane), so one bad or
    * refused op does not fail the others. Not a transaction. Outcomes come back in order.
    */
@@ -132,46 +133,75 @@ export class TenureClient {
       const { key, op, ...rest } = o;
       return { ...key, ...rest, op, clientId: lanes[i].id, seq: ++lanes[i].seq };
     });
-    const outcomes: (BatchOutcome | undefined)[] = new Array(ops.length);
-    let todo = ops.map((_, i) => i);
-    const maxAttempts = this.opts.maxAttempts ?? 3;
-    try {
-      for (let attempt = 1; todo.length; attempt++) {
-        const remaining = Math.floor(deadline - Date.now());
-        const left = maxAttempts - attempt + 1;
-        const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
-        let retry: number[] = [];
-        let err: TenureError | undefined;
-        try {
-          if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
-          const reply = await this.bus.request<{ results?: unknown }>(this.subj.lease('batch'), { ops: todo.map((i) => bodies[i]) }, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
-          const results = reply?.results;
-          if (!Array.isArray(results) || results.length !== todo.length) throw new TenureError('Internal', 'malformed batch reply');
-          todo.forEach((i, k) => {
-            const r = results[k] as { result?: unknown; error?: unknown };
-            if (r && typeof r === 'object' && 'error' in r) {
-              const e = TenureError.fromWire(r.error);
-              outcomes[i] = { ok: false, error: e };
-              if (RETRYABLE.has(e.code)) retry.push(i);
-            } else outcomes[i] = { ok: true, value: r?.result as ClaimReply };
-          });
-        } catch (e) {
-          if (!(e instanceof TenureError)) throw e;
-          err = e;
-          for (const i of todo) outcomes[i] = { ok: false, error: e };
-          retry = RETRYABLE.has(e.code) ? todo : [];
-        }
-        if (!retry.length || attempt >= maxAttempts || opts.signal?.aborted) break;
-        const worst = err ?? retry.map((i) => (outcomes[i] as { error: TenureError }).error).reduce((a, b) => (retryDelay(a, attempt) >= retryDelay(b, attempt) ? a : b));
-        const delay = retryDelay(worst, attempt);
-        if (Date.now() + delay >= deadline) break;
-        await sleep(delay, opts.signal);
-        todo = retry;
+    // Requests of ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES each (under the payload limit), in parallel.
+    const chunks: number[][] = [];
+    let chunk: number[] = [];
+    let bytes = 0;
+    bodies.forEach((b, i) => {
+      const size = approxSize(b);
+      if (chunk.length && (chunk.length >= MAX_COALESCED_OPS || bytes + size > MAX_COALESCED_BYTES)) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
       }
+      chunk.push(i);
+      bytes += size;
+    });
+    if (chunk.length) chunks.push(chunk);
+    const outcomes: BatchOutcome[] = new Array(ops.length);
+    try {
+      await Promise.all(chunks.map((c) => this.batchRequest(c, bodies, outcomes, deadline, opts.signal)));
     } finally {
       for (const l of lanes) this.idle.push(l);
     }
-    return outcomes as BatchOutcome[];
+    return outcomes;
+  }
+
+  /** One chunk of a batch, with retries of the ops whose error is retryable (same lane and seq). */
+  private async batchRequest(indices: number[], bodies: Record<string, unknown>[], outcomes: BatchOutcome[], deadline: number, signal?: AbortSignal): Promise<void> {
+    let todo = indices;
+    const maxAttempts = this.opts.maxAttempts ?? 3;
+    for (let attempt = 1; todo.length; attempt++) {
+      const remaining = Math.floor(deadline - Date.now());
+      const left = maxAttempts - attempt + 1;
+      const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
+      let retry: number[] = [];
+      let err: TenureError | undefined;
+      try {
+        if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
+        const route = coalescerFor(this.bus, this.subj);
+        const direct = route.leader !== null;
+        let reply: { results?: unknown; leader?: unknown };
+        try {
+          reply = await this.bus.request<{ results?: unknown }>(route.batchSubject(), { ops: todo.map((i) => bodies[i]) }, { deadlineMs: budget, signal, json: this.opts.json });
+        } catch (e) {
+          if (direct && e instanceof TenureError && (e.code === 'NoResponders' || e.code === 'Timeout')) route.leader = null;
+          throw e;
+        }
+        route.learn(reply);
+        const results = reply?.results;
+        if (!Array.isArray(results) || results.length !== todo.length) throw new TenureError('Internal', 'malformed batch reply');
+        todo.forEach((i, k) => {
+          const r = results[k] as { result?: unknown; error?: unknown };
+          if (r && typeof r === 'object' && 'error' in r) {
+            const e = TenureError.fromWire(r.error);
+            outcomes[i] = { ok: false, error: e };
+            if (RETRYABLE.has(e.code)) retry.push(i);
+          } else outcomes[i] = { ok: true, value: r?.result as ClaimReply };
+        });
+      } catch (e) {
+        if (!(e instanceof TenureError)) throw e;
+        err = e;
+        for (const i of todo) outcomes[i] = { ok: false, error: e };
+        retry = RETRYABLE.has(e.code) ? todo : [];
+      }
+      if (!retry.length || attempt >= maxAttempts || signal?.aborted) return;
+      const errors = err ? [err] : retry.map((i) => (outcomes[i] as { error: TenureError }).error);
+      const delay = Math.max(...errors.map((e) => retryDelay(e, attempt)));
+      if (Date.now() + delay >= deadline) return;
+      await sleep(delay, signal);
+      todo = retry;
+    }
   }
 
   get(key: LeaseKey, opts: CallOptions & { linearizable?: boolean } = {}): Promise<LeaseView> {

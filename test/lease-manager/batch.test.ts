@@ -120,3 +120,24 @@ describe('client write coalescing', () => {
     expect(counters.batches).toBe(0);
   });
 });
+
+describe('batches go to the leader directly', () => {
+  it('learns the leader from a batch reply, addresses it, and falls back to any node when it is gone', async () => {
+    const client = await tc.client();
+    const route = coalescerFor(client.bus, subjects(tc.cluster));
+    const leader = await tc.leader();
+    const first = await client.batch([{ op: 'claim', key: key('d1'), holder: 'd', durationMs: 10_000 }]);
+    expect(first[0].ok).toBe(true);
+    expect(route.leader).toBe(leader.id);
+    expect(route.batchSubject()).toBe(`tenure.v1.${tc.cluster}.node.${leader.id}.lease.batch`);
+    const servedBefore = leader.manager.counters.byOp.batch;
+    await client.batch([{ op: 'extend', key: key('d1'), holder: 'd', durationMs: 10_000 }]);
+    expect(leader.manager.counters.byOp.batch).toBe(servedBefore + 1);
+
+    await tc.stop(leader.id);
+    const out = await client.batch([{ op: 'claim', key: key('d2'), holder: 'd', durationMs: 10_000 }], { deadlineMs: 15_000 });
+    expect(out[0]).toMatchObject({ ok: true });
+    const next = await tc.leader();
+    expect(route.leader).toBe(next.id);
+  });
+});
