@@ -141,6 +141,11 @@ export class FacadeLeader {
     return { ...this.queue.metrics(this.clock.now()), inflightProposals: this.inflight, mode: this.modeName };
   }
 
+  /** This node leads and its queue is open: the local path needs no bus and no in-flight slot. */
+  get leading(): boolean {
+    return !this.stopped && this.opts.raft.role === 'leader';
+  }
+
   /** Enqueues one command on this (leader) node; the local lease manager's path. */
   submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal): Promise<LeaseResult> {
     const raft = this.opts.raft;
@@ -337,6 +342,13 @@ export class FacadeForwarder implements Forwarder {
     if (signal?.aborted) throw new TenureError('Cancelled', 'cancelled before sending');
     if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
     this.counters.submitted++;
+    const local = this.opts.local;
+    if (local?.leading) {
+      // On the leader the admission queue is the bound (lanes, watermarks): the in-flight limit
+      // guards the leader against its followers, not against itself.
+      this.counters.local++;
+      return local.submitLocal(cmd, deadline, signal);
+    }
     const tracker = this.opts.tracker;
     const release = await tracker.limit.acquire(deadline, signal, LANES.indexOf(laneOf(cmd)));
     try {

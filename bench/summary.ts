@@ -14,8 +14,11 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
     const errs = Object.fromEntries(Object.entries(t.counts).filter(([k]) => k.startsWith(`${op}.err.`)).map(([k, v]) => [k.slice(op.length + 5), v]));
     const errTotal = Object.values(errs).reduce((a, b) => a + b, 0);
     if (!okCount && !errTotal) continue;
-    const l = t.latency[op];
+    // bulk: extends travel in lease.batch requests; their latency is the batch's.
+    const perBatch = !t.latency[op] && op === 'extend' && !!t.latency.batch;
+    const l = perBatch ? t.latency.batch : t.latency[op];
     ops[op] = {
+      ...(perBatch ? { latencyOf: 'batch' } : {}),
       okPerSec: t.perSec[`${op}.ok`] ?? 0,
       ok: okCount,
       failed: errTotal,
@@ -92,7 +95,8 @@ export function printSummary(r: RunResult): void {
   const ops = (r.summary.ops ?? {}) as Record<string, { okPerSec: number; failed: number; errors: Record<string, number>; p50ms: number | null; p99ms: number | null }>;
   for (const [op, s] of Object.entries(ops)) {
     const errs = Object.entries(s.errors).map(([c, v]) => `${c}=${v}`).join(' ');
-    lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
+    const of = (s as { latencyOf?: string }).latencyOf ? ' (per batch)' : '';
+    lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms${of}  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
   }
   lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)}  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
