@@ -13,6 +13,10 @@ export interface NodeSeries {
   term: (number | null)[];
   pid: (number | null)[];
   rssMB: (number | null)[];
+  /** Anonymous RSS (heap, buffers) and file-backed RSS (LMDB's map), and the V8 heap in use. */
+  rssAnonMB?: (number | null)[];
+  rssFileMB?: (number | null)[];
+  heapMB?: (number | null)[];
   cpuPct: (number | null)[];
   /** Commands waiting in this node's facade admission queue (all lanes). */
   queueDepth: (number | null)[];
@@ -164,14 +168,14 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         ns.up.push(false);
-        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }
@@ -182,7 +186,11 @@ export class SeriesBuilder {
       ns.role.push(smp.role);
       ns.term.push(smp.term);
       ns.pid.push(smp.pid);
-      ns.rssMB.push(smp.rss === null ? null : Math.round((smp.rss / 2 ** 20) * 10) / 10);
+      const mb = (v: number | null | undefined) => (typeof v === 'number' ? Math.round((v / 2 ** 20) * 10) / 10 : null);
+      ns.rssMB.push(mb(smp.rss));
+      ns.rssAnonMB!.push(mb(smp.rssAnon));
+      ns.rssFileMB!.push(mb(smp.rssFile));
+      ns.heapMB!.push(mb(smp.heapUsed));
       ns.cpuPct.push(
         prev && samePid && prev.cpu !== null && smp.cpuMicros !== null && raw.at > prev.at
           ? Math.round(((smp.cpuMicros - prev.cpu) / ((raw.at - prev.at) * 1000)) * 1000) / 10

@@ -43,6 +43,10 @@ export interface NodeSample {
   commit: number | null;
   pid: number | null;
   rss: number | null;
+  /** RSS split: anonymous (heap, buffers) and file-backed (LMDB map), Linux only. */
+  rssAnon?: number | null;
+  rssFile?: number | null;
+  heapUsed?: number | null;
   /** Cumulative CPU µs (user + system) of the node process. */
   cpuMicros: number | null;
   fsm: Record<string, unknown> | null;
@@ -168,6 +172,9 @@ export class BenchCluster {
             commit: st.commit ?? st.commitIndex ?? null,
             pid,
             rss: typeof proc.rss === 'number' ? proc.rss : null,
+            rssAnon: typeof proc.rssAnon === 'number' ? proc.rssAnon : null,
+            rssFile: typeof proc.rssFile === 'number' ? proc.rssFile : null,
+            heapUsed: typeof proc.heapUsed === 'number' ? proc.heapUsed : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,

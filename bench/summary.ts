@@ -30,14 +30,21 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
     };
   }
   const peakRssMB: Record<string, number | null> = {};
+  const peakRssAnonMB: Record<string, number | null> = {};
+  const peakRssFileMB: Record<string, number | null> = {};
   const meanCpuPct: Record<string, number | null> = {};
+  const peak = (xs: (number | null)[] | undefined) => {
+    const v = (xs ?? []).filter((x): x is number => x !== null);
+    return v.length ? Math.max(...v) : null;
+  };
   for (const [id, n] of Object.entries(r.series.nodes)) {
-    const rss = n.rssMB.filter((v): v is number => v !== null);
-    peakRssMB[id] = rss.length ? Math.max(...rss) : null;
+    peakRssMB[id] = peak(n.rssMB);
+    peakRssAnonMB[id] = peak(n.rssAnonMB);
+    peakRssFileMB[id] = peak(n.rssFileMB);
     const cpu = n.cpuPct.filter((v): v is number => v !== null);
     meanCpuPct[id] = cpu.length ? Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 10) / 10 : null;
   }
-  return { ops, peakRssMB, meanCpuPct, restarts: r.restarts.length };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, restarts: r.restarts.length };
 }
 
 /** Overload findings from an open-loop run with baseline / overload / recovery phases. */
@@ -98,7 +105,7 @@ export function printSummary(r: RunResult): void {
     const of = (s as { latencyOf?: string }).latencyOf ? ' (per batch)' : '';
     lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms${of}  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
   }
-  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)}  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)} (anon ${JSON.stringify(r.summary.peakRssAnonMB)}, file ${JSON.stringify(r.summary.peakRssFileMB)})  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));
 }

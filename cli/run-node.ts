@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/config.ts';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { subjects } from '../bus/subjects.ts';
@@ -107,6 +107,23 @@ export async function runNode(config: Config): Promise<void> {
   process.stdout.write(`ready ${config.nodeId}\n`);
 }
 
-function pick(m: NodeJS.MemoryUsage): { rss: number; heapUsed: number; external: number; arrayBuffers: number } {
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+function pick(m: NodeJS.MemoryUsage): { rss: number; heapUsed: number; external: number; arrayBuffers: number; rssAnon?: number; rssFile?: number } {
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, ...rssSplit() };
+}
+
+/**
+ * RSS split into anonymous memory (heap, buffers: what the process itself holds) and file-backed
+ * pages (LMDB's memory map: page cache the kernel may reclaim), from /proc on Linux.
+ */
+function rssSplit(): { rssAnon?: number; rssFile?: number } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (name: string) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? Number(m[1]) * 1024 : undefined;
+    };
+    return { rssAnon: kb('RssAnon'), rssFile: kb('RssFile') };
+  } catch {
+    return {};
+  }
 }

@@ -5,7 +5,11 @@
  *   when the queue's byte bound is reached, or when the load (queued client commands) has reached
  *   its lane's watermark. Watermarks rise with priority (claim < revoke < extend), so under
  *   pressure claims are refused first and extensions last; the clock lane is never shed and never
- *   counts against client bounds. Refusals carry `retryAfterMs` (see `retryAfter`).
+ *   counts against client bounds. A command is also refused when the queue ahead of it (its lane
+ *   and the lanes above) would take longer to drain, at the measured drain rate, than its caller
+ *   still waits ('too-slow'): admitting it would only let it expire in the queue, and a queue of
+ *   commands that all expire commits nothing useful (goodput falls to zero while throughput
+ *   stays up — the metastable collapse seen at 5× overload). Refusals carry `retryAfterMs`.
  * - Dequeue (`takeBatch`): highest lane first, FIFO within a lane, bounded by count and bytes.
  *   Every command whose deadline has passed or whose caller cancelled is dropped on the way
  *   (reported through `onDrop`) — it is never proposed, so a caller that gave up can be sure its
@@ -27,7 +31,7 @@ export interface QueuedCommand<T> {
   payload: T;
 }
 
-export type RefusalReason = 'lane-full' | 'shedding' | 'bytes-full';
+export type RefusalReason = 'lane-full' | 'shedding' | 'bytes-full' | 'too-slow';
 export type DropReason = 'expired' | 'cancelled';
 
 export type Admission =
@@ -115,12 +119,12 @@ export class AdmissionQueue<T> {
 
   /** Admits `item` or says why not and when to retry. Never drops an admitted command silently. */
   offer(item: QueuedCommand<T>, now: number): Admission {
-    let refusal = this.refusal(item);
+    let refusal = this.refusal(item, now);
     // Expired or cancelled commands may be holding the room: purge (at most once per time step,
     // so a flood of refusals does not rescan the queue every time) and look again.
     if (refusal && now > this.lastPurgeAt) {
       this.purge(now);
-      refusal = this.refusal(item);
+      refusal = this.refusal(item, now);
     }
     if (refusal) {
       this.counters.shed[item.lane]++;
@@ -247,13 +251,31 @@ export class AdmissionQueue<T> {
 
   // ---- internals ----
 
-  private refusal(item: QueuedCommand<T>): RefusalReason | undefined {
+  private refusal(item: QueuedCommand<T>, now: number): RefusalReason | undefined {
     const lane = item.lane;
     if (this.lanes[lane].length >= this.config.lanes[lane].capacity) return 'lane-full';
     if (lane === 'clock') return undefined; // never shed, not counted against client bounds
     if (this.sheddingNow[lane]) return 'shedding';
     if (this.bytes + item.size > this.config.maxQueuedBytes) return 'bytes-full';
+    if (this.waitAhead(lane, now) >= item.deadline - now) return 'too-slow';
     return undefined;
+  }
+
+  /**
+   * Expected wait (ms) of a command joining `lane` now: the commands ahead of it (its lane and the
+   * lanes above) over the drain rate. A queue shorter than one batch leaves with the next
+   * proposal, so it counts as no wait; with no drain measured yet (a burst into an idle queue, or
+   * Raft stalled for a whole window) this rule refuses nothing and the lanes' bounds apply.
+   */
+  private waitAhead(lane: Lane, now: number): number {
+    let ahead = 0;
+    for (const l of LANES) {
+      ahead += this.lanes[l].length;
+      if (l === lane) break;
+    }
+    if (ahead < this.config.maxBatchCommands) return 0;
+    const rate = this.drained.perMs(now);
+    return rate > 0 ? ahead / rate : 0;
   }
 
   /**
@@ -267,6 +289,14 @@ export class AdmissionQueue<T> {
     let needed: number;
     if (reason === 'shedding') {
       needed = this.load - Math.ceil(lanes[item.lane].admitBelowLoad * resumeFraction) + 1;
+    } else if (reason === 'too-slow') {
+      // Enough of the queue ahead must leave for the wait to fit the caller's budget again.
+      needed = 1;
+      for (const lane of LANES) {
+        needed += this.lanes[lane].length;
+        if (lane === item.lane) break;
+      }
+      needed -= this.config.maxBatchCommands;
     } else if (reason === 'lane-full') {
       // The lane frees a slot only after every command ahead of its head (higher lanes) has left.
       needed = 1;

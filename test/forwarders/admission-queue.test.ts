@@ -153,6 +153,24 @@ describe('AdmissionQueue', () => {
     expect(q.offer(item('claim', 10), 10).admitted).toBe(true); // the 40 expired at 10 and were purged
   });
 
+  it("refuses a command the queue could not reach before its caller's deadline (too-slow), admits one that can wait", () => {
+    const { q } = queue();
+    // Establish a drain rate: 20 commands leave in the first 20 ms (≈ 1 per ms).
+    for (let i = 0; i < 20; i++) expect(q.offer(item('extend'), 0).admitted).toBe(true);
+    q.takeBatch(10);
+    q.takeBatch(20);
+    for (let i = 0; i < 30; i++) expect(q.offer(item('extend', 20), 20).admitted).toBe(true);
+    const rate = q.metrics(20).drainPerSec / 1000; // commands per ms
+    expect(rate).toBeGreaterThan(0);
+    const wait = 30 / rate; // 30 extends ahead
+    const hasty = q.offer(item('extend', 20, 20 + wait / 2), 20);
+    expect(hasty).toMatchObject({ admitted: false, reason: 'too-slow', lane: 'extend' });
+    expect((hasty as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+    expect(q.offer(item('extend', 20, 20 + wait * 2), 20).admitted).toBe(true);
+    // Higher lanes do not wait behind lower ones: a singular command with the same short budget is admitted.
+    expect(q.offer(item('singular', 20, 20 + wait / 2), 20).admitted).toBe(true);
+  });
+
   it('derives retry-after from the drain rate and the excess load', () => {
     const { q } = queue();
     for (let i = 0; i < 40; i++) q.offer(item('claim', 0), 0);
