@@ -129,6 +129,7 @@ export class LeaseManager {
     byOp: Object.fromEntries(LEASE_OPS.map((op) => [op, 0])) as Record<ApiOp, number>,
   };
   private readonly subj: Subjects;
+  private readonly nodeBatchSubject: string;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly actor: Actor<typeof lifecycle>;
@@ -144,6 +145,7 @@ export class LeaseManager {
 
   constructor(private readonly opts: LeaseManagerOptions) {
     this.subj = subjects(opts.cluster);
+    this.nodeBatchSubject = this.subj.nodeBatch(opts.raft.id);
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });
@@ -226,7 +228,7 @@ export class LeaseManager {
       }
       // Batches addressed to this node: clients send theirs straight to the leader they were told
       // of (each batch reply names the leader), saving a follower's decode and forwarding hop.
-      this.subs.push(this.opts.bus.serve(this.subj.nodeBatch(this.opts.raft.id), endpoints[0].handler, { maxPayloadBytes, admit }));
+      this.subs.push(this.opts.bus.serve(this.nodeBatchSubject, endpoints[0].handler, { maxPayloadBytes, admit }));
     } catch (err) {
       this.openError = err;
       throw err;
@@ -259,6 +261,14 @@ export class LeaseManager {
    */
   private admit(subject: string): TenureError | null {
     const op = subject.slice(subject.lastIndexOf('.') + 1);
+    if (op === 'batch' && subject === this.nodeBatchSubject) {
+      // A batch sent straight to this node: taken only with headroom (as a claim would be); a busy
+      // node refuses it unread and the client sends it through the queue group instead, where
+      // every node shares the decoding and shedding.
+      const refusal = this.shedding('claim');
+      if (refusal) refusal.details.direct = true;
+      return refusal;
+    }
     // A batch is judged op by op once decoded; before that only the hard bound applies to it.
     return this.shedding(op === 'batch' ? 'extend' : op);
   }

@@ -62,16 +62,37 @@ export class WriteCoalescer {
   private batchUnsupported = false;
   /** The leader named by the last batch reply (null: use the queue group). */
   leader: string | null = null;
+  /** Until then batches go through the queue group: the leader refused a direct one (busy). */
+  private directPausedUntil = 0;
 
   /** Where the next batch goes: the known leader, else any node. */
   batchSubject(): string {
-    return this.leader === null ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
+    return this.leader === null || Date.now() < this.directPausedUntil ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
   }
 
   /** Learns the leader from a batch reply. */
   learn(reply: { leader?: unknown } | undefined): void {
     const l = reply?.leader;
     this.leader = typeof l === 'string' && l !== '' && !/[\s.*>]/u.test(l) ? l : null;
+  }
+
+  /**
+   * After a failed direct send: true when the batch was not processed and should go to the queue
+   * group at once (the node is gone, or refused it unread because it is busy — then direct sends
+   * pause for a second so clients do not keep probing a saturated leader).
+   */
+  redirect(err: unknown): boolean {
+    if (!(err instanceof TenureError)) return false;
+    if (err.code === 'NoResponders') {
+      this.leader = null;
+      return true;
+    }
+    if (err.code === 'Overloaded' && err.details.direct === true) {
+      this.directPausedUntil = Date.now() + 1000;
+      return true;
+    }
+    if (err.code === 'Timeout') this.leader = null;
+    return false;
   }
 
   constructor(
@@ -156,8 +177,9 @@ export class WriteCoalescer {
     }
     this.counters.batches++;
     this.counters.batchedWrites += items.length;
-    const direct = this.leader !== null;
-    this.bus.request<BatchReply>(this.batchSubject(), { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
+    const subject = this.batchSubject();
+    const direct = subject !== this.subj.lease('batch');
+    this.bus.request<BatchReply>(subject, { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
       (reply) => {
         this.learn(reply);
         const results = reply?.results;
@@ -173,9 +195,8 @@ export class WriteCoalescer {
         }
       },
       (err: unknown) => {
-        if (direct && err instanceof TenureError && (err.code === 'NoResponders' || err.code === 'Timeout')) this.leader = null;
-        if (direct && err instanceof TenureError && err.code === 'NoResponders') {
-          // The leader we knew is gone: nothing was sent to anyone, so any node may take it now.
+        if (direct && this.redirect(err)) {
+          // Nothing was processed (no responder, or refused unread): any node may take it now.
           for (const item of items) if (item.timer) clearTimeout(item.timer);
           return this.sendChunk(items.filter((i) => !i.done));
         }

@@ -170,13 +170,16 @@ export class TenureClient {
       try {
         if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
         const route = coalescerFor(this.bus, this.subj);
-        const direct = route.leader !== null;
+        const payload = { ops: todo.map((i) => bodies[i]) };
+        let subject = route.batchSubject();
         let reply: { results?: unknown; leader?: unknown };
         try {
-          reply = await this.bus.request<{ results?: unknown }>(route.batchSubject(), { ops: todo.map((i) => bodies[i]) }, { deadlineMs: budget, signal, json: this.opts.json });
+          reply = await this.bus.request<{ results?: unknown }>(subject, payload, { deadlineMs: budget, signal, json: this.opts.json });
         } catch (e) {
-          if (direct && e instanceof TenureError && (e.code === 'NoResponders' || e.code === 'Timeout')) route.leader = null;
-          throw e;
+          if (subject === this.subj.lease('batch') || !route.redirect(e)) throw e;
+          // The leader we knew is gone or busy and did not process it: any node may take it.
+          subject = this.subj.lease('batch');
+          reply = await this.bus.request<{ results?: unknown }>(subject, payload, { deadlineMs: Math.max(1, Math.floor(deadline - Date.now())), signal, json: this.opts.json });
         }
         route.learn(reply);
         const results = reply?.results;

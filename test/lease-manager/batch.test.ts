@@ -141,3 +141,37 @@ describe('batches go to the leader directly', () => {
     expect(route.leader).toBe(next.id);
   });
 });
+
+describe('a busy leader refuses direct batches unread', () => {
+  const lag = { lagMs: 0 };
+  const busy = new TestCluster('batchbusy', ['n1', 'n2', 'n3'], { lease: { loadMonitor: lag } });
+  beforeAll(async () => {
+    await busy.startAll();
+    await busy.leader();
+  });
+  afterAll(() => busy.shutdown());
+
+  it('answers Overloaded(direct) to a direct batch while lagging, and the client goes through the queue group', async () => {
+    const client = await busy.client();
+    const route = coalescerFor(client.bus, subjects(busy.cluster));
+    const leader = await busy.leader();
+    expect((await client.batch([{ op: 'claim', key: key('busy1'), holder: 'b', durationMs: 10_000 }]))[0].ok).toBe(true);
+    expect(route.leader).toBe(leader.id);
+
+    lag.lagMs = 120; // every node lags: claims are shed, extensions still served
+    const direct = await client.bus
+      .request(subjects(busy.cluster).nodeBatch(leader.id), { ops: [{ op: 'extend', ...key('busy1'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000 })
+      .catch((e: unknown) => e as TenureError);
+    expect(direct).toBeInstanceOf(TenureError);
+    expect(direct).toMatchObject({ code: 'Overloaded', details: { direct: true } });
+
+    const out = await client.batch([
+      { op: 'extend', key: key('busy1'), holder: 'b', durationMs: 10_000 },
+      { op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 },
+    ]);
+    expect(out[0]).toMatchObject({ ok: true, value: { holder: 'b' } });
+    expect(out[1]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
+    expect(route.batchSubject()).toBe(subjects(busy.cluster).lease('batch'));
+    lag.lagMs = 0;
+  });
+});
