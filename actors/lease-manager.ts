@@ -352,10 +352,17 @@ export class LeaseManager {
   private async batch(req: IncomingRequest): Promise<BatchReply> {
     const parsed = parseBatch(req.data, () => this.freshClient());
     const envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    // One refusal per op kind per batch: shedding is decided from the node's load, not the op, and a
+    // refused herd would otherwise cost an error object per op exactly when CPU is scarcest.
+    const refusals = new Map<WriteOp, BatchResult | null>();
     const results = parsed.ops.map((p): Promise<BatchResult> | BatchResult => {
       if ('error' in p) return { error: p.error.toWire() };
-      const shed = this.shedding(p.op);
-      if (shed) return { error: shed.toWire() };
+      let refused = refusals.get(p.op);
+      if (refused === undefined) {
+        const shed = this.shedding(p.op);
+        refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
+      } else if (refused) this.counters.shed++;
+      if (refused) return refused;
       const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
       return this.submit(p.op, p.cmd, deadline).then(
         (result) => ({ result }),
