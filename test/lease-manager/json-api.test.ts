@@ -11,6 +11,7 @@ import { Svcm } from '@nats-io/services';
 import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
 import { ProcessCluster } from '../support/process-cluster.ts';
 import { TestCluster, delay, eventually } from './harness.ts';
+import { LEASE_OPS } from '../../bus/subjects.ts';
 
 interface Example {
   subject: string;
@@ -91,7 +92,7 @@ describe.each([
   const { examples, event, eventsSubject } = readmeExamples();
 
   it('documents every operation', () => {
-    expect(new Set(examples.map((e) => e.op))).toEqual(new Set(['claim', 'extend', 'revoke', 'pin', 'unpin', 'get', 'list', 'wait', 'status']));
+    expect(new Set(examples.map((e) => e.op))).toEqual(new Set(LEASE_OPS));
   });
 
   it('answers each documented request with the documented JSON shape', async () => {
