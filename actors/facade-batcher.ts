@@ -24,7 +24,7 @@ import { defer, type Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { facadeSubject, parseFacadeReply, type FacadeApplyRequest } from '../machines/forwarder/wire.ts';
-import { approxSize } from '../bus/size.ts';
+import { approxSize, chunkItems } from '../bus/batching.ts';
 
 /** Commands per facade request (the leader accepts this many by default). */
 export const FACADE_MAX_COMMANDS = 256;
@@ -87,26 +87,11 @@ export class FacadeBatcher {
     this.scheduled = false;
     const pending = this.pending;
     this.pending = new Map();
-    const now = this.opts.clock.now();
+    // A request is answered as a whole, so commands whose deadlines differ much travel apart
+    // (otherwise a short-deadline command could not learn its DeadlineExceeded before its timer).
+    const limits = { maxCount: this.maxPerRequest, maxBytes: this.maxBytes, deadlines: { now: this.opts.clock.now(), minSpreadMs: this.opts.marginMs } };
     for (const [target, items] of pending) {
-      // A request is answered as a whole, so commands whose deadlines differ much travel apart:
-      // otherwise a short-deadline command could not learn its DeadlineExceeded before its timer.
-      items.sort((a, b) => a.deadline - b.deadline);
-      let chunk: Item[] = [];
-      let bytes = 0;
-      let limit = -Infinity;
-      for (const item of items) {
-        if (item.done) continue;
-        if (chunk.length && (chunk.length >= this.maxPerRequest || bytes + item.size > this.maxBytes || item.deadline > limit)) {
-          this.sendChunk(target, chunk);
-          chunk = [];
-          bytes = 0;
-        }
-        if (!chunk.length) limit = item.deadline + Math.max(this.opts.marginMs, (item.deadline - now) * 0.1);
-        chunk.push(item);
-        bytes += item.size;
-      }
-      if (chunk.length) this.sendChunk(target, chunk);
+      for (const chunk of chunkItems(items.filter((i) => !i.done), limits)) this.sendChunk(target, chunk);
     }
   }
 

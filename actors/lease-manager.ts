@@ -265,16 +265,14 @@ export class LeaseManager {
       // A batch sent straight to this node: taken only with headroom (as a claim would be); a busy
       // node refuses it unread and the client sends it through the queue group instead, where
       // every node shares the decoding and shedding.
-      const refusal = this.shedding('claim');
-      if (refusal) refusal.details.direct = true;
-      return refusal;
+      return this.shedding('claim', { direct: true });
     }
     // A batch is judged op by op once decoded; before that only the hard bound applies to it.
     return this.shedding(op === 'batch' ? 'extend' : op);
   }
 
   /** The `Overloaded` answer for `op` if this node is shedding that lane now, else null. */
-  private shedding(op: string): TenureError | null {
+  private shedding(op: string, details: Record<string, unknown> = {}): TenureError | null {
     const max = this.opts.maxInFlight ?? 10_000;
     const lag = this.opts.loadMonitor?.lagMs ?? 0;
     if (this.inFlight < max / 4 && lag < LAG_SHED_CLAIMS_MS) return null;
@@ -288,7 +286,7 @@ export class LeaseManager {
     if (!shed) return null;
     this.counters.shed++;
     const retryAfterMs = Math.round(100 + lag * 2 + Math.random() * 100);
-    return new TenureError('Overloaded', `node busy (${this.inFlight} commands in flight, event loop ${Math.round(lag)} ms late); ${op} is shed first`, { retryAfterMs, lane: op });
+    return new TenureError('Overloaded', `node busy (${this.inFlight} commands in flight, event loop ${Math.round(lag)} ms late); ${op} is shed first`, { ...details, retryAfterMs, lane: op });
   }
 
   private handler(): RequestHandler {

@@ -22,9 +22,9 @@
  */
 import type { Bus } from '../bus/types.ts';
 import type { LeaseOp, Subjects } from '../bus/subjects.ts';
-import { approxSize } from '../bus/size.ts';
+import { approxSize, chunkItems } from '../bus/batching.ts';
 import { TenureError } from '../errors/errors.ts';
-import type { BatchReply } from '../actors/lease-requests.ts';
+import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 
 export const MAX_COALESCED_OPS = 256;
 export const MAX_COALESCED_BYTES = 48 * 1024;
@@ -70,8 +70,32 @@ export class WriteCoalescer {
     return this.leader === null || Date.now() < this.directPausedUntil ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
   }
 
+  /**
+   * One `lease.batch` request for `ops`: to the known leader (once more through the queue group
+   * if it did not process it), learning the leader from the reply. Resolves with one result per
+   * op; rejects with the request's typed error. Shared by coalesced writes and TenureClient.batch.
+   */
+  async requestBatch(ops: unknown[], deadlineMs: number, opts: { signal?: AbortSignal; json?: boolean } = {}): Promise<BatchResult[]> {
+    const end = Date.now() + deadlineMs;
+    const group = this.subj.lease('batch');
+    const subject = this.batchSubject();
+    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - Date.now()), signal: opts.signal, json: opts.json });
+    let reply: BatchReply;
+    try {
+      reply = await send(subject);
+    } catch (err) {
+      // Nothing was processed (no responder, or refused unread): any node may take it now.
+      if (subject === group || !this.redirect(err)) throw err;
+      reply = await send(group);
+    }
+    this.learn(reply);
+    const results = reply?.results;
+    if (!Array.isArray(results) || results.length !== ops.length) throw new TenureError('Internal', 'malformed batch reply');
+    return results;
+  }
+
   /** Learns the leader from a batch reply. */
-  learn(reply: { leader?: unknown } | undefined): void {
+  private learn(reply: { leader?: unknown } | undefined): void {
     const l = reply?.leader;
     this.leader = typeof l === 'string' && l !== '' && !/[\s.*>]/u.test(l) ? l : null;
   }
@@ -81,7 +105,7 @@ export class WriteCoalescer {
    * group at once (the node is gone, or refused it unread because it is busy — then direct sends
    * pause for a second so clients do not keep probing a saturated leader).
    */
-  redirect(err: unknown): boolean {
+  private redirect(err: unknown): boolean {
     if (!(err instanceof TenureError)) return false;
     if (err.code === 'NoResponders') {
       this.leader = null;
@@ -134,22 +158,8 @@ export class WriteCoalescer {
     const items = this.pending.filter((i) => !i.done);
     this.pending = [];
     if (items.length === 1) return this.single(items[0]);
-    const now = Date.now();
-    items.sort((a, b) => a.deadline - b.deadline);
-    let chunk: Item[] = [];
-    let bytes = 0;
-    let limit = -Infinity;
-    for (const item of items) {
-      if (chunk.length && (chunk.length >= MAX_COALESCED_OPS || bytes + item.size > MAX_COALESCED_BYTES || item.deadline > limit)) {
-        this.sendChunk(chunk);
-        chunk = [];
-        bytes = 0;
-      }
-      if (!chunk.length) limit = item.deadline + Math.max(20, (item.deadline - now) * 0.1);
-      chunk.push(item);
-      bytes += item.size;
-    }
-    if (chunk.length) this.sendChunk(chunk);
+    const limits = { maxCount: MAX_COALESCED_OPS, maxBytes: MAX_COALESCED_BYTES, deadlines: { now: Date.now(), minSpreadMs: 20 } };
+    for (const chunk of chunkItems(items, limits)) this.sendChunk(chunk);
   }
 
   private single(item: Item): void {
@@ -177,17 +187,8 @@ export class WriteCoalescer {
     }
     this.counters.batches++;
     this.counters.batchedWrites += items.length;
-    const subject = this.batchSubject();
-    const direct = subject !== this.subj.lease('batch');
-    this.bus.request<BatchReply>(subject, { ops }, { deadlineMs: Math.max(1, latest - now) }).then(
-      (reply) => {
-        this.learn(reply);
-        const results = reply?.results;
-        if (!Array.isArray(results) || results.length !== items.length) {
-          const err = new TenureError('Internal', 'malformed batch reply');
-          for (const item of items) this.finish(item, err);
-          return;
-        }
+    this.requestBatch(ops, latest - now).then(
+      (results) => {
         for (let i = 0; i < items.length; i++) {
           const r = results[i];
           if (r && typeof r === 'object' && 'error' in r) this.finish(items[i], TenureError.fromWire(r.error));
@@ -195,11 +196,6 @@ export class WriteCoalescer {
         }
       },
       (err: unknown) => {
-        if (direct && this.redirect(err)) {
-          // Nothing was processed (no responder, or refused unread): any node may take it now.
-          for (const item of items) if (item.timer) clearTimeout(item.timer);
-          return this.sendChunk(items.filter((i) => !i.done));
-        }
         if (err instanceof TenureError && err.code === 'Invalid' && err.details.field === 'op') {
           // An older server: no batch op. Send these (and everything after) one by one.
           this.batchUnsupported = true;

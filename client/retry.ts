@@ -9,6 +9,15 @@ export function retryDelay(err: TenureError, attempt: number): number {
   return Math.max(hinted * (1 + Math.random() * 0.2), backoff);
 }
 
+/**
+ * The budget (ms) of attempt `attempt` of `maxAttempts` with `remainingMs` left: a share that
+ * leaves room for the attempts that may follow a Timeout, but never less than 250 ms.
+ */
+export function attemptBudget(remainingMs: number, attempt: number, maxAttempts: number): number {
+  const left = maxAttempts - attempt + 1;
+  return Math.floor(left > 1 ? Math.max(remainingMs / left, Math.min(remainingMs, 250)) : remainingMs);
+}
+
 /** Sleeps `ms`; an abort ends it early with Cancelled. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

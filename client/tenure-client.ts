@@ -21,9 +21,9 @@ import type { LeaseKey } from '../lease/types.ts';
 import type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply } from '../actors/lease-requests.ts';
 import type { WireEvent } from '../actors/event-publisher.ts';
 import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
-import { retryDelay, sleep } from './retry.ts';
+import { attemptBudget, retryDelay, sleep } from './retry.ts';
 import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalescer } from './coalescer.ts';
-import { approxSize } from '../bus/size.ts';
+import { approxSize, chunkItems } from '../bus/batching.ts';
 
 export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
 
@@ -128,26 +128,14 @@ export class TenureClient {
    */
   async batch(ops: BatchOp[], opts: CallOptions = {}): Promise<BatchOutcome[]> {
     const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
-    const lanes = ops.map(() => this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 });
+    const lanes = ops.map(() => this.takeLane());
     const bodies = ops.map((o, i) => {
       const { key, op, ...rest } = o;
       return { ...key, ...rest, op, clientId: lanes[i].id, seq: ++lanes[i].seq };
     });
     // Requests of ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES each (under the payload limit), in parallel.
-    const chunks: number[][] = [];
-    let chunk: number[] = [];
-    let bytes = 0;
-    bodies.forEach((b, i) => {
-      const size = approxSize(b);
-      if (chunk.length && (chunk.length >= MAX_COALESCED_OPS || bytes + size > MAX_COALESCED_BYTES)) {
-        chunks.push(chunk);
-        chunk = [];
-        bytes = 0;
-      }
-      chunk.push(i);
-      bytes += size;
-    });
-    if (chunk.length) chunks.push(chunk);
+    const sized = bodies.map((b, i) => ({ i, size: approxSize(b) }));
+    const chunks = chunkItems(sized, { maxCount: MAX_COALESCED_OPS, maxBytes: MAX_COALESCED_BYTES }).map((c) => c.map((x) => x.i));
     const outcomes: BatchOutcome[] = new Array(ops.length);
     try {
       await Promise.all(chunks.map((c) => this.batchRequest(c, bodies, outcomes, deadline, opts.signal)));
@@ -162,28 +150,12 @@ export class TenureClient {
     let todo = indices;
     const maxAttempts = this.opts.maxAttempts ?? 3;
     for (let attempt = 1; todo.length; attempt++) {
-      const remaining = Math.floor(deadline - Date.now());
-      const left = maxAttempts - attempt + 1;
-      const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
+      const budget = attemptBudget(deadline - Date.now(), attempt, maxAttempts);
       let retry: number[] = [];
       let err: TenureError | undefined;
       try {
         if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
-        const route = coalescerFor(this.bus, this.subj);
-        const payload = { ops: todo.map((i) => bodies[i]) };
-        let subject = route.batchSubject();
-        let reply: { results?: unknown; leader?: unknown };
-        try {
-          reply = await this.bus.request<{ results?: unknown }>(subject, payload, { deadlineMs: budget, signal, json: this.opts.json });
-        } catch (e) {
-          if (subject === this.subj.lease('batch') || !route.redirect(e)) throw e;
-          // The leader we knew is gone or busy and did not process it: any node may take it.
-          subject = this.subj.lease('batch');
-          reply = await this.bus.request<{ results?: unknown }>(subject, payload, { deadlineMs: Math.max(1, Math.floor(deadline - Date.now())), signal, json: this.opts.json });
-        }
-        route.learn(reply);
-        const results = reply?.results;
-        if (!Array.isArray(results) || results.length !== todo.length) throw new TenureError('Internal', 'malformed batch reply');
+        const results = await coalescerFor(this.bus, this.subj).requestBatch(todo.map((i) => bodies[i]), budget, { signal, json: this.opts.json });
         todo.forEach((i, k) => {
           const r = results[k] as { result?: unknown; error?: unknown };
           if (r && typeof r === 'object' && 'error' in r) {
@@ -275,9 +247,14 @@ export class TenureClient {
     return this.opts.deadlineMs ?? 5000;
   }
 
+  /** An idle idempotency lane, or a new one (`<clientId>/<k>`, its own seq counter). */
+  private takeLane(): Lane {
+    return this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 };
+  }
+
   /** A write: one lane and seq for all its attempts. */
   private async command<T>(op: LeaseOp, body: Record<string, unknown>, opts?: CallOptions): Promise<T> {
-    const lane = this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 };
+    const lane = this.takeLane();
     const seq = ++lane.seq;
     try {
       return await this.call<T>(op, { ...body, clientId: lane.id, seq }, opts, true);
@@ -292,9 +269,7 @@ export class TenureClient {
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - Date.now();
       if (remaining < 1) throw new TenureError('Timeout', `no answer to ${op} within the deadline`);
-      // Leave room for the attempts that may follow a Timeout (but never less than 250 ms each).
-      const left = maxAttempts - attempt + 1;
-      const budget = Math.floor(left > 1 ? Math.max(remaining / left, Math.min(remaining, 250)) : remaining);
+      const budget = attemptBudget(remaining, attempt, maxAttempts);
       try {
         if (write && this.coalescer) return await this.coalescer.send<T>(op, body, budget, opts.signal);
         return await this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
