@@ -1,11 +1,11 @@
-import { Packr } from 'msgpackr';
 import type { StateMachine } from './raft-node.ts';
 import { LeaseFsm, type LeaseFsmOptions } from '../lease/fsm.ts';
 import type { LeaseCommand, LeaseEvent, LeaseResult } from '../lease/types.ts';
 import { validateCommand } from '../lease/validate.ts';
 import { TenureError } from '../errors/errors.ts';
+import { decodeLeaseCommand, encodeLeaseCommand } from '../lease/command-codec.ts';
 
-const packr = new Packr({ useRecords: false });
+export { encodeLeaseCommand };
 
 /** Reassembles length-framed chunks from a byte stream cut at arbitrary points. */
 async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -27,15 +27,12 @@ async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Ar
   if (buf.byteLength) throw new Error(`lease snapshot: ${buf.byteLength} trailing bytes after the last frame`);
 }
 
-export function encodeLeaseCommand(cmd: LeaseCommand): Uint8Array {
-  return packr.pack(cmd);
-}
-
 /** Called synchronously after every applied entry, in Raft order. Must not block (events, waiters). */
 export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
 
 /**
- * Adapts the pure lease FSM to Raft's StateMachine: commands arrive as msgpack, already validated
+ * Adapts the pure lease FSM to Raft's StateMachine: commands arrive encoded by
+ * lease/command-codec.ts (older logs: msgpack), already validated
  * by the proposing lease manager; they are validated again here so that a bad entry yields an
  * `Invalid` result on every node alike instead of diverging.
  */
@@ -59,7 +56,7 @@ export class LeaseStateMachine implements StateMachine {
     const bad = new Map<number, LeaseResult>();
     for (let i = 0; i < commands.length; i++) {
       try {
-        cmds.push(validateCommand(packr.unpack(commands[i])));
+        cmds.push(validateCommand(decodeLeaseCommand(commands[i])));
       } catch (err) {
         const e = err instanceof TenureError ? err : new TenureError('Invalid', 'undecodable command', { field: 'command' });
         bad.set(i, { ok: false, code: 'Invalid', message: e.message, field: String(e.details.field ?? 'command') } as LeaseResult);

@@ -85,9 +85,21 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
     Array.from({ length: batchSize }, (_, n) => ({ op, key: key(i, n), holder: holder(i), durationMs: w.leaseMs }));
   if (w.op === 'bulk') {
     // Each loop holds `batch` leases of its own (claimed in batches) and extends them all at once.
-    const claimed = await Promise.all(clients.map((c, i) => c.batch(bulkOps(i, 'claim'), { deadlineMs: 30_000 })));
-    const failed = claimed.flat().flatMap((o) => (o.ok ? [] : [o.error.code]));
-    if (failed.length) throw new Error(`bulk set-up: ${failed.length} of ${clients.length * batchSize} claims failed (${[...new Set(failed)].join(', ')})`);
+    // Set-up claims arrive as one herd and may be shed (Overloaded): retry the shed ones until all
+    // are held or 60 s pass.
+    const giveUp = Date.now() + 60_000;
+    let pending = clients.map((_, i) => bulkOps(i, 'claim'));
+    for (;;) {
+      const claimed = await Promise.all(clients.map((c, i) => (pending[i].length ? c.batch(pending[i], { deadlineMs: 30_000 }) : Promise.resolve([]))));
+      const failed = claimed.flatMap((outs, i) => outs.flatMap((o, n) => (o.ok ? [] : [{ code: o.error.code, op: pending[i][n], client: i }])));
+      if (!failed.length) break;
+      const fatal = failed.filter((f) => f.code !== 'Overloaded' && f.code !== 'DeadlineExceeded' && f.code !== 'Timeout');
+      if (fatal.length || Date.now() > giveUp) {
+        throw new Error(`bulk set-up: ${failed.length} of ${clients.length * batchSize} claims failed (${[...new Set(failed.map((f) => f.code))].join(', ')})`);
+      }
+      pending = clients.map((_, i) => failed.filter((f) => f.client === i).map((f) => f.op));
+      await sleep(200);
+    }
   }
   let stopped = false;
   let inFlight = 0;

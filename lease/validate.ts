@@ -104,13 +104,30 @@ function text(v: unknown, field: string, maxLength: number): string {
   if (typeof v !== 'string') throw invalid(field, 'must be a string');
   if (v.length === 0) throw invalid(field, 'must not be empty');
   if (v.length > maxLength) throw invalid(field, `longer than ${maxLength} characters`);
-  if (UNPRINTABLE.test(v)) throw invalid(field, 'contains control or unprintable characters');
+  if (!printableAscii(v) && UNPRINTABLE.test(v)) throw invalid(field, 'contains control or unprintable characters');
   return v;
+}
+
+// Fast paths for the common all-ASCII name (the regexes are the fallback and the definition).
+function printableAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+function plainToken(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e || c === 0x2e || c === 0x2a || c === 0x3e) return false;
+  }
+  return true;
 }
 
 function subjectName(v: unknown, field: string): string {
   const s = text(v, field, MAX_NAME_LENGTH);
-  if (SUBJECT_SPECIAL.test(s)) throw invalid(field, "must not contain '.', '*', '>' or whitespace");
+  if (!plainToken(s) && SUBJECT_SPECIAL.test(s)) throw invalid(field, "must not contain '.', '*', '>' or whitespace");
   return s;
 }
 

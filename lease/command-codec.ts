@@ -1,0 +1,150 @@
+/**
+ * The Raft log's encoding of one lease command: a fixed binary layout instead of msgpack, because
+ * every command is encoded once on the leader and decoded on every node, and msgpack's generic
+ * object walk was a tenth of the leader's CPU under load (docs/benchmarks.md, third session).
+ *
+ *   byte 0   0xc1 — a byte msgpack never uses, so entries written by older versions (a msgpack
+ *            map) are still told apart and decoded by `decodeLeaseCommand`
+ *   byte 1   op code (OPS below)
+ *   then the op's fields in a fixed order: strings as u16 byte length + UTF-8, numbers as f64 (BE)
+ *     claim, extend   namespace model lease holder clientId | durationMs seq
+ *     revoke          namespace model lease holder clientId | seq
+ *     pin, unpin      namespace model lease entity clientId | seq
+ *     setTime         clientId | oldTime newTime seq
+ *
+ * Decoding checks lengths and throws on anything malformed; it does not validate values (names,
+ * ranges): the state machine runs `validateCommand` on the result, so a bad entry is `Invalid` on
+ * every node alike.
+ */
+import { Unpackr } from 'msgpackr';
+import type { LeaseCommand } from './types.ts';
+
+export const COMMAND_MARKER = 0xc1;
+const OPS = ['claim', 'extend', 'revoke', 'pin', 'unpin', 'setTime'] as const;
+const OP_CODE: Record<string, number> = Object.fromEntries(OPS.map((op, i) => [op, i + 1]));
+
+const legacy = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Room for the largest command: 5 strings of ≤ 256 chars (≤ 3 bytes each in UTF-8) and 3 numbers. */
+let scratch = new Uint8Array(8 * 1024);
+let view = new DataView(scratch.buffer);
+
+function writeString(s: string, at: number): number {
+  const n = s.length;
+  if (at + 2 + n * 3 > scratch.byteLength) grow(at + 2 + n * 3);
+  let p = at + 2;
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
+    scratch[p++] = c;
+  }
+  if (!ascii) p = at + 2 + utf8.encodeInto(s, scratch.subarray(at + 2)).written;
+  const len = p - at - 2;
+  if (len > 0xffff) throw new RangeError('command string longer than 65535 bytes');
+  view.setUint16(at, len);
+  return p;
+}
+
+function grow(min: number): void {
+  const next = new Uint8Array(Math.max(min, scratch.byteLength * 2));
+  next.set(scratch);
+  scratch = next;
+  view = new DataView(scratch.buffer);
+}
+
+function writeNumber(v: number, at: number): number {
+  if (at + 8 > scratch.byteLength) grow(at + 8);
+  view.setFloat64(at, v);
+  return at + 8;
+}
+
+/** Encodes a validated command (fields beyond the op's own are ignored). */
+export function encodeLeaseCommand(cmd: LeaseCommand): Uint8Array {
+  const code = OP_CODE[cmd.op];
+  if (code === undefined) throw new RangeError(`unknown command op ${String(cmd.op)}`);
+  scratch[0] = COMMAND_MARKER;
+  scratch[1] = code;
+  let at = 2;
+  if (cmd.op === 'setTime') {
+    at = writeString(cmd.clientId, at);
+    at = writeNumber(cmd.oldTime, at);
+    at = writeNumber(cmd.newTime, at);
+  } else {
+    at = writeString(cmd.key.namespace, at);
+    at = writeString(cmd.key.model, at);
+    at = writeString(cmd.key.lease, at);
+    at = writeString(cmd.op === 'pin' || cmd.op === 'unpin' ? cmd.entity : cmd.holder, at);
+    at = writeString(cmd.clientId, at);
+    if (cmd.op === 'claim' || cmd.op === 'extend') at = writeNumber(cmd.durationMs, at);
+  }
+  at = writeNumber(cmd.seq, at);
+  return scratch.slice(0, at);
+}
+
+class Reader {
+  at = 2;
+  private readonly view: DataView;
+  constructor(private readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  string(): string {
+    const b = this.bytes;
+    if (this.at + 2 > b.byteLength) throw new Error('command: truncated string length');
+    const len = this.view.getUint16(this.at);
+    const start = this.at + 2;
+    const end = start + len;
+    if (end > b.byteLength) throw new Error('command: truncated string');
+    this.at = end;
+    let s = '';
+    for (let i = start; i < end; i++) {
+      const c = b[i];
+      if (c >= 0x80) return utf8Decoder.decode(b.subarray(start, end));
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+
+  number(): number {
+    if (this.at + 8 > this.bytes.byteLength) throw new Error('command: truncated number');
+    const v = this.view.getFloat64(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  end(): void {
+    if (this.at !== this.bytes.byteLength) throw new Error('command: trailing bytes');
+  }
+}
+
+/**
+ * Decodes one command as stored in the log: the binary layout above, or (entries written before
+ * it existed) a msgpack map. Returns an unvalidated object; throws on malformed bytes.
+ */
+export function decodeLeaseCommand(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0 || bytes[0] !== COMMAND_MARKER) return legacy.unpack(bytes);
+  if (bytes.byteLength < 2) throw new Error('command: truncated op');
+  const op = OPS[bytes[1] - 1];
+  if (op === undefined) throw new Error(`command: unknown op code ${bytes[1]}`);
+  const r = new Reader(bytes);
+  let out: Record<string, unknown>;
+  if (op === 'setTime') {
+    out = { op, clientId: r.string(), oldTime: r.number(), newTime: r.number() };
+  } else {
+    const key = { namespace: r.string(), model: r.string(), lease: r.string() };
+    const who = r.string();
+    const clientId = r.string();
+    if (op === 'pin' || op === 'unpin') out = { op, key, entity: who, clientId };
+    else if (op === 'revoke') out = { op, key, holder: who, clientId };
+    else out = { op, key, holder: who, clientId, durationMs: r.number() };
+  }
+  out.seq = r.number();
+  r.end();
+  return out;
+}
