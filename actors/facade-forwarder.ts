@@ -37,7 +37,7 @@ import {
 } from '../machines/forwarder/wire.ts';
 import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
-import type { Forwarder, ForwardOptions } from './forwarder.ts';
+import type { Forwarder, ForwardOptions, SubmitSettle } from './forwarder.ts';
 import { inspect } from './inspection.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
@@ -66,9 +66,12 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
+/** Answers one command: an error, or its result once applied. */
+export type Settle = (err: TenureError | null, result?: LeaseResult) => void;
+
 interface Waiting {
   bytes: Uint8Array;
-  settle: (err: TenureError | null, result?: LeaseResult) => void;
+  settle: Settle;
 }
 
 export class FacadeLeader {
@@ -148,49 +151,58 @@ export class FacadeLeader {
 
   /** Enqueues one command on this (leader) node; the local lease manager's path. */
   submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal): Promise<LeaseResult> {
+    return new Promise((resolve, reject) => this.enqueue(cmd, callerDeadline, signal, (err, result) => (err ? reject(err) : resolve(result!))));
+  }
+
+  /**
+   * The callback form of `submitLocal` (no promise per command on the leader's hot path):
+   * `settle` runs exactly once — synchronously when the command is refused, else when it is
+   * applied, expires, is cancelled or leadership is lost.
+   */
+  enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle): void {
     const raft = this.opts.raft;
-    if (this.stopped) return Promise.reject(new TenureError('Cancelled', 'leader forwarding stopped'));
-    if (raft.role !== 'leader') return Promise.reject(notLeaderError(raft.leader, raft.id));
-    if (signal?.aborted) return Promise.reject(new TenureError('Cancelled', 'cancelled before queueing'));
+    if (this.stopped) return settle(new TenureError('Cancelled', 'leader forwarding stopped'));
+    if (raft.role !== 'leader') return settle(notLeaderError(raft.leader, raft.id));
+    if (signal?.aborted) return settle(new TenureError('Cancelled', 'cancelled before queueing'));
     const now = this.clock.now();
-    if (callerDeadline <= now) return Promise.reject(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
+    if (callerDeadline <= now) return settle(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
     // Nothing waits forever, even for a caller that gave no deadline.
     const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
     const bytes = encodeLeaseCommand(cmd);
-    return new Promise<LeaseResult>((resolve, reject) => {
-      let onAbort: (() => void) | undefined;
-      const item: QueuedCommand<Waiting> = {
-        lane: laneOf(cmd),
-        size: bytes.byteLength,
-        deadline,
-        enqueuedAt: now,
-        cancelled: false,
-        payload: {
-          bytes,
-          settle: (err, result) => {
-            if (onAbort) signal?.removeEventListener('abort', onAbort);
-            if (err) reject(err);
-            else resolve(result!);
-          },
+    let onAbort: (() => void) | undefined;
+    let answered = false;
+    const item: QueuedCommand<Waiting> = {
+      lane: laneOf(cmd),
+      size: bytes.byteLength,
+      deadline,
+      enqueuedAt: now,
+      cancelled: false,
+      payload: {
+        bytes,
+        // Once only: an aborted command may still be answered by its proposal later.
+        settle: (err, result) => {
+          if (answered) return;
+          answered = true;
+          if (onAbort) signal?.removeEventListener('abort', onAbort);
+          settle(err, result);
         },
+      },
+    };
+    const admission = this.queue.offer(item, now);
+    this.reportMode();
+    if (!admission.admitted) {
+      const { lane, reason, retryAfterMs } = admission;
+      return settle(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
+    }
+    if (signal) {
+      onAbort = () => {
+        item.cancelled = true; // dropped at dequeue if not yet proposed
+        item.payload.settle(new TenureError('Cancelled', 'cancelled by the caller'));
       };
-      const admission = this.queue.offer(item, now);
-      this.reportMode();
-      if (!admission.admitted) {
-        const { lane, reason, retryAfterMs } = admission;
-        reject(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
-        return;
-      }
-      if (signal) {
-        onAbort = () => {
-          item.cancelled = true; // dropped at dequeue if not yet proposed
-          item.payload.settle(new TenureError('Cancelled', 'cancelled by the caller'));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      this.schedulePump();
-      this.armSweep(deadline);
-    });
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    this.schedulePump();
+    this.armSweep(deadline);
   }
 
   private onRequest(req: IncomingRequest): Promise<FacadeApplyReply> {
@@ -199,20 +211,29 @@ export class FacadeLeader {
     const { commands, budgetMs, budgets } = parseFacadeRequest(req.data, this.maxPerRequest);
     const now = this.clock.now();
     const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
-    const outcomes = commands.map((raw, i): Promise<FacadeOutcome> | FacadeOutcome => {
-      let cmd: LeaseCommand;
-      try {
-        cmd = validateCommand(raw);
-      } catch (err) {
-        return { error: toTenureError(err).toWire() };
+    const outcomes: FacadeOutcome[] = new Array(commands.length);
+    return new Promise((resolve) => {
+      let left = commands.length;
+      const done = () => {
+        if (--left === 0) resolve({ outcomes });
+      };
+      if (left === 0) return resolve({ outcomes });
+      for (let i = 0; i < commands.length; i++) {
+        let cmd: LeaseCommand;
+        try {
+          cmd = validateCommand(commands[i]);
+        } catch (err) {
+          outcomes[i] = { error: toTenureError(err).toWire() };
+          done();
+          continue;
+        }
+        const own = budgets?.[i];
+        this.enqueue(cmd, own == null ? deadline : Math.min(deadline, now + own), undefined, (err, result) => {
+          outcomes[i] = err ? { error: toTenureError(err).toWire() } : { result: result! };
+          done();
+        });
       }
-      const own = budgets?.[i];
-      return this.submitLocal(cmd, own == null ? deadline : Math.min(deadline, now + own)).then(
-        (result) => ({ result }),
-        (err) => ({ error: toTenureError(err).toWire() }),
-      );
     });
-    return Promise.all(outcomes).then((all) => ({ outcomes: all }));
   }
 
   private schedulePump(): void {
@@ -243,20 +264,25 @@ export class FacadeLeader {
   private propose(batch: QueuedCommand<Waiting>[]): void {
     this.inflight++;
     const raft = this.opts.raft;
-    // All proposed in this microtask: RaftNode puts them in one entry.
-    const settled = batch.map((item) =>
-      raft.propose(item.payload.bytes).then(
-        (result) => {
-          this.queue.recordCommitted(item, this.clock.now());
-          item.payload.settle(null, result as LeaseResult);
-        },
-        (err) => item.payload.settle(toTenureError(err)),
-      ),
-    );
-    void Promise.all(settled).then(() => {
+    let left = batch.length;
+    const settled = () => {
+      if (--left > 0) return;
       this.inflight--;
       this.schedulePump();
-    });
+    };
+    // All proposed in this microtask: RaftNode puts them in one entry.
+    for (const item of batch) {
+      const answer = (err: Error | null, result?: unknown) => {
+        if (err) item.payload.settle(toTenureError(err));
+        else {
+          this.queue.recordCommitted(item, this.clock.now());
+          item.payload.settle(null, result as LeaseResult);
+        }
+        settled();
+      };
+      if (raft.proposeWith) raft.proposeWith(item.payload.bytes, answer);
+      else raft.propose(item.payload.bytes).then((r) => answer(null, r), answer);
+    }
   }
 
   /**
@@ -380,6 +406,18 @@ export class FacadeForwarder implements Forwarder {
     } finally {
       release();
     }
+  }
+
+  /** `submit` without promises on the leader's own path; elsewhere it is `submit`. */
+  submitWith(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
+    const local = this.opts.local;
+    if (local?.leading && !this.closed && !opts.signal?.aborted && opts.deadline > this.clock.now()) {
+      this.counters.submitted++;
+      this.counters.local++;
+      local.enqueue(cmd, opts.deadline, opts.signal, settle);
+      return;
+    }
+    this.submit(cmd, opts).then((r) => settle(null, r), settle);
   }
 
   async close(): Promise<void> {

@@ -24,9 +24,20 @@ export interface ForwardOptions {
   signal?: AbortSignal;
 }
 
+/** Answers one submitted command: an error, or its result. Called exactly once. */
+export type SubmitSettle = (err: unknown, result?: LeaseResult) => void;
+
 export interface Forwarder {
   submit(cmd: LeaseCommand, opts: ForwardOptions): Promise<LeaseResult>;
+  /** Optional callback form of `submit` (no promise per command where the path allows it). */
+  submitWith?(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void;
   close(): Promise<void>;
+}
+
+/** `submitWith` when the forwarder has it, else `submit` adapted to the callback. */
+export function submitVia(forwarder: Forwarder, cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
+  if (forwarder.submitWith) forwarder.submitWith(cmd, opts, settle);
+  else forwarder.submit(cmd, opts).then((r) => settle(null, r), settle);
 }
 
 /** What the direct forwarder needs from the local Raft node (RaftNode satisfies it). */

@@ -23,7 +23,7 @@ import { isLeaseOp, LEASE_OPS, subjects, type LeaseOp as ApiOp, type Subjects } 
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { invalid, TenureError, toTenureError } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import { failureToError, type LeaseCommand, type LeaseResult } from '../lease/types.ts';
+import type { LeaseCommand } from '../lease/types.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
 import {
@@ -33,15 +33,15 @@ import {
   parseList,
   parseWait,
   parseWrite,
+  writeReply,
   type BatchReply,
   type BatchResult,
-  type ClaimReply,
   type ListReply,
   type WaitReply,
   type WriteOp,
 } from './lease-requests.ts';
 import { startMicroService } from './micro-service.ts';
-import { submitWithRetry } from './lease-retry.ts';
+import { submitWithRetryThen } from './lease-retry.ts';
 import { Waiters } from './waiters.ts';
 import { inspect } from './inspection.ts';
 
@@ -347,54 +347,72 @@ export class LeaseManager {
    * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
    * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
    */
-  private async batch(req: IncomingRequest): Promise<BatchReply> {
+  private batch(req: IncomingRequest): Promise<BatchReply> {
     const parsed = parseBatch(req.data, () => this.freshClient());
     const envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
     // One refusal per op kind per batch: shedding is decided from the node's load, not the op, and a
     // refused herd would otherwise cost an error object per op exactly when CPU is scarcest.
     const refusals = new Map<WriteOp, BatchResult | null>();
-    const results = parsed.ops.map((p): Promise<BatchResult> | BatchResult => {
-      if ('error' in p) return { error: p.error.toWire() };
-      let refused = refusals.get(p.op);
-      if (refused === undefined) {
-        const shed = this.shedding(p.op);
-        refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
-      } else if (refused) this.counters.shed++;
-      if (refused) return refused;
-      const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
-      return this.submit(p.op, p.cmd, deadline).then(
-        (result) => ({ result }),
-        (err) => ({ error: toTenureError(err).toWire() }),
-      );
+    const results: BatchResult[] = new Array(parsed.ops.length);
+    return new Promise((resolve) => {
+      let left = parsed.ops.length;
+      const done = () => {
+        if (--left === 0) resolve({ results, leader: this.opts.raft.leader });
+      };
+      if (left === 0) return resolve({ results, leader: this.opts.raft.leader });
+      for (let i = 0; i < parsed.ops.length; i++) {
+        const p = parsed.ops[i];
+        if ('error' in p) {
+          results[i] = { error: p.error.toWire() };
+          done();
+          continue;
+        }
+        let refused = refusals.get(p.op);
+        if (refused === undefined) {
+          const shed = this.shedding(p.op);
+          refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
+        } else if (refused) this.counters.shed++;
+        if (refused) {
+          results[i] = refused;
+          done();
+          continue;
+        }
+        const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
+        this.submitThen(p.op, p.cmd, deadline, (err, reply) => {
+          results[i] = err ? { error: toTenureError(err).toWire() } : { result: reply };
+          done();
+        });
+      }
     });
-    return { results: await Promise.all(results), leader: this.opts.raft.leader };
   }
 
-  private async submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
+  private submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
+    return new Promise((resolve, reject) => this.submitThen(op, cmd, deadline, (err, reply) => (err ? reject(err) : resolve(reply))));
+  }
+
+  /** Submits with the retry policy and answers `done` once with the client's reply or an error. */
+  private submitThen(op: WriteOp, cmd: LeaseCommand, deadline: number, done: (err: unknown, reply?: unknown) => void): void {
     if (this.inFlight >= (this.opts.maxInFlight ?? 10_000)) {
       this.counters.shed++;
-      throw new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 });
+      return done(new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 }));
     }
     this.inFlight++;
-    let result: LeaseResult;
-    try {
-      result = await submitWithRetry(this.opts.forwarder, cmd, op, deadline, this.clock, () => this.counters.retries++);
-    } finally {
+    submitWithRetryThen(this.opts.forwarder, cmd, op, deadline, this.clock, this.onRetry, (err, result) => {
       this.inFlight--;
-    }
-    if (!result.ok) throw failureToError(result);
-    const now = this.opts.stateMachine.fsm.time();
-    if (cmd.op === 'claim' && 'extended' in result) {
-      const r: ClaimReply = { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token, extended: result.extended };
-      return r;
-    }
-    if (cmd.op === 'extend' && 'expiry' in result) {
-      return { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token };
-    }
-    if (cmd.op === 'revoke') return { revoked: true };
-    if ('pinnedBy' in result) return { pinnedBy: result.pinnedBy };
-    throw new TenureError('Internal', `unexpected result for ${cmd.op}`);
+      if (err) return done(err);
+      let reply: unknown;
+      try {
+        reply = writeReply(cmd, result!, this.opts.stateMachine.fsm.time());
+      } catch (e) {
+        return done(e);
+      }
+      done(null, reply);
+    });
   }
+
+  private readonly onRetry = () => {
+    this.counters.retries++;
+  };
 
   private async get(req: IncomingRequest): Promise<unknown> {
     const { key, linearizable } = parseGet(req.data);

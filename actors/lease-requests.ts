@@ -12,7 +12,7 @@
  */
 import { invalid, TenureError } from '../errors/errors.ts';
 import { validateCommand, validateKey, validateListFilter } from '../lease/validate.ts';
-import type { LeaseCommand, LeaseInfo, LeaseKey, LeaseListFilter } from '../lease/types.ts';
+import { failureToError, type LeaseCommand, type LeaseInfo, type LeaseKey, type LeaseListFilter, type LeaseResult } from '../lease/types.ts';
 
 export type WriteOp = 'claim' | 'extend' | 'revoke' | 'pin' | 'unpin';
 export const WRITE_OPS: readonly WriteOp[] = ['claim', 'extend', 'revoke', 'pin', 'unpin'];
@@ -204,4 +204,19 @@ export interface WaitReply {
   free: true;
   reason: 'free' | 'revoked' | 'expired';
   index?: number;
+}
+
+/** The client's view of an applied write's result; a failure is thrown as its typed error. */
+export function writeReply(cmd: LeaseCommand, result: LeaseResult, now: number): unknown {
+  if (!result.ok) throw failureToError(result);
+  if (cmd.op === 'claim' && 'extended' in result) {
+    const r: ClaimReply = { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token, extended: result.extended };
+    return r;
+  }
+  if (cmd.op === 'extend' && 'expiry' in result) {
+    return { holder: result.holder, expiry: result.expiry, remainingMs: Math.max(0, result.expiry - now), token: result.token };
+  }
+  if (cmd.op === 'revoke') return { revoked: true };
+  if ('pinnedBy' in result) return { pinnedBy: result.pinnedBy };
+  throw new TenureError('Internal', `unexpected result for ${cmd.op}`);
 }

@@ -16,14 +16,14 @@
 import type { Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
-import type { Forwarder } from './forwarder.ts';
+import { submitVia, type Forwarder, type SubmitSettle } from './forwarder.ts';
 import type { WriteOp } from './lease-requests.ts';
 
 export const MAX_ATTEMPTS = 8;
 const TIMEOUT_ATTEMPTS: Record<WriteOp, number> = { claim: 1, extend: 3, revoke: 3, pin: 3, unpin: 3 };
 const OVERLOADED_ATTEMPTS: Record<WriteOp, number> = { claim: 1, extend: 3, revoke: 3, pin: 3, unpin: 3 };
 
-export async function submitWithRetry(
+export function submitWithRetry(
   forwarder: Forwarder,
   cmd: LeaseCommand,
   op: WriteOp,
@@ -31,30 +31,47 @@ export async function submitWithRetry(
   clock: Clock,
   onRetry: () => void = () => {},
 ): Promise<LeaseResult> {
+  return new Promise((resolve, reject) => submitWithRetryThen(forwarder, cmd, op, deadline, clock, onRetry, (err, r) => (err ? reject(err) : resolve(r!))));
+}
+
+/** `submitWithRetry` with a callback (no promise per attempt on the leader's path); `done` runs once. */
+export function submitWithRetryThen(
+  forwarder: Forwarder,
+  cmd: LeaseCommand,
+  op: WriteOp,
+  deadline: number,
+  clock: Clock,
+  onRetry: () => void,
+  done: SubmitSettle,
+): void {
   let timeoutsLeft = TIMEOUT_ATTEMPTS[op];
-  for (let attempt = 1; ; attempt++) {
+  let attempt = 0;
+  const next = (): void => {
+    attempt++;
     const now = clock.now();
     const attemptDeadline = timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
-    try {
-      return await forwarder.submit(cmd, { deadline: attemptDeadline });
-    } catch (err) {
-      if (!(err instanceof TenureError)) throw err;
+    submitVia(forwarder, cmd, { deadline: attemptDeadline }, (err, result) => {
+      if (!err) return done(null, result);
+      if (!(err instanceof TenureError)) return done(err);
       let delay: number;
       if (err.code === 'Timeout' || (err.code === 'DeadlineExceeded' && attemptDeadline < deadline)) {
-        if (--timeoutsLeft < 1) throw err;
+        if (--timeoutsLeft < 1) return done(err);
         delay = 0;
       } else if (err.code === 'NotLeader' || err.code === 'NoLeader' || err.code === 'Overloaded') {
-        if (attempt >= (err.code === 'Overloaded' ? OVERLOADED_ATTEMPTS[op] : MAX_ATTEMPTS)) throw err;
+        if (attempt >= (err.code === 'Overloaded' ? OVERLOADED_ATTEMPTS[op] : MAX_ATTEMPTS)) return done(err);
         const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
         delay = Math.max(hinted, backoff(attempt));
       } else {
-        throw err;
+        return done(err);
       }
-      if (clock.now() + delay >= deadline) throw err;
+      if (clock.now() + delay >= deadline) return done(err);
       onRetry();
-      if (delay > 0) await new Promise<void>((r) => clock.setTimeout(() => r(), delay));
-    }
-  }
+      // Never retry inside the failed attempt's own call stack (a refusal may be synchronous).
+      if (delay > 0) clock.setTimeout(next, delay);
+      else queueMicrotask(next);
+    });
+  };
+  next();
 }
 
 /** Jittered exponential backoff: 10 ms, 20 ms, 40 ms … capped at 500 ms, times a random 0.5–1.5. */

@@ -1,10 +1,12 @@
 import { TenureError } from '../errors/errors.ts';
 import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
 
+/** Answers one proposed command: an error, or the state machine's result once applied. */
+export type ProposalSettle = (err: Error | null, result?: unknown) => void;
+
 interface Queued {
   command: Uint8Array;
-  resolve: (result: unknown) => void;
-  reject: (err: Error) => void;
+  settle: ProposalSettle;
 }
 
 interface Pending {
@@ -45,17 +47,24 @@ export class ProposalBatcher {
   }
 
   enqueue(command: Uint8Array): Promise<unknown> {
+    return new Promise((resolve, reject) => this.enqueueWith(command, (err, result) => (err ? reject(err) : resolve(result))));
+  }
+
+  /**
+   * The allocation-light form of `enqueue` for the leader's hot path: `settle` is called exactly
+   * once, synchronously when the queue is full, else when the entry is applied or lost.
+   */
+  enqueueWith(command: Uint8Array, settle: ProposalSettle): void {
     if (this.queue.length >= this.limits.maxQueuedCommands) {
-      return Promise.reject(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
+      settle(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
+      return;
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ command, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
-        queueMicrotask(() => this.flush());
-      }
-    });
+    this.queue.push({ command, settle });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
+      queueMicrotask(() => this.flush());
+    }
   }
 
   /** Tracks a single entry appended elsewhere (membership changes). */
@@ -85,14 +94,18 @@ export class ProposalBatcher {
     try {
       first = this.append(groups.map((g) => encodeCommandBatch(g.map((q) => q.command))));
     } catch (err) {
-      for (const q of queued) q.reject(err as Error);
+      for (const q of queued) q.settle(err as Error);
       return;
     }
     groups.forEach((g, i) => {
       this.pending.set(first.index + i, {
         term: first.term,
-        resolve: (results) => g.forEach((q, k) => q.resolve(results[k])),
-        reject: (e) => g.forEach((q) => q.reject(e)),
+        resolve: (results) => {
+          for (let k = 0; k < g.length; k++) g[k].settle(null, results[k]);
+        },
+        reject: (e) => {
+          for (const q of g) q.settle(e);
+        },
       });
     });
   }
@@ -111,8 +124,9 @@ export class ProposalBatcher {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     if (includeQueued) {
-      for (const q of this.queue) q.reject(err);
+      const queued = this.queue;
       this.queue = [];
+      for (const q of queued) q.settle(err);
     }
   }
 }

@@ -13,7 +13,7 @@ import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from './raft-node-options.ts';
 
 export type { RaftNodeOptions };
-import { ProposalBatcher } from './proposal-batcher.ts';
+import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 import { inspect } from './inspection.ts';
@@ -184,6 +184,12 @@ export class RaftNode {
   propose(command: Uint8Array): Promise<unknown> {
     if (this.core.role !== 'leader') return Promise.reject(this.notLeader());
     return this.proposals.enqueue(command);
+  }
+
+  /** `propose` without a promise per command (the facade leader's hot path); `settle` runs once. */
+  proposeWith(command: Uint8Array, settle: ProposalSettle): void {
+    if (this.core.role !== 'leader') settle(this.notLeader());
+    else this.proposals.enqueueWith(command, settle);
   }
 
   /** Proposes several commands at once (a caller-made batch). */

@@ -22,7 +22,7 @@ import type { RaftProposer } from '../machines/forwarder/wire.ts';
 import { FacadeForwarder, FacadeLeader, type FacadeLeaderOptions } from './facade-forwarder.ts';
 import { LegacyForwarder, LegacyForwarderLeader } from './legacy-forwarder.ts';
 import type { Leadership } from './raft-node.ts';
-import type { Forwarder, ForwardOptions } from './forwarder.ts';
+import { submitVia, type Forwarder, type ForwardOptions, type SubmitSettle } from './forwarder.ts';
 
 export interface TransportSwitchResult {
   transport: Transport;
@@ -71,6 +71,16 @@ export class TransportSwitch implements Forwarder {
     } finally {
       this.inFlight[transport]--;
     }
+  }
+
+  submitWith(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
+    if (this.closed) return settle(new TenureError('Cancelled', 'forwarder closed'));
+    const transport = this.current;
+    this.inFlight[transport]++;
+    submitVia(this.transports[transport], cmd, opts, (err, result) => {
+      this.inFlight[transport]--;
+      settle(err, result);
+    });
   }
 
   async close(): Promise<void> {

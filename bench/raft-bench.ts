@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { Packr } from 'msgpackr';
+import { encodeLeaseCommand } from '../lease/command-codec.ts';
 import * as hdr from 'hdr-histogram-js';
 import { NatsBus } from '../bus/nats-bus.ts';
 import { subjects } from '../bus/subjects.ts';
@@ -25,7 +25,6 @@ const o = new Command()
   .parse()
   .opts<{ seconds: string; concurrency: string; batch: string; out: string }>();
 
-const packr = new Packr({ useRecords: false });
 const cluster = 'bench';
 const s = subjects(cluster);
 const server = await startNatsServer({});
@@ -73,7 +72,7 @@ async function step(target: string, concurrency: number, batch: number, seconds:
       const cmds = [];
       for (let i = 0; i < batch; i++) {
         // extend of a lease nobody holds: a real FSM command that leaves the state small (NotHeld).
-        cmds.push(packr.pack({ op: 'extend', clientId, seq: ++seq, key: { namespace: 'bench', model: 'm', lease: `l${w}` }, holder: 'h', durationMs: 10_000 }));
+        cmds.push(encodeLeaseCommand({ op: 'extend', clientId, seq: ++seq, key: { namespace: 'bench', model: 'm', lease: `l${w}` }, holder: 'h', durationMs: 10_000 }));
       }
       const t0 = process.hrtime.bigint();
       try {

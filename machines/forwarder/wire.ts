@@ -23,6 +23,8 @@ export interface RaftProposer {
   readonly leader: string | null;
   /** Resolves with the state machine's result once applied; commands proposed in one microtask share an entry. */
   propose(command: Uint8Array): Promise<unknown>;
+  /** Optional callback form of `propose` (no promise per command); `settle` runs exactly once. */
+  proposeWith?(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void;
 }
 
 /** The node-addressed facade subject (`….facade.apply.<nodeId>`). */

@@ -5,9 +5,9 @@
  * stall the leader's proposals and see exactly what was proposed. Everything runs on the
  * simulated clock, so a run is deterministic; FWD_SEED=<n> replays the tests on another network seed.
  */
-import { Packr } from 'msgpackr';
 import { RaftNode } from '../../actors/raft-node.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
+import { decodeLeaseCommand } from '../../lease/command-codec.ts';
 import { ForwardingStack, type ForwardingStackOptions } from '../../actors/transport-switch.ts';
 import { SimNetwork, type SimEndpoint } from '../../bus/sim-bus.ts';
 import { SimClock } from '../../clock/clock.ts';
@@ -18,7 +18,6 @@ import type { LeaseCommand } from '../../lease/types.ts';
 import type { RaftProposer } from '../../machines/forwarder/wire.ts';
 
 export const CLUSTER = 'fwd';
-const packr = new Packr({ useRecords: false });
 
 /** Passes proposals to Raft, or holds them while `hold()` is in force (a stalled leader). */
 export class ProposalGate implements RaftProposer {
@@ -43,8 +42,17 @@ export class ProposalGate implements RaftProposer {
       const held = this.held;
       return new Promise((resolve) => held.push(() => resolve(this.propose(command))));
     }
-    this.proposed.push(packr.unpack(command) as LeaseCommand);
+    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
     return this.node.propose(command);
+  }
+
+  proposeWith(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void {
+    if (this.held) {
+      this.held.push(() => this.proposeWith(command, settle));
+      return;
+    }
+    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
+    this.node.proposeWith(command, settle);
   }
 
   /** Proposals waiting at the gate. */
