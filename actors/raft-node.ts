@@ -48,6 +48,8 @@ export class RaftNode {
   private readonly opts: ResolvedRaftNodeOptions;
   private proposals!: ProposalBatcher;
   private readyRunning = false;
+  /** The Ready loop is waiting for a disk write (a leader's new appends need not wait for it). */
+  private persisting = false;
   private readyAgain = false;
   private requestedGen = 0;
   private durableGen = 0;
@@ -325,6 +327,8 @@ export class RaftNode {
     if (this.stopped) return;
     if (this.readyRunning) {
       this.readyAgain = true;
+      // A leader replicates new entries at once instead of after its own disk write in flight.
+      if (this.persisting) for (const m of this.core.takeLeaderMessages()) this.sendMessage(m);
       return;
     }
     if (!this.core.hasReady() && this.durableWaiters.length === 0 && !this.hasToApply()) return;
@@ -355,7 +359,12 @@ export class RaftNode {
       // Entries already durable and committed need not wait for this write (it may only be the new
       // commit index): apply and answer callers now. After a crash they are re-applied from the log.
       if (!rd.restore) await this.applyCommitted();
-      await this.persist(rd);
+      this.persisting = true;
+      try {
+        await this.persist(rd);
+      } finally {
+        this.persisting = false;
+      }
       this.durableGen = gen;
       if (this.durableWaiters.length) {
         const still: typeof this.durableWaiters = [];
@@ -496,4 +505,3 @@ export class RaftNode {
 async function* iterate(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
   for (const c of chunks) yield c;
 }
-

@@ -1,9 +1,7 @@
 import { RaftLog } from './log.ts';
-import type { AppendRequest, AppendResponse, HeartbeatResponse, RaftMessage, SnapshotInstall, SnapshotResponse, VoteRequest, VoteResponse } from './messages.ts';
-import { isResponse } from './messages.ts';
+import { isResponse, type AppendRequest, type AppendResponse, type HeartbeatResponse, type RaftMessage, type SnapshotInstall, type SnapshotResponse, type VoteRequest, type VoteResponse } from './messages.ts';
 import { Progress, quorum } from './progress.ts';
-import type { ClusterConfig, HardState, LogEntry, NodeId, RaftCoreOptions, Role, SnapshotMeta } from './types.ts';
-import { EntryType } from './types.ts';
+import { EntryType, type ClusterConfig, type HardState, type LogEntry, type NodeId, type RaftCoreOptions, type Role, type SnapshotMeta } from './types.ts';
 import { encodeConfig } from './config-codec.ts';
 import { ReadIndexTracker, type ReadState } from './read-index.ts';
 import { Outbox, RaftError, type Ready } from './ready.ts';
@@ -482,7 +480,6 @@ export class RaftCore {
   }
 
   // ---- output ------------------------------------------------------------------------------
-
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
   }
@@ -493,6 +490,9 @@ export class RaftCore {
     if (round !== null) this.broadcastHeartbeat(round);
     return this.out.take(this.hardState(), this.log.takeUnstable());
   }
+
+  /** A leader's messages taken ahead of the Ready (its term is durable; its own entries count once persisted). */
+  takeLeaderMessages = (): RaftMessage[] => (this.role === 'leader' ? this.out.takeMessages() : []);
 
   hasReady(): boolean {
     return this.reads.hasUnsentRound() || this.out.pending(this.hardState(), this.log.unstableFrom <= this.log.lastIndex());

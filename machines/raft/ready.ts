@@ -50,6 +50,13 @@ export class Outbox {
     return rd;
   }
 
+  /** Removes and returns the queued messages only (the rest stays for the next `take`). */
+  takeMessages(): RaftMessage[] {
+    const m = this.ready.messages;
+    this.ready.messages = [];
+    return m;
+  }
+
   pending(hs: HardState, unstableEntries: boolean): boolean {
     const o = this.ready;
     return (

@@ -55,7 +55,9 @@ export class SimCluster {
     const slot = this.slots.get(id)!;
     if (slot.node) return;
     slot.incarnation++;
-    slot.storage = new FencedStorage(slot.disk);
+    // Disk writes take 0–3 ms of simulated time, so replication overlaps a leader's own write.
+    const disk = new Rng((this.seed * 131 + slot.incarnation) >>> 0);
+    slot.storage = new FencedStorage(slot.disk, () => new Promise((r) => this.clock.setTimeout(r, disk.int(0, 3))));
     slot.fsm = new RecordingStateMachine();
     const node = new RaftNode({
       id,

@@ -7,7 +7,11 @@ import type { SnapshotMeta } from '../../machines/raft/types.ts';
  */
 export class FencedStorage implements RaftStorage {
   private fenced = false;
-  constructor(private readonly inner: RaftStorage) {}
+  /** `writeDelay` models the disk: a write lands (and resolves) only after it; a crash first loses it. */
+  constructor(
+    private readonly inner: RaftStorage,
+    private readonly writeDelay?: () => Promise<void>,
+  ) {}
   fence(): void {
     this.fenced = true;
   }
@@ -20,6 +24,10 @@ export class FencedStorage implements RaftStorage {
   }
   async write(batch: LogWrite): Promise<void> {
     this.check();
+    if (this.writeDelay) {
+      await this.writeDelay();
+      this.check();
+    }
     return this.inner.write(batch);
   }
   async saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void> {
