@@ -204,7 +204,7 @@ export class LeaseManager {
     stateMachine.onRestored(() => this.waiters.recheck((key) => this.opts.stateMachine.fsm.get(key) === null));
     // One wildcard subscription for every op: an unknown op gets Invalid instead of NoResponders,
     // and per-op subscriptions plus a catch-all would see each request twice.
-    const admit = (subject: string) => this.admit(subject);
+    const admit = (subject: string, lane?: string) => this.admit(subject, lane);
     const endpoints = [{ name: 'lease', subject: this.subj.leaseAll, handler: this.handler(), admit }];
     const maxPayloadBytes = this.opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     try {
@@ -259,16 +259,19 @@ export class LeaseManager {
    * writes in flight at a quarter of the bound claims are refused, at half revokes and pins, at the
    * bound extends — the same order as the leader's admission lanes, at a fraction of the cost.
    */
-  private admit(subject: string): TenureError | null {
+  private admit(subject: string, lane?: string): TenureError | null {
     const op = subject.slice(subject.lastIndexOf('.') + 1);
-    if (op === 'batch' && subject === this.nodeBatchSubject) {
+    if (op !== 'batch') return this.shedding(op);
+    if (subject === this.nodeBatchSubject) {
       // A batch sent straight to this node: taken only with headroom (as a claim would be); a busy
       // node refuses it unread and the client sends it through the queue group instead, where
       // every node shares the decoding and shedding.
       return this.shedding('claim', { direct: true });
     }
-    // A batch is judged op by op once decoded; before that only the hard bound applies to it.
-    return this.shedding(op === 'batch' ? 'extend' : op);
+    // A batch the client marked as claims only (`Tenure-Lane: claim`) is shed unread like one
+    // claim: refusing a herd of claims costs one reply, not a decode per op. Any other batch is
+    // judged op by op once decoded; before that only the hard bound applies to it.
+    return this.shedding(lane === 'claim' ? 'claim' : 'extend');
   }
 
   /** The `Overloaded` answer for `op` if this node is shedding that lane now, else null. */

@@ -7,7 +7,7 @@
  */
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '@nats-io/services';
-import { CONTENT_TYPE_HEADER, DEADLINE_HEADER } from '../bus/codec.ts';
+import { CONTENT_TYPE_HEADER, DEADLINE_HEADER, LANE_HEADER } from '../bus/codec.ts';
 import { deadlineFrom, header, replyHeaders } from '../bus/nats-headers.ts';
 import { runHandler, type RawReply } from '../bus/serve-core.ts';
 import type { RequestHandler, ServeOptions } from '../bus/types.ts';
@@ -72,6 +72,7 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
           bytes: msg.data,
           contentType: header(msg.headers, CONTENT_TYPE_HEADER),
           deadline: deadlineFrom(header(msg.headers, DEADLINE_HEADER)),
+          lane: header(msg.headers, LANE_HEADER),
         };
         if (raw.deadline <= Date.now()) return; // the caller gave up while this waited in a backlog: drop unread
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {

@@ -20,6 +20,8 @@ import { invalid, TenureError } from '../errors/errors.ts';
 export const ERROR_HEADER = 'Tenure-Error';
 /** Header carrying the caller's remaining budget in milliseconds, relative to when it was sent. */
 export const DEADLINE_HEADER = 'Tenure-Deadline-Ms';
+/** Admission lane of every op in a request (RequestOptions.lane). */
+export const LANE_HEADER = 'Tenure-Lane';
 export const CONTENT_TYPE_HEADER = 'Content-Type';
 export const JSON_CONTENT_TYPE = 'application/json';
 export const MSGPACK_CONTENT_TYPE = 'application/msgpack';

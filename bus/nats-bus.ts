@@ -25,6 +25,7 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import {
   CONTENT_TYPE_HEADER,
   DEADLINE_HEADER,
+  LANE_HEADER,
   decode,
   decodeReply,
   encode,
@@ -172,6 +173,7 @@ export class NatsBus implements Bus {
     const h = natsHeaders();
     if (Number.isFinite(deadlineMs)) h.set(DEADLINE_HEADER, String(Math.max(1, Math.floor(deadlineMs))));
     if (json) h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+    if (opts.lane) h.set(LANE_HEADER, opts.lane);
 
     this.ensureInbox();
     const token = (this.nextToken++).toString(36);
@@ -208,6 +210,7 @@ export class NatsBus implements Bus {
         bytes: msg.data,
         contentType: header(hdrs, CONTENT_TYPE_HEADER),
         deadline: deadlineFrom(header(hdrs, DEADLINE_HEADER)),
+        lane: header(hdrs, LANE_HEADER),
       };
       // A request whose caller has already given up (it waited in a backlog) is dropped unread:
       // nobody is listening for the answer, and working on it would only delay live requests.

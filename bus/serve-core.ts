@@ -14,6 +14,8 @@ export interface RawRequest {
   contentType?: string;
   /** Absolute deadline on the serving side's clock; Infinity if unknown. */
   deadline: number;
+  /** The caller's lane hint (RequestOptions.lane), if any. */
+  lane?: string;
 }
 
 export interface RawReply {
@@ -33,7 +35,7 @@ export function runHandler(
   maxPayloadBytes: number,
   log: Logger,
   reply: (reply: RawReply) => void,
-  admit?: (subject: string) => TenureError | null,
+  admit?: (subject: string, lane?: string) => TenureError | null,
 ): void {
   const done = (r: RawReply): void => {
     try {
@@ -43,7 +45,7 @@ export function runHandler(
     }
   };
   // Cheap refusal before any decoding: under overload, shedding must cost far less than serving.
-  const refusal = admit?.(raw.subject);
+  const refusal = admit?.(raw.subject, raw.lane);
   if (refusal) {
     done(errorReply(refusal, isJsonPayload(raw.bytes, raw.contentType)));
     return;

@@ -101,6 +101,7 @@ export interface Envelope {
   from: SimEndpoint;
   /** Requests: the caller's remaining budget (ms) at send time. */
   budgetMs?: number;
+  lane?: string;
   /** Requests: where the reply goes. */
   replyTo?: { endpoint: SimEndpoint; token: number };
   /** Replies: set for error replies. */

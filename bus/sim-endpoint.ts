@@ -75,6 +75,7 @@ export class SimEndpoint implements Bus {
         json,
         from: this,
         budgetMs: deadlineMs,
+        lane: opts.lane,
         replyTo: { endpoint: this, token },
       };
       if (!this.net.route(env)) {
@@ -129,6 +130,7 @@ export class SimEndpoint implements Bus {
         bytes: env.bytes,
         contentType: env.json ? JSON_CONTENT_TYPE : undefined,
         deadline: env.budgetMs !== undefined && Number.isFinite(env.budgetMs) ? this.net.clock.now() + env.budgetMs : Infinity,
+        lane: env.lane,
       };
       runHandler(raw, handler, maxPayloadBytes, this.log, (reply: RawReply) => {
         if (!env.replyTo || this.closed) return;

@@ -11,6 +11,11 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Encode this request as JSON instead of msgpack (what `nats req` users do). */
   json?: boolean;
+  /**
+   * Admission lane every op of this request belongs to (`Tenure-Lane` header), e.g. `claim` for a
+   * batch of claims: lets a busy server refuse it unread. A hint only; it never widens admission.
+   */
+  lane?: string;
 }
 
 export interface IncomingRequest {
@@ -39,7 +44,7 @@ export interface ServeOptions {
    * Called with the subject before the payload is even decoded; a returned error (typically
    * `Overloaded`) is the reply. Lets a server shed load at a fraction of the cost of serving it.
    */
-  admit?: (subject: string) => import('../errors/errors.ts').TenureError | null;
+  admit?: (subject: string, lane?: string) => import('../errors/errors.ts').TenureError | null;
 }
 
 export interface Subscription {

@@ -13,6 +13,9 @@
  * as a whole. A server that does not know `lease.batch` (Invalid, field `op`) turns coalescing
  * off for that bus and the writes are resent one by one.
  *
+ * Claims leave in their own batches, marked `Tenure-Lane: claim`: claims are what an overloaded
+ * node sheds first, and a node shedding them refuses such a batch before decoding it.
+ *
  * Batches go to the leader directly once a reply has named it (`….node.<leader>.lease.batch`),
  * which saves a follower's decode and forwarding hop; any node still answers correctly (it
  * forwards), and a node that is gone (NoResponders) sends the batch back to the queue group.
@@ -79,7 +82,9 @@ export class WriteCoalescer {
     const end = Date.now() + deadlineMs;
     const group = this.subj.lease('batch');
     const subject = this.batchSubject();
-    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - Date.now()), signal: opts.signal, json: opts.json });
+    // A batch of claims only says so, so that a shedding server refuses it unread.
+    const lane = ops.every((o) => (o as { op?: unknown }).op === 'claim') ? 'claim' : undefined;
+    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - Date.now()), signal: opts.signal, json: opts.json, lane });
     let reply: BatchReply;
     try {
       reply = await send(subject);
@@ -159,7 +164,11 @@ export class WriteCoalescer {
     this.pending = [];
     if (items.length === 1) return this.single(items[0]);
     const limits = { maxCount: MAX_COALESCED_OPS, maxBytes: MAX_COALESCED_BYTES, deadlines: { now: Date.now(), minSpreadMs: 20 } };
-    for (const chunk of chunkItems(items, limits)) this.sendChunk(chunk);
+    // Claims travel apart from the other writes: an overloaded server sheds claims first, and a
+    // claims-only batch can be refused without decoding it (requestBatch marks its lane).
+    const claims = items.filter((i) => i.op === 'claim');
+    const others = claims.length === 0 ? items : items.filter((i) => i.op !== 'claim');
+    for (const group of [others, claims]) for (const chunk of chunkItems(group, limits)) this.sendChunk(chunk);
   }
 
   private single(item: Item): void {

@@ -112,6 +112,22 @@ describe('client write coalescing', () => {
     expect(await check.get(key('co-3'), { linearizable: true })).toMatchObject({ holder: 'c3' });
   });
 
+  it('sends claims and other writes of one turn as separate batches', async () => {
+    const shared = await tc.bus();
+    const counters = coalescerFor(shared, subjects(tc.cluster)).counters;
+    const owner = new TenureClient(shared, { cluster: tc.cluster });
+    await Promise.all([0, 1, 2].map((i) => owner.claim(key(`split-x${i}`), 'o', 10_000)));
+    const before = { ...counters };
+    const clients = Array.from({ length: 6 }, () => new TenureClient(shared, { cluster: tc.cluster }));
+    const out = await Promise.all([
+      ...[0, 1, 2].map((i) => clients[i].extend(key(`split-x${i}`), 'o', 10_000)),
+      ...[3, 4, 5].map((i) => clients[i].claim(key(`split-c${i}`), 'c', 10_000)),
+    ]);
+    expect(out.map((r) => r.holder)).toEqual(['o', 'o', 'o', 'c', 'c', 'c']);
+    expect(counters.batches - before.batches).toBe(2);
+    expect(counters.batchedWrites - before.batchedWrites).toBe(6);
+  });
+
   it('can be turned off per client', async () => {
     const shared = await tc.bus();
     const clients = Array.from({ length: 5 }, () => new TenureClient(shared, { cluster: tc.cluster, coalesce: false }));
@@ -173,5 +189,35 @@ describe('a busy leader refuses direct batches unread', () => {
     expect(out[1]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
     expect(route.batchSubject()).toBe(subjects(busy.cluster).lease('batch'));
     lag.lagMs = 0;
+  });
+
+  it('refuses a claims-only batch (Tenure-Lane: claim) unread while shedding claims, and keeps serving other batches', async () => {
+    const client = await busy.client();
+    const s = subjects(busy.cluster);
+    const ops = Array.from({ length: 20 }, (_, i) => ({ op: 'claim', ...key(`lane-${i}`), holder: 'h', durationMs: 10_000 }));
+    const nodes = busy.running();
+    const handled = () => nodes.reduce((n, x) => n + x.manager.counters.byOp.batch, 0);
+    const shedBefore = nodes.reduce((n, x) => n + x.manager.counters.shed, 0);
+    const handledBefore = handled();
+    lag.lagMs = 120;
+    try {
+      const refused = await client.bus.request(s.lease('batch'), { ops }, { deadlineMs: 2000, lane: 'claim' }).catch((e: unknown) => e as TenureError);
+      expect(refused).toMatchObject({ code: 'Overloaded', details: { lane: 'claim' } });
+      // Refused before decoding: no node's batch handler ran, one shed counted for the whole herd.
+      expect(handled()).toBe(handledBefore);
+      expect(nodes.reduce((n, x) => n + x.manager.counters.shed, 0)).toBe(shedBefore + 1);
+      // The same ops without the hint are decoded and shed op by op (same outcome, more work).
+      const unmarked = await client.bus.request<{ results: { error?: { code: string } }[] }>(s.lease('batch'), { ops }, { deadlineMs: 2000 });
+      expect(unmarked.results.every((r) => r.error?.code === 'Overloaded')).toBe(true);
+      expect(handled()).toBe(handledBefore + 1);
+      // Through the client, claims-only batches are marked: each claim gets Overloaded.
+      const viaClient = await client.batch(ops.map(({ op, namespace, model, lease, ...rest }) => ({ ...rest, op: op as 'claim', key: { namespace, model, lease } })));
+      expect(viaClient.every((o) => !o.ok && o.error.code === 'Overloaded')).toBe(true);
+      expect(handled()).toBe(handledBefore + 1);
+    } finally {
+      lag.lagMs = 0;
+    }
+    const ok = await client.bus.request<{ results: { result?: unknown }[] }>(s.lease('batch'), { ops }, { deadlineMs: 5000, lane: 'claim' });
+    expect(ok.results.every((r) => r.result !== undefined)).toBe(true);
   });
 });
