@@ -51,6 +51,8 @@ export interface BenchOptions {
   copyTo?: string;
   label?: string;
   cpuProf: boolean;
+  /** Niceness (0–19) of the generator processes. */
+  workerNice: number;
   /** Extra environment for the node processes (e.g. TENURE_ELECTION_TIMEOUT_MS). */
   nodeEnv: Record<string, string>;
   /** Progress line: 'tty' (\r), 'lines' (one per 5 s), 'none'. */
@@ -88,6 +90,7 @@ export const DEFAULTS: BenchOptions = {
   maxAttempts: 3,
   outDir: 'bench/results',
   cpuProf: false,
+  workerNice: 0,
   nodeEnv: {},
   progress: process.stdout.isTTY ? 'tty' : 'lines',
 };

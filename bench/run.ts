@@ -15,7 +15,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, setPriority, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchCluster, type Transport } from './cluster.ts';
@@ -126,6 +126,13 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   for (let w = 0; w < nWorkers; w++) {
     const child = fork(join(here, 'worker.ts'), [], { cwd: repoRoot, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
+    if (o.workerNice && child.pid) {
+      try {
+        setPriority(child.pid, o.workerNice);
+      } catch {
+        // not permitted here: run at the default priority
+      }
+    }
     child.on('message', (m: WorkerMessage) => {
       if (m.type === 'tick') builder.addTick(m);
       else if (m.type === 'ready') ready.add(m.worker);
@@ -289,8 +296,16 @@ function closedSpec(o: BenchOptions, op: ClosedOp, clients: number, name: string
 
 function openSpec(o: BenchOptions, phases: RatePhase[], name: string, title: string, heldPerWorker?: number): RunSpec {
   const workers = Math.max(1, o.workers);
-  const perWorker = phases.map((p) => ({ ...p, rates: Object.fromEntries(Object.entries(p.rates).map(([k, v]) => [k, v / workers])) }));
-  const maxExtendRate = Math.max(0, ...phases.map((p) => p.rates.extend ?? 0)) / workers;
+  // Overload: the holders (extends of held leases) are other agents than the claim herd, so they
+  // get a generator process of their own; a saturated claim generator must not delay their sends
+  // and replies (that would measure the generator, not the service).
+  const holders = name.startsWith('overload') && phases.some((p) => p.rates.extend) && phases.some((p) => p.rates.claim);
+  const only = (p: RatePhase, keep: (op: string) => boolean, div: number): RatePhase => ({
+    ...p,
+    rates: Object.fromEntries(Object.entries(p.rates).flatMap(([k, v]) => (keep(k) ? [[k, v / div]] : []))),
+  });
+  const perWorker = phases.map((p) => only(p, (op) => !holders || op !== 'extend', workers));
+  const maxExtendRate = Math.max(0, ...phases.map((p) => p.rates.extend ?? 0)) / (holders ? 1 : workers);
   // Each held lease is extended about every leaseMs/3.
   const held = heldPerWorker ?? Math.ceil((maxExtendRate * (o.leaseMs / 1000)) / 3);
   const durationMs = phases.reduce((a, p) => a + p.durationMs, 0);
@@ -300,12 +315,15 @@ function openSpec(o: BenchOptions, phases: RatePhase[], name: string, title: str
     markers.push({ x: t / 1000, label: p.label ?? Object.entries(p.rates).map(([k, v]) => `${k} ${fmt(v)}/s`).join(' + ') });
     t += p.durationMs;
   }
+  const common = { kind: 'open' as const, connections: o.connections, leaseMs: o.leaseMs, maxOutstanding: 20_000 };
+  const workloads = Array.from({ length: workers }, () => ({ ...common, phases: perWorker, heldLeases: holders ? 0 : held }));
+  if (holders) workloads.push({ ...common, phases: phases.map((p) => only(p, (op) => op === 'extend', 1)), heldLeases: held });
   return {
     name,
     title,
     workload: name.startsWith('overload') ? 'overload' : 'open',
-    params: { phases, workers, connectionsPerWorker: o.connections, heldLeasesPerWorker: held, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
-    workloads: Array.from({ length: workers }, () => ({ kind: 'open', phases: perWorker, connections: o.connections, heldLeases: held, leaseMs: o.leaseMs, maxOutstanding: 20_000 })),
+    params: { phases, workers: workloads.length, holderWorker: holders, workerNice: o.workerNice, connectionsPerWorker: o.connections, heldLeasesPerWorker: held, leaseMs: o.leaseMs, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    workloads,
     durationMs,
     markers,
     progressLabel: name,
@@ -459,7 +477,7 @@ async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOpt
         { durationMs: o.recoverySeconds * 1000, rates: base, label: 'back to 0.5×S' },
       ];
       await go(openSpec({ ...o, leaseMs: 10_000 }, phases, 'overload', `overload: ${o.factor}× sustainable (S = ${fmt(S)}/s) for ${o.overloadSeconds} s`), (r) => ({
-        ...overloadSummary(r, phases, o.workers),
+        ...overloadSummary(r, phases, Number(r.params.workers ?? o.workers)),
         sustainableRate: S,
       }));
       break;
