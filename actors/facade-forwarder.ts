@@ -20,7 +20,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Bus, IncomingRequest, Subscription } from '../bus/types.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
-import { TenureError, toTenureError } from '../errors/errors.ts';
+import { notLeaderError, TenureError, toTenureError } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { validateCommand } from '../lease/validate.ts';
@@ -39,13 +39,10 @@ import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions, SubmitSettle } from './forwarder.ts';
 import { inspect } from './inspection.ts';
+import { collect, promiseOf, settleFrom, type Settle } from './settle.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
-export function notLeaderError(leader: string | null, self?: string): TenureError {
-  return leader && leader !== self
-    ? new TenureError('NotLeader', `not the leader; leader is ${leader}`, { leader })
-    : new TenureError('NoLeader', 'no leader elected', { leader: null });
-}
+export { notLeaderError };
 
 export interface FacadeLeaderOptions {
   bus: Bus;
@@ -66,12 +63,9 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
-/** Answers one command: an error, or its result once applied. */
-export type Settle = (err: TenureError | null, result?: LeaseResult) => void;
-
 interface Waiting {
   bytes: Uint8Array;
-  settle: Settle;
+  settle: Settle<LeaseResult, TenureError>;
 }
 
 export class FacadeLeader {
@@ -151,7 +145,7 @@ export class FacadeLeader {
 
   /** Enqueues one command on this (leader) node; the local lease manager's path. */
   submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal): Promise<LeaseResult> {
-    return new Promise((resolve, reject) => this.enqueue(cmd, callerDeadline, signal, (err, result) => (err ? reject(err) : resolve(result!))));
+    return promiseOf((settle) => this.enqueue(cmd, callerDeadline, signal, settle));
   }
 
   /**
@@ -159,7 +153,7 @@ export class FacadeLeader {
    * `settle` runs exactly once — synchronously when the command is refused, else when it is
    * applied, expires, is cancelled or leadership is lost.
    */
-  enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle): void {
+  enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle<LeaseResult, TenureError>): void {
     const raft = this.opts.raft;
     if (this.stopped) return settle(new TenureError('Cancelled', 'leader forwarding stopped'));
     if (raft.role !== 'leader') return settle(notLeaderError(raft.leader, raft.id));
@@ -211,29 +205,18 @@ export class FacadeLeader {
     const { commands, budgetMs, budgets } = parseFacadeRequest(req.data, this.maxPerRequest);
     const now = this.clock.now();
     const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
-    const outcomes: FacadeOutcome[] = new Array(commands.length);
-    return new Promise((resolve) => {
-      let left = commands.length;
-      const done = () => {
-        if (--left === 0) resolve({ outcomes });
-      };
-      if (left === 0) return resolve({ outcomes });
-      for (let i = 0; i < commands.length; i++) {
-        let cmd: LeaseCommand;
-        try {
-          cmd = validateCommand(commands[i]);
-        } catch (err) {
-          outcomes[i] = { error: toTenureError(err).toWire() };
-          done();
-          continue;
-        }
-        const own = budgets?.[i];
-        this.enqueue(cmd, own == null ? deadline : Math.min(deadline, now + own), undefined, (err, result) => {
-          outcomes[i] = err ? { error: toTenureError(err).toWire() } : { result: result! };
-          done();
-        });
+    return collect<FacadeOutcome>(commands.length, (i, done) => {
+      let cmd: LeaseCommand;
+      try {
+        cmd = validateCommand(commands[i]);
+      } catch (err) {
+        return done({ error: toTenureError(err).toWire() });
       }
-    });
+      const own = budgets?.[i];
+      this.enqueue(cmd, own == null ? deadline : Math.min(deadline, now + own), undefined, (err, result) =>
+        done(err ? { error: err.toWire() } : { result: result! }),
+      );
+    }).then((outcomes) => ({ outcomes }));
   }
 
   private schedulePump(): void {
@@ -272,7 +255,7 @@ export class FacadeLeader {
     };
     // All proposed in this microtask: RaftNode puts them in one entry.
     for (const item of batch) {
-      const answer = (err: Error | null, result?: unknown) => {
+      const answer: Settle<unknown> = (err, result) => {
         if (err) item.payload.settle(toTenureError(err));
         else {
           this.queue.recordCommitted(item, this.clock.now());
@@ -281,7 +264,7 @@ export class FacadeLeader {
         settled();
       };
       if (raft.proposeWith) raft.proposeWith(item.payload.bytes, answer);
-      else raft.propose(item.payload.bytes).then((r) => answer(null, r), answer);
+      else settleFrom(raft.propose(item.payload.bytes), answer);
     }
   }
 
@@ -408,16 +391,13 @@ export class FacadeForwarder implements Forwarder {
     }
   }
 
-  /** `submit` without promises on the leader's own path; elsewhere it is `submit`. */
+  /** `submit` without promises on the leader's own path (the queue checks signal and deadline); elsewhere it is `submit`. */
   submitWith(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
     const local = this.opts.local;
-    if (local?.leading && !this.closed && !opts.signal?.aborted && opts.deadline > this.clock.now()) {
-      this.counters.submitted++;
-      this.counters.local++;
-      local.enqueue(cmd, opts.deadline, opts.signal, settle);
-      return;
-    }
-    this.submit(cmd, opts).then((r) => settle(null, r), settle);
+    if (!local?.leading || this.closed) return settleFrom(this.submit(cmd, opts), settle);
+    this.counters.submitted++;
+    this.counters.local++;
+    local.enqueue(cmd, opts.deadline, opts.signal, settle);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { encodeLeaseCommand } from './lease-state-machine.ts';
+import { settleFrom, type Settle } from './settle.ts';
 
 export interface ForwardOptions {
   /** Absolute deadline on the forwarder's clock (ms). */
@@ -25,7 +26,7 @@ export interface ForwardOptions {
 }
 
 /** Answers one submitted command: an error, or its result. Called exactly once. */
-export type SubmitSettle = (err: unknown, result?: LeaseResult) => void;
+export type SubmitSettle = Settle<LeaseResult>;
 
 export interface Forwarder {
   submit(cmd: LeaseCommand, opts: ForwardOptions): Promise<LeaseResult>;
@@ -37,7 +38,7 @@ export interface Forwarder {
 /** `submitWith` when the forwarder has it, else `submit` adapted to the callback. */
 export function submitVia(forwarder: Forwarder, cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
   if (forwarder.submitWith) forwarder.submitWith(cmd, opts, settle);
-  else forwarder.submit(cmd, opts).then((r) => settle(null, r), settle);
+  else settleFrom(forwarder.submit(cmd, opts), settle);
 }
 
 /** What the direct forwarder needs from the local Raft node (RaftNode satisfies it). */

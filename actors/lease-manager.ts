@@ -44,6 +44,7 @@ import { startMicroService } from './micro-service.ts';
 import { submitWithRetryThen } from './lease-retry.ts';
 import { Waiters } from './waiters.ts';
 import { inspect } from './inspection.ts';
+import { collect, promiseOf, type Settle } from './settle.ts';
 
 export const LEASE_QUEUE = 'tenure-lease';
 
@@ -356,45 +357,26 @@ export class LeaseManager {
     // One refusal per op kind per batch: shedding is decided from the node's load, not the op, and a
     // refused herd would otherwise cost an error object per op exactly when CPU is scarcest.
     const refusals = new Map<WriteOp, BatchResult | null>();
-    const results: BatchResult[] = new Array(parsed.ops.length);
-    return new Promise((resolve) => {
-      let left = parsed.ops.length;
-      const done = () => {
-        if (--left === 0) resolve({ results, leader: this.opts.raft.leader });
-      };
-      if (left === 0) return resolve({ results, leader: this.opts.raft.leader });
-      for (let i = 0; i < parsed.ops.length; i++) {
-        const p = parsed.ops[i];
-        if ('error' in p) {
-          results[i] = { error: p.error.toWire() };
-          done();
-          continue;
-        }
-        let refused = refusals.get(p.op);
-        if (refused === undefined) {
-          const shed = this.shedding(p.op);
-          refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
-        } else if (refused) this.counters.shed++;
-        if (refused) {
-          results[i] = refused;
-          done();
-          continue;
-        }
-        const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
-        this.submitThen(p.op, p.cmd, deadline, (err, reply) => {
-          results[i] = err ? { error: toTenureError(err).toWire() } : { result: reply };
-          done();
-        });
-      }
-    });
+    return collect<BatchResult>(parsed.ops.length, (i, done) => {
+      const p = parsed.ops[i];
+      if ('error' in p) return done({ error: p.error.toWire() });
+      let refused = refusals.get(p.op);
+      if (refused === undefined) {
+        const shed = this.shedding(p.op);
+        refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
+      } else if (refused) this.counters.shed++;
+      if (refused) return done(refused);
+      const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
+      this.submitThen(p.op, p.cmd, deadline, (err, reply) => done(err ? { error: toTenureError(err).toWire() } : { result: reply }));
+    }).then((results) => ({ results, leader: this.opts.raft.leader }));
   }
 
   private submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
-    return new Promise((resolve, reject) => this.submitThen(op, cmd, deadline, (err, reply) => (err ? reject(err) : resolve(reply))));
+    return promiseOf((settle) => this.submitThen(op, cmd, deadline, settle));
   }
 
   /** Submits with the retry policy and answers `done` once with the client's reply or an error. */
-  private submitThen(op: WriteOp, cmd: LeaseCommand, deadline: number, done: (err: unknown, reply?: unknown) => void): void {
+  private submitThen(op: WriteOp, cmd: LeaseCommand, deadline: number, done: Settle<unknown>): void {
     if (this.inFlight >= (this.opts.maxInFlight ?? 10_000)) {
       this.counters.shed++;
       return done(new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 }));

@@ -17,6 +17,7 @@ import type { Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { submitVia, type Forwarder, type SubmitSettle } from './forwarder.ts';
+import { promiseOf } from './settle.ts';
 import type { WriteOp } from './lease-requests.ts';
 
 export const MAX_ATTEMPTS = 8;
@@ -31,7 +32,7 @@ export function submitWithRetry(
   clock: Clock,
   onRetry: () => void = () => {},
 ): Promise<LeaseResult> {
-  return new Promise((resolve, reject) => submitWithRetryThen(forwarder, cmd, op, deadline, clock, onRetry, (err, r) => (err ? reject(err) : resolve(r!))));
+  return promiseOf((settle) => submitWithRetryThen(forwarder, cmd, op, deadline, clock, onRetry, settle));
 }
 
 /** `submitWithRetry` with a callback (no promise per attempt on the leader's path); `done` runs once. */

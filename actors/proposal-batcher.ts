@@ -1,8 +1,9 @@
 import { TenureError } from '../errors/errors.ts';
 import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
+import { promiseOf, type Settle } from './settle.ts';
 
 /** Answers one proposed command: an error, or the state machine's result once applied. */
-export type ProposalSettle = (err: Error | null, result?: unknown) => void;
+export type ProposalSettle = Settle<unknown, Error>;
 
 interface Queued {
   command: Uint8Array;
@@ -47,7 +48,7 @@ export class ProposalBatcher {
   }
 
   enqueue(command: Uint8Array): Promise<unknown> {
-    return new Promise((resolve, reject) => this.enqueueWith(command, (err, result) => (err ? reject(err) : resolve(result))));
+    return promiseOf((settle) => this.enqueueWith(command, settle));
   }
 
   /**

@@ -2,7 +2,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '../bus/types.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { Rng } from '../clock/clock.ts';
-import { TenureError } from '../errors/errors.ts';
+import { notLeaderError, TenureError } from '../errors/errors.ts';
 import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/core.ts';
 import { RaftLog } from '../machines/raft/log.ts';
 import { raftMachine } from '../machines/raft/machine.ts';
@@ -14,6 +14,7 @@ import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from
 
 export type { RaftNodeOptions };
 import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
+import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 import { inspect } from './inspection.ts';
@@ -184,19 +185,13 @@ export class RaftNode {
    * proposed in the same event-loop turn share one Raft entry.
    */
   propose(command: Uint8Array): Promise<unknown> {
-    if (this.core.role !== 'leader') return Promise.reject(this.notLeader());
-    return this.proposals.enqueue(command);
+    return promiseOf((settle) => this.proposeWith(command, settle));
   }
 
   /** `propose` without a promise per command (the facade leader's hot path); `settle` runs once. */
   proposeWith(command: Uint8Array, settle: ProposalSettle): void {
     if (this.core.role !== 'leader') settle(this.notLeader());
     else this.proposals.enqueueWith(command, settle);
-  }
-
-  /** Proposes several commands at once (a caller-made batch). */
-  proposeBatch(commands: Uint8Array[]): Promise<unknown[]> {
-    return Promise.all(commands.map((c) => this.propose(c)));
   }
 
   changeMembership(change: { add?: NodeId; remove?: NodeId }): Promise<void> {
@@ -260,7 +255,8 @@ export class RaftNode {
     if (!Array.isArray(cmds) || !cmds.every((c) => c instanceof Uint8Array)) {
       throw new TenureError('Invalid', 'commands: expected an array of binary commands', { field: 'commands' });
     }
-    return { results: await this.proposeBatch(cmds as Uint8Array[]) };
+    // Proposed in one turn: they share a Raft entry.
+    return { results: await Promise.all((cmds as Uint8Array[]).map((c) => this.propose(c))) };
   }
 
   /** Appends coalesced command entries through the machine (leader only). */
@@ -419,7 +415,6 @@ export class RaftNode {
   }
 
 
-
   /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
   private maybeSnapshot(): void {
     const log = this.core.log;
@@ -475,10 +470,7 @@ export class RaftNode {
   }
 
   private notLeader(): TenureError {
-    const leader = this.core.lead;
-    return leader && leader !== this.id
-      ? new TenureError('NotLeader', `not the leader; leader is ${leader}`, { leader })
-      : new TenureError('NoLeader', 'no leader elected', { leader: null });
+    return notLeaderError(this.core.lead, this.id);
   }
 
   private mapError(err: Error): Error {

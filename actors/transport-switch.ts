@@ -23,6 +23,7 @@ import { FacadeForwarder, FacadeLeader, type FacadeLeaderOptions } from './facad
 import { LegacyForwarder, LegacyForwarderLeader } from './legacy-forwarder.ts';
 import type { Leadership } from './raft-node.ts';
 import { submitVia, type Forwarder, type ForwardOptions, type SubmitSettle } from './forwarder.ts';
+import { promiseOf } from './settle.ts';
 
 export interface TransportSwitchResult {
   transport: Transport;
@@ -62,15 +63,8 @@ export class TransportSwitch implements Forwarder {
     return { transport, previous, inFlightOnPrevious: this.inFlight[previous] };
   }
 
-  async submit(cmd: LeaseCommand, opts: ForwardOptions): Promise<LeaseResult> {
-    if (this.closed) throw new TenureError('Cancelled', 'forwarder closed');
-    const transport = this.current;
-    this.inFlight[transport]++;
-    try {
-      return await this.transports[transport].submit(cmd, opts);
-    } finally {
-      this.inFlight[transport]--;
-    }
+  submit(cmd: LeaseCommand, opts: ForwardOptions): Promise<LeaseResult> {
+    return promiseOf((settle) => this.submitWith(cmd, opts, settle));
   }
 
   submitWith(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {

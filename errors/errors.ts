@@ -60,6 +60,13 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 /** Bad input: always names the field and why, and changes nothing. */
+/** `NotLeader` naming the leader when another node leads, else `NoLeader`. */
+export function notLeaderError(leader: string | null, self?: string): TenureError {
+  return leader && leader !== self
+    ? new TenureError('NotLeader', `not the leader; leader is ${leader}`, { leader })
+    : new TenureError('NoLeader', 'no leader elected', { leader: null });
+}
+
 export function invalid(field: string, why: string): TenureError {
   return new TenureError('Invalid', `${field}: ${why}`, { field });
 }
