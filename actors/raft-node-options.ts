@@ -30,7 +30,10 @@ export interface RaftNodeOptions {
   maxQueuedCommands?: number;
   /** Take a snapshot and compact once this many entries were applied since the last one. */
   snapshotEveryEntries?: number;
-  /** …or once the in-memory log holds this many bytes (big batches make entries large). */
+  /**
+   * …or once the in-memory log holds this many bytes (big batches make entries large), or the size of
+   * the last snapshot if that is larger. Bounds the memory the log takes between snapshots.
+   */
   snapshotEveryBytes?: number;
   snapshotChunkBytes?: number;
 }
@@ -53,7 +56,7 @@ export function withDefaults(opts: RaftNodeOptions): ResolvedRaftNodeOptions {
     maxBytesPerEntry: 256 * 1024,
     maxQueuedCommands: 100_000,
     snapshotEveryEntries: 10_000,
-    snapshotEveryBytes: 64 * 1024 * 1024,
+    snapshotEveryBytes: 8 * 1024 * 1024,
     snapshotChunkBytes: 256 * 1024,
     ...stripUndefined(opts),
   } as ResolvedRaftNodeOptions;

@@ -419,7 +419,8 @@ export class RaftNode {
   private maybeSnapshot(): void {
     const log = this.core.log;
     if (this.snapshotting || log.applied <= log.snapshot.index) return;
-    if (log.applied - log.snapshot.index < this.opts.snapshotEveryEntries && log.bytes < this.opts.snapshotEveryBytes) return;
+    // Bytes: the larger of the bound and the last snapshot, so a big lease table is not re-written for a little log.
+    if (log.applied - log.snapshot.index < this.opts.snapshotEveryEntries && log.bytes < Math.max(this.opts.snapshotEveryBytes, log.snapshot.size)) return;
     const { meta, chunks } = captureSnapshot(this.opts.stateMachine, log);
     this.snapshotting = true;
     this.opts.storage

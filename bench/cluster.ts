@@ -47,6 +47,9 @@ export interface NodeSample {
   rssAnon?: number | null;
   rssFile?: number | null;
   heapUsed?: number | null;
+  /** V8 heap reserved (`heapTotal`) and memory held outside it (`external`: buffers, native). */
+  heapTotal?: number | null;
+  external?: number | null;
   /** Cumulative CPU µs (user + system) of the node process. */
   cpuMicros: number | null;
   fsm: Record<string, unknown> | null;
@@ -175,6 +178,8 @@ export class BenchCluster {
             rssAnon: typeof proc.rssAnon === 'number' ? proc.rssAnon : null,
             rssFile: typeof proc.rssFile === 'number' ? proc.rssFile : null,
             heapUsed: typeof proc.heapUsed === 'number' ? proc.heapUsed : null,
+            heapTotal: typeof proc.heapTotal === 'number' ? proc.heapTotal : null,
+            external: typeof proc.external === 'number' ? proc.external : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,

@@ -107,8 +107,8 @@ export async function runNode(config: Config): Promise<void> {
   process.stdout.write(`ready ${config.nodeId}\n`);
 }
 
-function pick(m: NodeJS.MemoryUsage): { rss: number; heapUsed: number; external: number; arrayBuffers: number; rssAnon?: number; rssFile?: number } {
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, ...rssSplit() };
+function pick(m: NodeJS.MemoryUsage): { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; rssAnon?: number; rssFile?: number } {
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, ...rssSplit() };
 }
 
 /**

@@ -88,6 +88,11 @@ export class LmdbStorage implements RaftStorage {
       noSync: false,
       overlappingSync: options.overlappingSync ?? true,
       compression: false,
+      // Address space reserved up front (not disk, not memory): lmdb-js otherwise starts with a 128 KiB
+      // map and maps the file again each time it grows, and the pages resident in the old maps stay
+      // counted in the node's RSS (measured: two maps of one data file, 43–45 MB resident against a
+      // 25 MB file). lmdb-js still grows the map if a database ever outgrows this.
+      mapSize: 16 * 1024 ** 3,
       // Always a directory: lmdb-js would otherwise take a path like `node-1.data` for a file.
       noSubdir: false,
     });
