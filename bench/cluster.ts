@@ -50,6 +50,8 @@ export interface NodeSample {
   /** V8 heap reserved (`heapTotal`) and memory held outside it (`external`: buffers, native). */
   heapTotal?: number | null;
   external?: number | null;
+  /** The memory governor's current `--heap-growing-percent` (0 = V8's own), null when off. */
+  heapGrowingPercent?: number | null;
   /** Cumulative CPU µs (user + system) of the node process. */
   cpuMicros: number | null;
   fsm: Record<string, unknown> | null;
@@ -180,6 +182,7 @@ export class BenchCluster {
             heapUsed: typeof proc.heapUsed === 'number' ? proc.heapUsed : null,
             heapTotal: typeof proc.heapTotal === 'number' ? proc.heapTotal : null,
             external: typeof proc.external === 'number' ? proc.external : null,
+            heapGrowingPercent: typeof proc.memoryGovernor?.heapGrowingPercent === 'number' ? proc.memoryGovernor.heapGrowingPercent : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,

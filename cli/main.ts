@@ -21,7 +21,8 @@ const nodeFlags = (cmd: Command) =>
     .option('--transport <name>', 'facade | legacy-pubsub')
     .option('--election-timeout-ms <ms>')
     .option('--heartbeat-ms <ms>')
-    .option('--clock-interval-ms <ms>');
+    .option('--clock-interval-ms <ms>')
+    .option('--memory-budget-mb <mb>', 'RSS the node steers toward by collecting garbage sooner (0 = off)');
 
 nodeFlags(program.command('node').description('run one Tenure node')).action(async (flags: ConfigFlags) => {
   await runNode(loadConfig(process.env, flags));

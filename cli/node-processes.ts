@@ -6,6 +6,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** Resolved from this package, so nodes start whatever the caller's working directory is. */
 const TSX_LOADER = import.meta.resolve('tsx');
 
+/**
+ * Node.js flags for node processes when `TENURE_NODE_ARGS` is unset (set it, even empty, to replace
+ * them). A 4 MB semi-space keeps V8's young generation at ≈ 12 MB instead of up to 48 MB: with the
+ * memory governor (actors/memory-governor.ts) it is what holds a node under 256 MB RSS at 5×
+ * overload (docs/benchmarks.md, fourth session), for ≈ 8 % of closed-loop throughput.
+ */
+export const DEFAULT_NODE_ARGS = '--max-semi-space-size=4';
+
 export interface NodeProcessOptions {
   id: string;
   nodes: string[];
@@ -34,7 +42,7 @@ export class NodeProcess {
   async start(timeoutMs = 20_000): Promise<void> {
     const o = this.opts;
     // `--import tsx` keeps it one OS process, so a SIGKILL really kills the node (tsx's CLI would fork).
-    const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? DEFAULT_NODE_ARGS).split(' ').filter(Boolean);
     const args = [...nodeArgs, '--import', TSX_LOADER, join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },

@@ -8,6 +8,7 @@ import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
 import { LoadMonitor } from '../actors/load-monitor.ts';
+import { MemoryGovernor } from '../actors/memory-governor.ts';
 import { publishInspection } from '../actors/inspection.ts';
 import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 
@@ -43,6 +44,12 @@ export async function runNode(config: Config): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
   const loadMonitor = new LoadMonitor().start();
+  const memory = config.memoryBudgetMb > 0
+    ? new MemoryGovernor({
+        budgetBytes: config.memoryBudgetMb * 2 ** 20,
+        onOverBudget: (rss) => logger.warn({ rssMB: Math.round(rss / 2 ** 20), budgetMB: config.memoryBudgetMb }, 'resident memory over budget; collecting garbage as often as it allows'),
+      }).start()
+    : null;
   // Raft gets a connection of its own: heartbeats never queue behind a flood of client requests.
   const raftBus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}-raft`, logger });
   const storage = await LmdbStorage.open(dir);
@@ -81,7 +88,7 @@ export async function runNode(config: Config): Promise<void> {
     ...node.raft.status(),
     fsm: node.stateMachine.fsm.stats(),
     forwarding: node.forwarding.status?.(),
-    process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage() },
+    process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage(), memoryGovernor: memory?.status() ?? null },
   }));
   bus.serve(s.control('leases', config.nodeId), () => ({ applied: node.raft.appliedIndex, leases: node.stateMachine.fsm.list() }));
 
@@ -89,6 +96,7 @@ export async function runNode(config: Config): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    memory?.stop();
     await node.stop();
     stopInspection();
     await bus.close();

@@ -15,6 +15,7 @@
  * | heartbeatMs        | TENURE_HEARTBEAT_MS          | --heartbeat-ms         | 100                     |
  * | clockIntervalMs    | TENURE_CLOCK_INTERVAL_MS     | --clock-interval-ms    | 1000                    |
  * | maxPayloadBytes    | TENURE_MAX_PAYLOAD_BYTES     | --max-payload-bytes    | 65536                   |
+ * | memoryBudgetMb     | TENURE_MEMORY_BUDGET_MB      | --memory-budget-mb     | 256 (0 = off)           |
  *
  * Empty environment values count as unset.
  */
@@ -45,6 +46,8 @@ export interface Config {
   readonly clockIntervalMs: number;
   /** Largest client payload accepted; larger requests get `Invalid` (field `payload`). */
   readonly maxPayloadBytes: number;
+  /** RSS the node steers toward by collecting garbage sooner (actors/memory-governor.ts); 0 = off. */
+  readonly memoryBudgetMb: number;
 }
 
 /** CLI flags as commander hands them over (camelCase keys; strings or already-parsed values). */
@@ -60,6 +63,7 @@ export interface ConfigFlags {
   heartbeatMs?: string | number;
   clockIntervalMs?: string | number;
   maxPayloadBytes?: string | number;
+  memoryBudgetMb?: string | number;
 }
 
 type Key = keyof Config;
@@ -76,6 +80,7 @@ const ENV: Record<Key, string> = {
   heartbeatMs: 'TENURE_HEARTBEAT_MS',
   clockIntervalMs: 'TENURE_CLOCK_INTERVAL_MS',
   maxPayloadBytes: 'TENURE_MAX_PAYLOAD_BYTES',
+  memoryBudgetMb: 'TENURE_MEMORY_BUDGET_MB',
 };
 
 export const DEFAULTS = Object.freeze({
@@ -89,6 +94,7 @@ export const DEFAULTS = Object.freeze({
   heartbeatMs: 100,
   clockIntervalMs: 1000,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  memoryBudgetMb: 256,
 });
 
 /** Largest payload NATS accepts by default (1 MiB); a bigger limit would only move the failure. */
@@ -133,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const heartbeatMs = int(heartbeatRaw, 1, 600_000) ?? DEFAULTS.heartbeatMs;
   const clockIntervalMs = int(pick('clockIntervalMs'), 1, 3_600_000) ?? DEFAULTS.clockIntervalMs;
   const maxPayloadBytes = int(pick('maxPayloadBytes'), 256, NATS_MAX_PAYLOAD) ?? DEFAULTS.maxPayloadBytes;
+  const memoryBudgetMb = int(pick('memoryBudgetMb'), 0, 1_048_576) ?? DEFAULTS.memoryBudgetMb;
 
   if (heartbeatMs >= electionTimeoutMs) {
     const source = heartbeatRaw?.source ?? electionRaw?.source ?? `${ENV.heartbeatMs}/${ENV.electionTimeoutMs}`;
@@ -154,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heartbeatMs,
     clockIntervalMs,
     maxPayloadBytes,
+    memoryBudgetMb,
   });
 }
 

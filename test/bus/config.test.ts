@@ -28,6 +28,7 @@ describe('config', () => {
       heartbeatMs: DEFAULTS.heartbeatMs,
       clockIntervalMs: 1000,
       maxPayloadBytes: 65536,
+      memoryBudgetMb: 256,
     });
   });
 
@@ -44,6 +45,7 @@ describe('config', () => {
       TENURE_HEARTBEAT_MS: '150',
       TENURE_CLOCK_INTERVAL_MS: '500',
       TENURE_MAX_PAYLOAD_BYTES: '131072',
+      TENURE_MEMORY_BUDGET_MB: '0',
       TENURE_UNRELATED: 'x',
     };
     const fromEnv = loadConfig(env, {});
@@ -59,6 +61,7 @@ describe('config', () => {
       heartbeatMs: 150,
       clockIntervalMs: 500,
       maxPayloadBytes: 131072,
+      memoryBudgetMb: 0,
     });
     const withFlags = loadConfig(env, { nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'] });
     expect(withFlags).toMatchObject({ nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], cluster: 'prod' });
@@ -85,6 +88,8 @@ describe('config', () => {
       [{ NATS_URL: 'http://x:1' }, {}, 'NATS_URL', /unsupported scheme/],
       [{ TENURE_MAX_PAYLOAD_BYTES: '99999999' }, {}, 'TENURE_MAX_PAYLOAD_BYTES', /between/],
       [{ TENURE_CLOCK_INTERVAL_MS: '1.5' }, {}, 'TENURE_CLOCK_INTERVAL_MS', /whole number/],
+      [{ TENURE_MEMORY_BUDGET_MB: 'lots' }, {}, 'TENURE_MEMORY_BUDGET_MB', /whole number/],
+      [{}, { memoryBudgetMb: 2_000_000 }, '--memory-budget-mb', /between 0 and/],
     ];
     for (const [env, flags, source, why] of cases) {
       const err = configError(() => loadConfig(env, flags));

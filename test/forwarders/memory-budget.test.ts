@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
+import { ProcessCluster } from '../support/process-cluster.ts';
+import { subjects } from '../../bus/subjects.ts';
+import type { NatsBus } from '../../bus/nats-bus.ts';
+import { TenureClient } from '../../client/tenure-client.ts';
+
+/**
+ * A real node process with a memory budget far below what it needs: the governor collects as often
+ * as it allows and says so, and the node keeps serving (the budget is a target, not a limit).
+ */
+const cluster = uniqueCluster('membudget');
+let procs: ProcessCluster;
+let bus: NatsBus;
+let client: TenureClient;
+
+interface Governed {
+  process: { memoryGovernor: { budgetMB: number; heapGrowingPercent: number; overBudget: boolean } | null };
+}
+
+beforeAll(async () => {
+  procs = new ProcessCluster(natsUrl(), cluster, ['n1'], { TENURE_MEMORY_BUDGET_MB: '16' });
+  await procs.start();
+  bus = await connectBus();
+  await procs.waitForLeader(bus);
+  client = new TenureClient(bus, { cluster, deadlineMs: 5000 });
+}, 60_000);
+
+afterAll(async () => {
+  await client?.close();
+  await bus?.close();
+  await procs?.stop();
+});
+
+it('a node over its memory budget tightens garbage collection, reports it, and keeps serving', async () => {
+  const key = (lease: string) => ({ namespace: 'application-leadership', model: 'mem', lease });
+  const claims = await Promise.all(Array.from({ length: 200 }, (_, i) => client.claim(key(`l${i}`), 'unit/0', 60_000)));
+  expect(claims.every((c) => c.holder === 'unit/0')).toBe(true);
+  const st = await bus.request<Governed>(subjects(cluster).control('status', 'n1'), {}, { deadlineMs: 2000 });
+  expect(st.process.memoryGovernor).toEqual(expect.objectContaining({ budgetMB: 16, heapGrowingPercent: 10, overBudget: true }));
+  const again = await client.extend(key('l0'), 'unit/0', 60_000);
+  expect(again.holder).toBe('unit/0');
+}, 60_000);
