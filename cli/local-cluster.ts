@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { ConfigFlags } from '../config/config.ts';
-import { loadConfig } from '../config/config.ts';
+import { configEnv, loadConfig } from '../config/config.ts';
 import { subjects } from '../bus/subjects.ts';
 import { startNatsServer, type NatsServerHandle } from './nats-server.ts';
 import { NodeProcess } from './node-processes.ts';
@@ -34,7 +34,7 @@ export async function startLocalCluster(flags: ConfigFlags & { size: string; ins
   const natsUrl = external ?? server!.url;
   const config = loadConfig(process.env, { ...flags, natsUrl, nodes: ids });
   const dataDir = resolve(config.dataDir);
-  const env: Record<string, string> = flags.inspect ? { TENURE_INSPECT: '1' } : {};
+  const env: Record<string, string> = { ...configEnv(config), ...(flags.inspect ? { TENURE_INSPECT: '1' } : {}) };
   const nodes = ids.map((id) => new NodeProcess({ id, nodes: ids, natsUrl, dataDir, cluster: config.cluster, env }));
   let inspector: InspectServer | null = null;
   let inspectBus: NatsBus | null = null;

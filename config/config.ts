@@ -165,6 +165,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   });
 }
 
+/** Settings a launcher passes to each node process by name; the rest travel as flags of their own. */
+const PER_NODE: readonly Key[] = ['nodeId', 'nodes', 'natsUrl', 'dataDir', 'cluster'];
+
+/**
+ * The environment that reproduces `config` in a child node process (`npm start`), so that flags
+ * given to the launcher (`--heartbeat-ms`, `--memory-budget-mb`, …) reach its nodes. Node identity,
+ * peers, NATS URL, data dir and cluster are left out: the launcher passes those per node.
+ */
+export function configEnv(config: Config): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of Object.keys(ENV) as Key[]) if (!PER_NODE.includes(key)) env[ENV[key]] = String(config[key]);
+  return env;
+}
+
 /** `nodeId` → `--node-id` */
 export function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -202,8 +202,8 @@ export class RaftLog {
 }
 
 /**
- * Entries decoded from a message (or read from storage) are views into a buffer shared with the
- * rest of that message, often a whole socket read; an entry held in the in-memory log would pin
+ * Entries a follower decodes from an append message are views into a buffer shared with the rest
+ * of that message, often a whole socket read; an entry held in the in-memory log would pin
  * that buffer until the next compaction (measured: 60–90 MB per node under 5× overload, against a
  * few MB of entry data). When any entry is such a view, the entries' bytes are copied into one
  * buffer of their own.

@@ -1,7 +1,7 @@
 // Config and logger tests live here for now (test/config/ and test/log/ may take them later).
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, flagName, loadConfig } from '../../config/config.ts';
+import { ConfigError, DEFAULTS, configEnv, flagName, loadConfig } from '../../config/config.ts';
 import { childLogger, createLogger, silentLogger } from '../../log/logger.ts';
 
 function configError(fn: () => unknown): ConfigError {
@@ -97,6 +97,14 @@ describe('config', () => {
       expect(err.message).toContain(source);
       expect(err.message).toMatch(why);
     }
+  });
+
+  it('a launcher hands its settings to node processes through the environment', () => {
+    const launcher = loadConfig({ TENURE_LOG_LEVEL: 'debug' }, { heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', cluster: 'c1', nodeId: 'n1' });
+    const env = configEnv(launcher);
+    expect(env).not.toHaveProperty('TENURE_NODE_ID');
+    expect(env).not.toHaveProperty('TENURE_CLUSTER');
+    expect(loadConfig(env, { nodeId: 'n2', cluster: 'c1' })).toMatchObject({ heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', logLevel: 'debug', nodeId: 'n2' });
   });
 
   it('spells flags the way the CLI does', () => {
