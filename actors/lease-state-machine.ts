@@ -73,14 +73,12 @@ export class LeaseStateMachine implements StateMachine {
     return results;
   }
 
-  /** FSM chunks framed with a u32 length: storage and transfer may re-cut the byte stream freely. */
-  *snapshot(): Iterable<Uint8Array> {
-    for (const chunk of this.fsm.snapshotChunks()) {
-      const framed = new Uint8Array(4 + chunk.byteLength);
-      new DataView(framed.buffer).setUint32(0, chunk.byteLength);
-      framed.set(chunk, 4);
-      yield framed;
-    }
+  /**
+   * FSM chunks framed with a u32 length: storage and transfer may re-cut the byte stream freely.
+   * The state is captured now (the FSM copies on write); the chunks are encoded as they are read.
+   */
+  snapshot(): Iterable<Uint8Array> {
+    return frame(this.fsm.snapshotChunks());
   }
 
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
@@ -93,5 +91,14 @@ export class LeaseStateMachine implements StateMachine {
   /** Called after the state was replaced by a snapshot (waiters must re-check everything). */
   onRestored(listener: () => void): void {
     this.restoredListeners.push(listener);
+  }
+}
+
+function* frame(chunks: Iterable<Uint8Array>): Generator<Uint8Array> {
+  for (const chunk of chunks) {
+    const framed = new Uint8Array(4 + chunk.byteLength);
+    new DataView(framed.buffer).setUint32(0, chunk.byteLength);
+    framed.set(chunk, 4);
+    yield framed;
   }
 }

@@ -36,6 +36,8 @@ export interface RaftNodeOptions {
    */
   snapshotEveryBytes?: number;
   snapshotChunkBytes?: number;
+  /** Longest synchronous run of snapshot capture before yielding to the event loop (ms). */
+  snapshotSliceMs?: number;
 }
 
 export type ResolvedRaftNodeOptions = Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
@@ -58,6 +60,7 @@ export function withDefaults(opts: RaftNodeOptions): ResolvedRaftNodeOptions {
     snapshotEveryEntries: 10_000,
     snapshotEveryBytes: 8 * 1024 * 1024,
     snapshotChunkBytes: 256 * 1024,
+    snapshotSliceMs: 4,
     ...stripUndefined(opts),
   } as ResolvedRaftNodeOptions;
 }

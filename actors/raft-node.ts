@@ -11,19 +11,23 @@ import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from './raft-node-options.ts';
-
-export type { RaftNodeOptions };
 import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
-import { captureSnapshot, SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+import { SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+import { SnapshotTaker } from './snapshot-taker.ts';
 import { inspect } from './inspection.ts';
+
+export type { RaftNodeOptions };
 
 /** The replicated state machine Raft applies to (the lease FSM in production). */
 export interface StateMachine {
   /** Applies one entry's commands in order; returns one result per command. Deterministic. */
   apply(index: number, commands: Uint8Array[]): unknown[];
-  /** The state at the last applied index, as chunks (materialised synchronously by the caller). */
+  /**
+   * The state at the last applied index, as chunks. The state is fixed when this is called: the
+   * caller consumes the chunks over several event-loop turns while apply continues.
+   */
   snapshot(): Iterable<Uint8Array>;
   restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
 }
@@ -33,7 +37,6 @@ export interface Leadership {
   leader: NodeId | null;
   term: number;
 }
-
 
 /**
  * A Raft node: the XState machine for roles and timers plus the I/O around it (bus, storage,
@@ -61,13 +64,18 @@ export class RaftNode {
   private lastLeadership: Leadership = { role: 'follower', leader: null, term: 0 };
   private stopped = false;
   private failure: Error | null = null;
-  private snapshotting = false;
+  private snapshots: SnapshotTaker;
 
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
     this.subj = subjects(opts.cluster);
     this.opts = withDefaults(opts);
     this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
+    this.snapshots = new SnapshotTaker({
+      ...this.opts,
+      sliceMs: this.opts.snapshotSliceMs,
+      onSaved: (meta) => !this.stopped && this.actor.send({ type: 'COMPACTED', meta }),
+    });
   }
 
   /** Loads the log and snapshot from storage, restores the state machine and starts serving. */
@@ -122,6 +130,7 @@ export class RaftNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.snapshots.stop();
     for (const s of this.subs) s.unsubscribe();
     this.actor?.stop();
     const err = new TenureError('NotLeader', 'node stopped', { leader: null });
@@ -174,6 +183,7 @@ export class RaftNode {
       applied: this.core.log.applied,
       lastIndex: this.core.log.lastIndex(),
       snapshotIndex: this.core.log.snapshot.index,
+      snapshots: this.snapshots.status(),
       voters: this.core.config.voters,
       queued: this.proposals.queued,
       pending: this.proposals.inFlight,
@@ -374,12 +384,8 @@ export class RaftNode {
       }
       if (!early) for (const m of rd.messages) this.sendMessage(m);
       for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
-      for (const r of rd.readStates) {
-        this.waiters.readConfirmed(r.ctx, r.index);
-      }
-      for (const ctx of rd.failedReads) {
-        this.waiters.readFailed(ctx, this.notLeader());
-      }
+      for (const r of rd.readStates) this.waiters.readConfirmed(r.ctx, r.index);
+      for (const ctx of rd.failedReads) this.waiters.readFailed(ctx, this.notLeader());
       await this.applyCommitted();
     } while (!this.stopped && (this.readyAgain || this.core.hasReady() || this.hasToApply() || this.durableWaiters.length > 0));
   }
@@ -414,22 +420,13 @@ export class RaftNode {
     }
   }
 
-
   /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
   private maybeSnapshot(): void {
     const log = this.core.log;
-    if (this.snapshotting || log.applied <= log.snapshot.index) return;
+    if (this.snapshots.busy || log.applied <= log.snapshot.index) return;
     // Bytes: the larger of the bound and the last snapshot, so a big lease table is not re-written for a little log.
     if (log.applied - log.snapshot.index < this.opts.snapshotEveryEntries && log.bytes < Math.max(this.opts.snapshotEveryBytes, log.snapshot.size)) return;
-    const { meta, chunks } = captureSnapshot(this.opts.stateMachine, log);
-    this.snapshotting = true;
-    this.opts.storage
-      .saveSnapshot(meta, chunks)
-      .then(() => {
-        if (!this.stopped) this.actor.send({ type: 'COMPACTED', meta });
-      })
-      .catch((err) => this.opts.logger.error({ err }, 'snapshot failed'))
-      .finally(() => (this.snapshotting = false));
+    this.snapshots.take(log);
   }
 
   private sendMessage(m: RaftMessage): void {

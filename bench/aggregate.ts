@@ -20,6 +20,11 @@ export interface NodeSeries {
   heapTotalMB?: (number | null)[];
   externalMB?: (number | null)[];
   heapGrowingPercent?: (number | null)[];
+  /** Longest event-loop delay the node saw in the second before the sample (ms). */
+  loopMaxMs?: (number | null)[];
+  /** Snapshots taken so far (a step up = one more) and the last capture's duration (ms). */
+  snapshots?: (number | null)[];
+  snapshotCaptureMs?: (number | null)[];
   cpuPct: (number | null)[];
   /** Commands waiting in this node's facade admission queue (all lanes). */
   queueDepth: (number | null)[];
@@ -171,14 +176,14 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         ns.up.push(false);
-        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }
@@ -197,6 +202,9 @@ export class SeriesBuilder {
       ns.heapTotalMB!.push(mb(smp.heapTotal));
       ns.externalMB!.push(mb(smp.external));
       ns.heapGrowingPercent!.push(smp.heapGrowingPercent ?? null);
+      ns.loopMaxMs!.push(smp.loopMaxMs ?? null);
+      ns.snapshots!.push(smp.snapshotsTaken ?? null);
+      ns.snapshotCaptureMs!.push(smp.snapshotCaptureMs ?? null);
       ns.cpuPct.push(
         prev && samePid && prev.cpu !== null && smp.cpuMicros !== null && raw.at > prev.at
           ? Math.round(((smp.cpuMicros - prev.cpu) / ((raw.at - prev.at) * 1000)) * 1000) / 10

@@ -42,6 +42,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
   const queue: ChartSeries[] = [];
   const rss: ChartSeries[] = [];
   const cpu: ChartSeries[] = [];
+  const loop: ChartSeries[] = [];
   const gauges: ChartSeries[] = [];
   const terms: ChartSeries[] = [];
   for (const r of runs) {
@@ -70,6 +71,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
       rss.push({ name: name(r, id), values: n.rssMB, color, dash: r.dash });
       if (n.term) terms.push({ name: name(r, id), values: n.term, color, dash: r.dash });
       cpu.push({ name: name(r, id), values: n.cpuPct, color, dash: r.dash });
+      if (n.loopMaxMs?.some((v) => v !== null)) loop.push({ name: name(r, id), values: n.loopMaxMs, color, dash: r.dash });
     });
     for (const g of ['held', 'waiting', 'outstanding']) {
       if (s.gauges[g]?.some((v) => v > 0)) gauges.push({ name: name(r, g), values: s.gauges[g], color: colorFor(g, errColors), dash: r.dash });
@@ -84,6 +86,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
     { title: 'Node CPU, % of one core', unit: '%', series: cpu },
     { title: 'Raft term per node (each step up is an election)', series: terms },
   ];
+  if (loop.length) panels.push({ title: 'Longest event-loop delay per node, ms (log scale)', unit: 'ms', series: loop, log: true });
   if (gauges.length) panels.push({ title: 'Generator state (held leases, parked waits, outstanding sends)', series: gauges });
   return panels;
 }

@@ -52,6 +52,11 @@ export interface NodeSample {
   external?: number | null;
   /** The memory governor's current `--heap-growing-percent` (0 = V8's own), null when off. */
   heapGrowingPercent?: number | null;
+  /** Longest event-loop delay in the node's last complete 1 s window (ms). */
+  loopMaxMs?: number | null;
+  /** Snapshots the node has taken, and how long the last one's capture ran (ms). */
+  snapshotsTaken?: number | null;
+  snapshotCaptureMs?: number | null;
   /** Cumulative CPU µs (user + system) of the node process. */
   cpuMicros: number | null;
   fsm: Record<string, unknown> | null;
@@ -183,6 +188,9 @@ export class BenchCluster {
             heapTotal: typeof proc.heapTotal === 'number' ? proc.heapTotal : null,
             external: typeof proc.external === 'number' ? proc.external : null,
             heapGrowingPercent: typeof proc.memoryGovernor?.heapGrowingPercent === 'number' ? proc.memoryGovernor.heapGrowingPercent : null,
+            loopMaxMs: typeof proc.eventLoop?.maxMs === 'number' ? proc.eventLoop.maxMs : null,
+            snapshotsTaken: typeof st.snapshots?.taken === 'number' ? st.snapshots.taken : null,
+            snapshotCaptureMs: typeof st.snapshots?.last?.captureMs === 'number' ? st.snapshots.last.captureMs : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,

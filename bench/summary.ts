@@ -33,6 +33,7 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   const peakRssAnonMB: Record<string, number | null> = {};
   const peakRssFileMB: Record<string, number | null> = {};
   const meanCpuPct: Record<string, number | null> = {};
+  const peakLoopDelayMs: Record<string, number | null> = {};
   const peak = (xs: (number | null)[] | undefined) => {
     const v = (xs ?? []).filter((x): x is number => x !== null);
     return v.length ? Math.max(...v) : null;
@@ -41,10 +42,11 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
     peakRssMB[id] = peak(n.rssMB);
     peakRssAnonMB[id] = peak(n.rssAnonMB);
     peakRssFileMB[id] = peak(n.rssFileMB);
+    peakLoopDelayMs[id] = peak(n.loopMaxMs);
     const cpu = n.cpuPct.filter((v): v is number => v !== null);
     meanCpuPct[id] = cpu.length ? Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 10) / 10 : null;
   }
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, restarts: r.restarts.length };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, restarts: r.restarts.length };
 }
 
 /** Overload findings from an open-loop run with baseline / overload / recovery phases. */
@@ -116,6 +118,7 @@ export function printSummary(r: RunResult): void {
     lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms${of}  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
   }
   lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)} (anon ${JSON.stringify(r.summary.peakRssAnonMB)}, file ${JSON.stringify(r.summary.peakRssFileMB)})  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));
 }

@@ -8,6 +8,7 @@ import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
 import { LoadMonitor } from '../actors/load-monitor.ts';
+import { EventLoopMonitor } from '../actors/event-loop-monitor.ts';
 import { MemoryGovernor } from '../actors/memory-governor.ts';
 import { publishInspection } from '../actors/inspection.ts';
 import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
@@ -44,6 +45,7 @@ export async function runNode(config: Config): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
   const loadMonitor = new LoadMonitor().start();
+  const eventLoop = new EventLoopMonitor();
   const memory = config.memoryBudgetMb > 0
     ? new MemoryGovernor({
         budgetBytes: config.memoryBudgetMb * 2 ** 20,
@@ -69,6 +71,7 @@ export async function runNode(config: Config): Promise<void> {
     raft: {
       rpcTimeoutMs: Math.max(200, config.electionTimeoutMs),
       snapshotEveryEntries: envInt('TENURE_SNAPSHOT_EVERY_ENTRIES'),
+      snapshotSliceMs: envInt('TENURE_SNAPSHOT_SLICE_MS'),
     },
     lease: { maxPayloadBytes: config.maxPayloadBytes, loadMonitor },
     forwarding: (ctx) =>
@@ -88,7 +91,7 @@ export async function runNode(config: Config): Promise<void> {
     ...node.raft.status(),
     fsm: node.stateMachine.fsm.stats(),
     forwarding: node.forwarding.status?.(),
-    process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage(), memoryGovernor: memory?.status() ?? null },
+    process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage(), eventLoop: eventLoop.status(), memoryGovernor: memory?.status() ?? null },
   }));
   bus.serve(s.control('leases', config.nodeId), () => ({ applied: node.raft.appliedIndex, leases: node.stateMachine.fsm.list() }));
 
@@ -97,6 +100,7 @@ export async function runNode(config: Config): Promise<void> {
     if (stopping) return;
     stopping = true;
     memory?.stop();
+    eventLoop.stop();
     await node.stop();
     stopInspection();
     await bus.close();

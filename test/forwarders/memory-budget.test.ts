@@ -19,7 +19,7 @@ interface Governed {
 }
 
 beforeAll(async () => {
-  procs = new ProcessCluster(natsUrl(), cluster, ['n1'], { TENURE_MEMORY_BUDGET_MB: '16' });
+  procs = new ProcessCluster(natsUrl(), cluster, ['n1'], { TENURE_MEMORY_BUDGET_MB: '16', TENURE_SNAPSHOT_EVERY_ENTRIES: '20' });
   await procs.start();
   bus = await connectBus();
   await procs.waitForLeader(bus);
@@ -40,4 +40,25 @@ it('a node over its memory budget tightens garbage collection, reports it, and k
   expect(st.process.memoryGovernor).toEqual(expect.objectContaining({ budgetMB: 16, heapGrowingPercent: 10, overBudget: true }));
   const again = await client.extend(key('l0'), 'unit/0', 60_000);
   expect(again.holder).toBe('unit/0');
+}, 60_000);
+
+it('reports the snapshots it took and its event-loop delay in its status', async () => {
+  const key = { namespace: 'application-leadership', model: 'mem', lease: 'snap' };
+  for (let i = 0; i < 30; i++) await client.claim(key, 'unit/0', 60_000); // 30 entries: over the 20-entry interval
+  interface Status {
+    snapshotIndex: number;
+    snapshots: { taken: number; failed: number; last: { index: number; bytes: number; captureMs: number } | null };
+    process: { eventLoop: { windowMs: number; maxMs: number; p99Ms: number; peakMs: number } };
+  }
+  let st = await bus.request<Status>(subjects(cluster).control('status', 'n1'), {}, { deadlineMs: 2000 });
+  for (let i = 0; i < 100 && st.snapshots.taken === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    st = await bus.request<Status>(subjects(cluster).control('status', 'n1'), {}, { deadlineMs: 2000 });
+  }
+  expect(st.snapshots.taken).toBeGreaterThanOrEqual(1);
+  expect(st.snapshots.failed).toBe(0);
+  expect(st.snapshots.last!.index).toBeGreaterThanOrEqual(20);
+  expect(st.snapshots.last!.bytes).toBeGreaterThan(0);
+  expect(st.snapshotIndex).toBeGreaterThanOrEqual(20);
+  expect(st.process.eventLoop).toEqual(expect.objectContaining({ windowMs: 1000, maxMs: expect.any(Number), peakMs: expect.any(Number) }));
 }, 60_000);

@@ -1,7 +1,7 @@
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { EntryType } from '../../machines/raft/types.ts';
-import { crc32 } from '../../storage/crc32.ts';
+import { crc32, crc32Portable } from '../../storage/crc32.ts';
 import {
   decodeEntry,
   decodeHardState,
@@ -13,19 +13,23 @@ import {
 import { CorruptionError } from '../../storage/types.ts';
 import { bytes, entry } from './contract.ts';
 
-describe('crc32', () => {
+describe.each([
+  ['crc32', crc32],
+  ['crc32Portable', crc32Portable],
+])('%s', (_name, crc) => {
   it('matches the IEEE check value and zlib', () => {
-    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
-    expect(crc32(new Uint8Array(0))).toBe(0);
+    expect(crc(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
+    expect(crc(new Uint8Array(0))).toBe(0);
     const data = bytes(10_000);
-    if (typeof zlibCrc32 === 'function') expect(crc32(data)).toBe(zlibCrc32(data));
+    if (typeof zlibCrc32 === 'function') expect(crc(data)).toBe(zlibCrc32(data));
+    expect(crc(data)).toBe(crc32Portable(data));
   });
 
   it('is incremental over chunks', () => {
     const data = bytes(4097);
-    const whole = crc32(data);
+    const whole = crc(data);
     for (const cut of [0, 1, 100, 4096, 4097]) {
-      expect(crc32(data.subarray(cut), crc32(data.subarray(0, cut)))).toBe(whole);
+      expect(crc(data.subarray(cut), crc(data.subarray(0, cut)))).toBe(whole);
     }
   });
 });
