@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 
 export interface EventLoopStatus {
   /** Length of the window the figures cover (ms). */
@@ -8,6 +8,9 @@ export interface EventLoopStatus {
   p99Ms: number;
   /** Longest delay since the process started (ms). */
   peakMs: number;
+  /** Garbage collection in the last complete window: the longest pause and the sum of pauses (ms). */
+  gcMaxMs: number;
+  gcMs: number;
 }
 
 /**
@@ -18,12 +21,22 @@ export interface EventLoopStatus {
 export class EventLoopMonitor {
   private readonly hist: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
-  private last = { maxMs: 0, p99Ms: 0 };
+  private readonly gc: PerformanceObserver;
+  private last = { maxMs: 0, p99Ms: 0, gcMaxMs: 0, gcMs: 0 };
   private peakMs = 0;
+  private gcMaxMs = 0;
+  private gcMs = 0;
 
   constructor(private readonly windowMs = 1000) {
     this.hist = monitorEventLoopDelay({ resolution: 10 });
     this.hist.enable();
+    this.gc = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        this.gcMs += e.duration;
+        this.gcMaxMs = Math.max(this.gcMaxMs, e.duration);
+      }
+    });
+    this.gc.observe({ entryTypes: ['gc'] });
     this.timer = setInterval(() => this.roll(), windowMs);
     this.timer.unref();
   }
@@ -35,12 +48,17 @@ export class EventLoopMonitor {
   stop(): void {
     clearInterval(this.timer);
     this.hist.disable();
+    this.gc.disconnect();
   }
 
   private roll(): void {
     const ms = (ns: number) => Math.round(ns / 1e5) / 10;
     // An empty window (no samples yet) reports 0, not the histogram's sentinel values.
-    this.last = this.hist.count > 0 ? { maxMs: ms(this.hist.max), p99Ms: ms(this.hist.percentile(99)) } : { maxMs: 0, p99Ms: 0 };
+    const round = (x: number) => Math.round(x * 10) / 10;
+    const loop = this.hist.count > 0 ? { maxMs: ms(this.hist.max), p99Ms: ms(this.hist.percentile(99)) } : { maxMs: 0, p99Ms: 0 };
+    this.last = { ...loop, gcMaxMs: round(this.gcMaxMs), gcMs: round(this.gcMs) };
+    this.gcMaxMs = 0;
+    this.gcMs = 0;
     this.peakMs = Math.max(this.peakMs, this.last.maxMs);
     this.hist.reset();
   }

@@ -22,6 +22,9 @@ export interface NodeSeries {
   heapGrowingPercent?: (number | null)[];
   /** Longest event-loop delay the node saw in the second before the sample (ms). */
   loopMaxMs?: (number | null)[];
+  /** Garbage collection in that second: longest pause and total pause time (ms). */
+  gcMaxMs?: (number | null)[];
+  gcMs?: (number | null)[];
   /** Snapshots taken so far (a step up = one more) and the last capture's duration (ms). */
   snapshots?: (number | null)[];
   snapshotCaptureMs?: (number | null)[];
@@ -176,14 +179,14 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         ns.up.push(false);
-        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.gcMaxMs!, ns.gcMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }
@@ -203,6 +206,8 @@ export class SeriesBuilder {
       ns.externalMB!.push(mb(smp.external));
       ns.heapGrowingPercent!.push(smp.heapGrowingPercent ?? null);
       ns.loopMaxMs!.push(smp.loopMaxMs ?? null);
+      ns.gcMaxMs!.push(smp.gcMaxMs ?? null);
+      ns.gcMs!.push(smp.gcMs ?? null);
       ns.snapshots!.push(smp.snapshotsTaken ?? null);
       ns.snapshotCaptureMs!.push(smp.snapshotCaptureMs ?? null);
       ns.cpuPct.push(

@@ -54,6 +54,9 @@ export interface NodeSample {
   heapGrowingPercent?: number | null;
   /** Longest event-loop delay in the node's last complete 1 s window (ms). */
   loopMaxMs?: number | null;
+  /** Garbage collection in that window: longest pause and total (ms). */
+  gcMaxMs?: number | null;
+  gcMs?: number | null;
   /** Snapshots the node has taken, and how long the last one's capture ran (ms). */
   snapshotsTaken?: number | null;
   snapshotCaptureMs?: number | null;
@@ -189,6 +192,8 @@ export class BenchCluster {
             external: typeof proc.external === 'number' ? proc.external : null,
             heapGrowingPercent: typeof proc.memoryGovernor?.heapGrowingPercent === 'number' ? proc.memoryGovernor.heapGrowingPercent : null,
             loopMaxMs: typeof proc.eventLoop?.maxMs === 'number' ? proc.eventLoop.maxMs : null,
+            gcMaxMs: typeof proc.eventLoop?.gcMaxMs === 'number' ? proc.eventLoop.gcMaxMs : null,
+            gcMs: typeof proc.eventLoop?.gcMs === 'number' ? proc.eventLoop.gcMs : null,
             snapshotsTaken: typeof st.snapshots?.taken === 'number' ? st.snapshots.taken : null,
             snapshotCaptureMs: typeof st.snapshots?.last?.captureMs === 'number' ? st.snapshots.last.captureMs : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,

@@ -2,7 +2,8 @@
 // NODE_OPTIONS="--import /abs/bench/cpu-profile-preload.mjs" TENURE_CPU_PROF_DIR=<dir>.
 // Node 20 refuses --cpu-prof in NODE_OPTIONS, so this starts the V8 sampling profiler through the
 // in-process inspector and writes <dir>/<pid>.cpuprofile when the process exits (the in-process
-// session answers synchronously, so this works inside an 'exit' handler).
+// session answers synchronously, so this works inside an 'exit' handler). With TENURE_HEAP_PROF=1
+// it also samples allocations (collected objects included) into <dir>/<pid>.heapprofile.
 import { Session } from 'node:inspector';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,4 +27,16 @@ if (dir) {
     });
   };
   process.on('exit', write);
+  if (process.env.TENURE_HEAP_PROF) {
+    // Allocation sampling, objects already collected included: where the garbage comes from.
+    session.post('HeapProfiler.enable');
+    session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    process.on('exit', () =>
+      session.post('HeapProfiler.stopSampling', (err, res) => {
+        if (err || !res) return;
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `${process.env.TENURE_CPU_PROF_NAME ?? 'proc'}-${process.pid}.heapprofile`), JSON.stringify(res.profile));
+      }),
+    );
+  }
 }

@@ -108,12 +108,16 @@ describe('EventLoopMonitor', () => {
     const mon = new EventLoopMonitor(100);
     try {
       await new Promise((r) => setTimeout(r, 120));
+      let keep: number[][] = [];
+      for (let i = 0; i < 20_000; i++) keep.push(new Array(64).fill(i)); // young-generation collections
+      keep = [];
       const spin = performance.now();
       while (performance.now() - spin < 150); // a 150 ms synchronous stall
       await new Promise((r) => setTimeout(r, 250));
       const st = mon.status();
       expect(st.windowMs).toBe(100);
       expect(st.peakMs).toBeGreaterThanOrEqual(100);
+      expect(st).toEqual(expect.objectContaining({ gcMaxMs: expect.any(Number), gcMs: expect.any(Number) }));
     } finally {
       mon.stop();
     }
