@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
 
 export interface EventLoopStatus {
   /** Length of the window the figures cover (ms). */
@@ -11,6 +11,8 @@ export interface EventLoopStatus {
   /** Garbage collection in the last complete window: the longest pause and the sum of pauses (ms). */
   gcMaxMs: number;
   gcMs: number;
+  /** The part of `gcMs` spent in full (mark-compact) collections, incremental marking included. */
+  gcMajorMs: number;
 }
 
 /**
@@ -22,7 +24,8 @@ export class EventLoopMonitor {
   private readonly hist: IntervalHistogram;
   private readonly timer: NodeJS.Timeout;
   private readonly gc: PerformanceObserver;
-  private last = { maxMs: 0, p99Ms: 0, gcMaxMs: 0, gcMs: 0 };
+  private last = { maxMs: 0, p99Ms: 0, gcMaxMs: 0, gcMs: 0, gcMajorMs: 0 };
+  private gcMajorMs = 0;
   private peakMs = 0;
   private gcMaxMs = 0;
   private gcMs = 0;
@@ -34,6 +37,8 @@ export class EventLoopMonitor {
       for (const e of list.getEntries()) {
         this.gcMs += e.duration;
         this.gcMaxMs = Math.max(this.gcMaxMs, e.duration);
+        const kind = ((e as { detail?: { kind?: number } }).detail?.kind) ?? 0;
+        if (kind & (constants.NODE_PERFORMANCE_GC_MAJOR | constants.NODE_PERFORMANCE_GC_INCREMENTAL)) this.gcMajorMs += e.duration;
       }
     });
     this.gc.observe({ entryTypes: ['gc'] });
@@ -56,9 +61,10 @@ export class EventLoopMonitor {
     // An empty window (no samples yet) reports 0, not the histogram's sentinel values.
     const round = (x: number) => Math.round(x * 10) / 10;
     const loop = this.hist.count > 0 ? { maxMs: ms(this.hist.max), p99Ms: ms(this.hist.percentile(99)) } : { maxMs: 0, p99Ms: 0 };
-    this.last = { ...loop, gcMaxMs: round(this.gcMaxMs), gcMs: round(this.gcMs) };
+    this.last = { ...loop, gcMaxMs: round(this.gcMaxMs), gcMs: round(this.gcMs), gcMajorMs: round(this.gcMajorMs) };
     this.gcMaxMs = 0;
     this.gcMs = 0;
+    this.gcMajorMs = 0;
     this.peakMs = Math.max(this.peakMs, this.last.maxMs);
     this.hist.reset();
   }

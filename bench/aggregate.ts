@@ -25,6 +25,8 @@ export interface NodeSeries {
   /** Garbage collection in that second: longest pause and total pause time (ms). */
   gcMaxMs?: (number | null)[];
   gcMs?: (number | null)[];
+  /** The part of gcMs in full (mark-compact) collections. */
+  gcMajorMs?: (number | null)[];
   /** Snapshots taken so far (a step up = one more) and the last capture's duration (ms). */
   snapshots?: (number | null)[];
   snapshotCaptureMs?: (number | null)[];
@@ -48,7 +50,7 @@ export interface RunSeries {
   counts: Record<string, number[]>;
   /** Per-second latency percentiles (ms) by histogram key (`claim`, `extend`, `claim.err`, …). */
   latency: Record<string, { count: number[]; p50: number[]; p99: number[]; max: number[] }>;
-  /** Worker gauges summed over workers (e.g. `held`, `waiting`, `outstanding`). */
+  /** Worker gauges summed over workers (e.g. `held`, `waiting`, `outstanding`); the maximum for keys ending in `Max` (`generatorLoopDelayMsMax`, `generatorCpuPctMax`). */
   gauges: Record<string, number[]>;
   nodes: Record<string, NodeSeries>;
 }
@@ -107,7 +109,7 @@ export class SeriesBuilder {
       this.totalCounts[k] = (this.totalCounts[k] ?? 0) + v;
       if (win) this.windowCounts[k] = (this.windowCounts[k] ?? 0) + v;
     }
-    for (const [k, v] of Object.entries(t.gauges)) b.gauges[k] = (b.gauges[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(t.gauges)) b.gauges[k] = k.endsWith('Max') ? Math.max(b.gauges[k] ?? 0, v) : (b.gauges[k] ?? 0) + v;
     for (const [k, enc] of Object.entries(t.hists)) {
       const h = decodeHistogram(enc);
       for (const [map, use] of [
@@ -179,14 +181,14 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         ns.up.push(false);
-        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.gcMaxMs!, ns.gcMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
+        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.gcMaxMs!, ns.gcMs!, ns.gcMajorMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }
@@ -208,6 +210,7 @@ export class SeriesBuilder {
       ns.loopMaxMs!.push(smp.loopMaxMs ?? null);
       ns.gcMaxMs!.push(smp.gcMaxMs ?? null);
       ns.gcMs!.push(smp.gcMs ?? null);
+      ns.gcMajorMs!.push(smp.gcMajorMs ?? null);
       ns.snapshots!.push(smp.snapshotsTaken ?? null);
       ns.snapshotCaptureMs!.push(smp.snapshotCaptureMs ?? null);
       ns.cpuPct.push(

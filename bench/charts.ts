@@ -73,6 +73,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
       cpu.push({ name: name(r, id), values: n.cpuPct, color, dash: r.dash });
       if (n.loopMaxMs?.some((v) => v !== null)) loop.push({ name: name(r, id), values: n.loopMaxMs, color, dash: r.dash });
     });
+    if (s.gauges.generatorLoopDelayMsMax?.some((v) => v > 0)) loop.push({ name: name(r, 'generator (worst worker)'), values: s.gauges.generatorLoopDelayMsMax, color: '#888888', dash: r.dash ?? '4 2' });
     for (const g of ['held', 'waiting', 'outstanding']) {
       if (s.gauges[g]?.some((v) => v > 0)) gauges.push({ name: name(r, g), values: s.gauges[g], color: colorFor(g, errColors), dash: r.dash });
     }
@@ -86,7 +87,7 @@ export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
     { title: 'Node CPU, % of one core', unit: '%', series: cpu },
     { title: 'Raft term per node (each step up is an election)', series: terms },
   ];
-  if (loop.length) panels.push({ title: 'Longest event-loop delay per node, ms (log scale)', unit: 'ms', series: loop, log: true });
+  if (loop.length) panels.push({ title: 'Longest event-loop delay per node and in the load generator, ms (log scale)', unit: 'ms', series: loop, log: true });
   if (gauges.length) panels.push({ title: 'Generator state (held leases, parked waits, outstanding sends)', series: gauges });
   return panels;
 }

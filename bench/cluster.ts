@@ -57,6 +57,7 @@ export interface NodeSample {
   /** Garbage collection in that window: longest pause and total (ms). */
   gcMaxMs?: number | null;
   gcMs?: number | null;
+  gcMajorMs?: number | null;
   /** Snapshots the node has taken, and how long the last one's capture ran (ms). */
   snapshotsTaken?: number | null;
   snapshotCaptureMs?: number | null;
@@ -194,6 +195,7 @@ export class BenchCluster {
             loopMaxMs: typeof proc.eventLoop?.maxMs === 'number' ? proc.eventLoop.maxMs : null,
             gcMaxMs: typeof proc.eventLoop?.gcMaxMs === 'number' ? proc.eventLoop.gcMaxMs : null,
             gcMs: typeof proc.eventLoop?.gcMs === 'number' ? proc.eventLoop.gcMs : null,
+            gcMajorMs: typeof proc.eventLoop?.gcMajorMs === 'number' ? proc.eventLoop.gcMajorMs : null,
             snapshotsTaken: typeof st.snapshots?.taken === 'number' ? st.snapshots.taken : null,
             snapshotCaptureMs: typeof st.snapshots?.last?.captureMs === 'number' ? st.snapshots.last.captureMs : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,

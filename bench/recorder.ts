@@ -3,6 +3,7 @@
  * to the second (since the run's shared start) in which it COMPLETED; once a second is over it is
  * shipped to the parent as a `tick` and forgotten.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { encodeHistogram, newHistogram, recordMs, type Histogram } from './hist.ts';
 import type { Tick } from './protocol.ts';
 
@@ -12,6 +13,10 @@ export class Recorder {
   private readonly hists = new Map<string, Histogram>();
   private readonly used = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  /** The generator's own health: a starved generator times requests out that were answered. */
+  private readonly loop = monitorEventLoopDelay({ resolution: 10 });
+  private cpu = process.cpuUsage();
+  private cpuAt = performance.now();
 
   constructor(
     private readonly worker: number,
@@ -24,6 +29,7 @@ export class Recorder {
   start(): void {
     this.timer = setInterval(() => this.roll(), 50);
     this.timer.unref?.();
+    this.loop.enable();
   }
 
   /** Current second since start (negative before start). */
@@ -60,6 +66,7 @@ export class Recorder {
     this.sec++;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.loop.disable();
   }
 
   private flush(): void {
@@ -71,7 +78,19 @@ export class Recorder {
       h.reset();
     }
     this.used.clear();
-    this.emit({ type: 'tick', worker: this.worker, sec: this.sec, counts: this.counts, hists, gauges: this.gauges() });
+    this.emit({ type: 'tick', worker: this.worker, sec: this.sec, counts: this.counts, hists, gauges: { ...this.gauges(), ...this.health() } });
     this.counts = {};
+  }
+
+  /** Gauges ending in `Max` are combined across workers by maximum, not sum. */
+  private health(): Record<string, number> {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const pct = now > this.cpuAt ? ((cpu.user - this.cpu.user + cpu.system - this.cpu.system) / 1000 / (now - this.cpuAt)) * 100 : 0;
+    this.cpu = cpu;
+    this.cpuAt = now;
+    const loopMs = this.loop.count > 0 ? this.loop.max / 1e6 : 0;
+    this.loop.reset();
+    return { generatorLoopDelayMsMax: Math.round(loopMs * 10) / 10, generatorCpuPctMax: Math.round(pct * 10) / 10 };
   }
 }
