@@ -53,6 +53,12 @@ export class OpenLoopSchedule {
     return this.starts[i];
   }
 
+  /** Phase `i` offers less in total than the phase before it (a load drop, e.g. overload's recovery). */
+  isDrop(i: number): boolean {
+    const total = (p: RatePhase) => Object.values(p.rates).reduce((a, r) => a + r, 0);
+    return i > 0 && i < this.phases.length && total(this.phases[i]) < total(this.phases[i - 1]);
+  }
+
   /** Every send scheduled at or before `now` (ms since start) not handed out yet, in time order. */
   due(now: number): DueSend[] {
     const out: DueSend[] = [];

@@ -90,6 +90,23 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
       break;
     }
   }
+  // Fresh traffic only: sends scheduled after the drop (`<op>.afterDrop.*`), by the second they
+  // completed. Recovered once, for 3 s in a row, they succeed at ≥ 95 % of the offered rate with no
+  // failures and claim p99 under the same limit — whatever the overload's own outstanding requests do.
+  const freshOk = sumSeries(s.counts, ['claim.afterDrop.ok', 'extend.afterDrop.ok', 'reclaim.afterDrop.ok'], n);
+  const freshFailKeys = Object.keys(s.counts).filter((k) => k.includes('.afterDrop.failed.'));
+  const freshFail = sumSeries(s.counts, freshFailKeys, n);
+  const freshGood = (sec: number) => freshOk[sec] >= 0.95 * offered(sec) && freshFail[sec] === 0 && !((s.latency['claim.afterDrop']?.p99[sec] ?? 0) > p99Limit);
+  let freshAt: number | null = null;
+  if (s.counts['claim.afterDrop.ok'] || freshFailKeys.length) {
+    for (let sec = drop; sec + 2 < n; sec++) {
+      if (freshGood(sec) && freshGood(sec + 1) && freshGood(sec + 2)) {
+        freshAt = sec;
+        break;
+      }
+    }
+  }
+  const freshFailedByCode = Object.fromEntries(freshFailKeys.map((k) => [k, inRange(k, drop, n)]).filter(([, v]) => Number(v) > 0));
   const offeredOverload = ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, b * 1000, drop * 1000), 0) / ov;
   const sentOverload = (inRange('claim.sent', b, drop) + inRange('extend.sent', b, drop) + inRange('reclaim.sent', b, drop)) / ov;
   return {
@@ -105,6 +122,9 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
     recoverySeconds: recoveredAt === null ? null : recoveredAt - drop,
     recoveryCriterion: `from the drop until 3 s in a row with successes ≥ 95 % of offered, no failures, claim p99 ≤ ${p99Limit.toFixed(1)} ms (1 s resolution)`,
     throughputRecoverySeconds: throughputAt === null ? null : throughputAt - drop,
+    freshRecoverySeconds: freshAt === null ? null : freshAt - drop,
+    freshRecoveryCriterion: 'sends scheduled after the drop only: from the drop until 3 s in a row with their successes ≥ 95 % of offered, none failed, their claim p99 under the same limit',
+    freshAfterDrop: { ok: inRange('claim.afterDrop.ok', drop, n) + inRange('extend.afterDrop.ok', drop, n) + inRange('reclaim.afterDrop.ok', drop, n), failedByCode: freshFailedByCode },
     restarts: r.restarts,
   };
 }
@@ -118,6 +138,10 @@ export function printSummary(r: RunResult): void {
     lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms${of}  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
   }
   lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)} (anon ${JSON.stringify(r.summary.peakRssAnonMB)}, file ${JSON.stringify(r.summary.peakRssFileMB)})  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  const ov = r.summary as { extendSuccessRateDuringOverload?: number | null; recoverySeconds?: number | null; throughputRecoverySeconds?: number | null; freshRecoverySeconds?: number | null };
+  if ('recoverySeconds' in ov) {
+    lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
+  }
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));

@@ -185,6 +185,9 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
   let claims = 0;
   const run = async (rec: Recorder, startAt: number) => {
     const schedule = new OpenLoopSchedule(w.phases);
+    // Sends scheduled in a phase that follows a load drop are also counted under `<op>.afterDrop`:
+    // they show how fresh traffic fares while the overload's outstanding requests still drain.
+    const afterDrop = w.phases.map((_, i) => schedule.isDrop(i));
     // Schedule time 0 = startAt on the wall clock, in performance.now() terms.
     const t0 = performance.now() + (startAt - Date.now());
     let settled: () => void = () => {};
@@ -217,14 +220,21 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
       }
       outstanding++;
       rec.count(`${label}.sent`);
+      const fresh = afterDrop[schedule.phaseAt(at)];
       p.then(
         () => {
-          rec.latency(label, scheduledLatency(at, performance.now() - t0));
+          const ms = scheduledLatency(at, performance.now() - t0);
+          rec.latency(label, ms);
           rec.count(`${label}.ok`);
+          if (fresh) {
+            rec.latency(`${label}.afterDrop`, ms);
+            rec.count(`${label}.afterDrop.ok`);
+          }
         },
         (err) => {
           rec.latency(`${label}.err`, scheduledLatency(at, performance.now() - t0));
           rec.count(`${label}.err.${errorCode(err)}`);
+          if (fresh) rec.count(`${label}.afterDrop.failed.${errorCode(err)}`);
         },
       ).finally(() => {
         outstanding--;

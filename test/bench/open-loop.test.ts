@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OpenLoopSchedule, parseRateProfile, scheduledLatency } from '../../bench/open-loop.ts';
 import { newHistogram, recordMs, recordMsCorrected, summarize } from '../../bench/hist.ts';
+import { overloadSummary } from '../../bench/summary.ts';
 
 describe('open-loop schedule', () => {
   it('hands out sends at start + k / rate, per phase, never twice', () => {
@@ -89,5 +90,46 @@ describe('coordinated omission', () => {
   it('scheduledLatency never goes negative', () => {
     expect(scheduledLatency(100, 90)).toBe(0);
     expect(scheduledLatency(100, 130)).toBe(30);
+  });
+});
+
+describe('overload summary', () => {
+  const phases = [
+    { durationMs: 2000, rates: { claim: 100 } },
+    { durationMs: 2000, rates: { claim: 1000 } },
+    { durationMs: 5000, rates: { claim: 100 } },
+  ];
+
+  it('knows which phases follow a load drop', () => {
+    const s = new OpenLoopSchedule(phases);
+    expect([0, 1, 2].map((i) => s.isDrop(i))).toEqual([false, false, true]);
+  });
+
+  it('tells fresh traffic recovering from the overload backlog still draining', () => {
+    // Seconds 0–8; the drop is at 4 s. Overall, the overload's outstanding requests fail until 6 s;
+    // the sends scheduled after the drop succeed from the start.
+    const n = 9;
+    const series = (vals: Record<number, number>) => Array.from({ length: n }, (_, i) => vals[i] ?? 0);
+    const lat = (p99: number) => ({ count: series({}), p50: Array(n).fill(5), p99: Array(n).fill(p99), max: Array(n).fill(p99) });
+    const r = {
+      series: {
+        t: Array.from({ length: n }, (_, i) => i),
+        counts: {
+          'claim.ok': series({ 0: 100, 1: 100, 2: 300, 3: 300, 4: 100, 5: 100, 6: 100, 7: 100, 8: 100 }),
+          'claim.err.Timeout': series({ 4: 500, 5: 200 }),
+          'claim.afterDrop.ok': series({ 4: 100, 5: 100, 6: 100, 7: 100, 8: 100 }),
+        },
+        latency: { claim: lat(10), 'claim.afterDrop': lat(10) },
+        gauges: {},
+        nodes: {},
+      },
+      params: { deadlineMs: 1000 },
+      summary: {},
+      restarts: [],
+    };
+    const out = overloadSummary(r as never, phases, 1);
+    expect(out.recoverySeconds).toBe(2);
+    expect(out.freshRecoverySeconds).toBe(0);
+    expect(out.freshAfterDrop).toEqual({ ok: 500, failedByCode: {} });
   });
 });
