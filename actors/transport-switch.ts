@@ -177,6 +177,8 @@ export class ForwardingStack {
       transport: this.forwarder.transport,
       leader: this.tracker.peek(),
       inFlight: this.tracker.limit.inFlight,
+      waiting: this.tracker.limit.queued,
+      limit: { ...this.tracker.limit.counters },
       facade: { leader: this.facadeLeader.metrics(), client: { ...this.facade.counters } },
       legacy: {
         leader: { ...this.legacyLeader.counters, backlog: this.legacyLeader.backlogDepth, listening: this.legacyLeader.listening },

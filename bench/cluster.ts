@@ -115,7 +115,8 @@ export class BenchCluster {
       if (c.ids.length === 0) c.ids = await c.discover();
       return c;
     }
-    const server = await startNatsServer({});
+    // TENURE_BENCH_NATS_ARGS: extra flags for the bench's own nats-server (e.g. `-m 8222` to watch /connz).
+    const server = await startNatsServer({ args: (process.env.TENURE_BENCH_NATS_ARGS ?? '').split(' ').filter(Boolean) });
     const dataDir = mkdtempSync(join(tmpdir(), 'tenure-bench-'));
     const ids = opts.nodes ?? ['n1', 'n2', 'n3'];
     const cluster = opts.cluster ?? 'bench';

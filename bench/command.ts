@@ -62,6 +62,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--cpu-prof', 'write V8 CPU profiles of the node processes and workers (under <out-dir>/profiles)')
     .option('--node-env <k=v,...>', 'extra environment for the node processes')
     .option('--worker-nice <n>', 'niceness of the load-generator processes (default: 10 for overload, else 0), so that on a shared box the service gets the CPU before its generator')
+    .option('--max-outstanding <n>', 'open loop and overload: unanswered claims per worker beyond which due claims are counted as ClientBacklog and not sent', String(d.maxOutstanding))
     .option('--no-progress', 'no live progress line')
     .action(async (workload: string, f: Record<string, string | boolean | undefined>) => {
       if (!(WORKLOADS as readonly string[]).includes(workload)) throw new Error(`unknown workload ${workload} (expected ${WORKLOADS.join(', ')})`);
@@ -108,6 +109,7 @@ export function registerBenchCommand(program: Command): void {
         outDir: String(f.outDir),
         copyTo: f.copyTo as string | undefined,
         cpuProf: f.cpuProf === true,
+        maxOutstanding: int(String(f.maxOutstanding)),
         workerNice: f.workerNice === undefined ? (workload === 'overload' ? 10 : 0) : int(String(f.workerNice)),
         nodeEnv,
         progress: f.progress === false ? 'none' : DEFAULTS.progress,

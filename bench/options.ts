@@ -53,6 +53,8 @@ export interface BenchOptions {
   cpuProf: boolean;
   /** Niceness (0–19) of the generator processes. */
   workerNice: number;
+  /** Open loop: claims unanswered per worker beyond which due claims are not sent (`ClientBacklog`). */
+  maxOutstanding: number;
   /** Extra environment for the node processes (e.g. TENURE_ELECTION_TIMEOUT_MS). */
   nodeEnv: Record<string, string>;
   /** Progress line: 'tty' (\r), 'lines' (one per 5 s), 'none'. */
@@ -91,6 +93,7 @@ export const DEFAULTS: BenchOptions = {
   outDir: 'bench/results',
   cpuProf: false,
   workerNice: 0,
+  maxOutstanding: 20_000,
   nodeEnv: {},
   progress: process.stdout.isTTY ? 'tty' : 'lines',
 };

@@ -220,6 +220,9 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
       }
       outstanding++;
       rec.count(`${label}.sent`);
+      // How late the generator itself sent it (included in latency, which runs from `at`): a starved
+      // generator shows here, not as the service's delay.
+      rec.latency('sendLag', Math.max(0, performance.now() - t0 - at));
       const fresh = afterDrop[schedule.phaseAt(at)];
       p.then(
         () => {

@@ -5,9 +5,12 @@
  * an extension never queues behind claims here either), each until a slot frees, its deadline
  * passes (`DeadlineExceeded`) or its caller cancels (`Cancelled`). When the wait line is full, a
  * caller of higher priority than the lowest waiting one takes its place (that waiter is refused);
- * otherwise the caller is refused at once. Refusals are `Overloaded` with a retry-after hint (the
- * average time a slot is held, times the queue ahead), so memory stays bounded and nobody waits
- * on a line that cannot move.
+ * otherwise the caller is refused at once. Nobody waits longer than `maxWaitMs` either: a waiter
+ * still without a slot by then is refused, so a line built up during overload empties within that
+ * time once load drops, and fresh callers are not stuck behind seconds of stale ones (measured: at
+ * 5× overload, waiting until the deadline kept new claims queued for 3–5 s after the load fell).
+ * Refusals are `Overloaded` with a retry-after hint (the average time a slot is held, times the
+ * queue ahead), so memory stays bounded and nobody waits on a line that cannot move.
  */
 import type { Clock } from '../../clock/clock.ts';
 import { TenureError } from '../../errors/errors.ts';
@@ -15,6 +18,8 @@ import { TenureError } from '../../errors/errors.ts';
 export interface InFlightLimitOptions {
   maxInFlight: number;
   maxWaiting: number;
+  /** Longest wait for a slot before `Overloaded` (ms); default: until the caller's deadline. */
+  maxWaitMs?: number;
   clock: Clock;
 }
 
@@ -88,7 +93,9 @@ export class InFlightLimit {
       this.waiting++;
       const wait = deadline - clock.now();
       if (wait <= 0) return finish(new TenureError('DeadlineExceeded', 'deadline passed while waiting to send'));
-      if (Number.isFinite(wait)) timer = clock.setTimeout(() => finish(new TenureError('DeadlineExceeded', 'deadline passed while waiting to send')), wait);
+      const maxWait = this.opts.maxWaitMs ?? Infinity;
+      if (maxWait < wait) timer = clock.setTimeout(() => finish(this.overloaded(`waited ${maxWait} ms for one of ${this.opts.maxInFlight} slots to the leader`)), maxWait);
+      else if (Number.isFinite(wait)) timer = clock.setTimeout(() => finish(new TenureError('DeadlineExceeded', 'deadline passed while waiting to send')), wait);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -108,10 +115,10 @@ export class InFlightLimit {
     };
   }
 
-  private overloaded(): TenureError {
+  private overloaded(why?: string): TenureError {
     const ahead = this.waiting + 1;
     const retryAfterMs = Math.max(1, Math.ceil((this.holdMs || 1) * (ahead / this.opts.maxInFlight)));
-    return new TenureError('Overloaded', `${this.active} requests in flight to the leader and ${this.waiting} waiting`, { retryAfterMs, scope: 'client' });
+    return new TenureError('Overloaded', why ?? `${this.active} requests in flight to the leader and ${this.waiting} waiting`, { retryAfterMs, scope: 'client' });
   }
 
   /** The newest live waiter of the lowest priority below `than`, if any (it gives way). */

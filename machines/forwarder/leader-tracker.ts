@@ -31,6 +31,8 @@ export interface LeaderTrackerOptions {
   maxInFlight?: number;
   /** Callers waiting for a slot beyond that (default 4096); more are refused with Overloaded. */
   maxWaiting?: number;
+  /** Longest a caller waits for a slot before Overloaded (default 1000 ms; the deadline if shorter). */
+  maxWaitMs?: number;
 }
 
 export class LeaderTracker {
@@ -49,6 +51,7 @@ export class LeaderTracker {
       clock: opts.clock ?? systemClock,
       maxInFlight: opts.maxInFlight ?? 1024,
       maxWaiting: opts.maxWaiting ?? 4096,
+      maxWaitMs: opts.maxWaitMs ?? 1000,
     });
     this.actor = createActor(leaderTrackerMachine, { inspect });
     this.actor.start();

@@ -100,6 +100,23 @@ describe('InFlightLimit', () => {
     expect(limit.queued).toBe(0);
   });
 
+  it('answers a waiter Overloaded after maxWaitMs, so a line built in overload empties when load drops', async () => {
+    const clock = new SimClock(0);
+    const limit = new InFlightLimit({ clock, maxInFlight: 1, maxWaiting: 10, maxWaitMs: 100 });
+    const held = await limit.acquire(5000);
+    const stale = outcome(limit.acquire(5000));
+    const short = outcome(limit.acquire(50)); // its own deadline comes first
+    await clock.advance(60);
+    expect(await short).toEqual({ ok: false, code: 'DeadlineExceeded' });
+    const fresh = limit.acquire(5000);
+    await clock.advance(50);
+    expect(await stale).toEqual({ ok: false, code: 'Overloaded' });
+    held(); // the slot goes to the caller that is still within its wait bound
+    (await fresh)();
+    expect(limit.queued).toBe(0);
+    expect(limit.counters).toMatchObject({ refused: 1, expired: 1 });
+  });
+
   it('carries a retry-after hint when it refuses', async () => {
     const clock = new SimClock(0);
     const limit = new InFlightLimit({ clock, maxInFlight: 1, maxWaiting: 0 });
