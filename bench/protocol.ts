@@ -34,6 +34,8 @@ export interface OpenWorkload {
   leaseMs: number;
   /** Claims due while this many sends are unanswered are counted as `claim.err.ClientBacklog` and not sent. */
   maxOutstanding: number;
+  /** Phases (of the whole run's schedule) that follow a load drop: sends scheduled in them also count as `<op>.afterDrop`. */
+  afterDrop?: boolean[];
 }
 
 export interface LeaseclaimerWorkload {

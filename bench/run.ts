@@ -315,7 +315,10 @@ function openSpec(o: BenchOptions, phases: RatePhase[], name: string, title: str
     markers.push({ x: t / 1000, label: p.label ?? Object.entries(p.rates).map(([k, v]) => `${k} ${fmt(v)}/s`).join(' + ') });
     t += p.durationMs;
   }
-  const common = { kind: 'open' as const, connections: o.connections, leaseMs: o.leaseMs, maxOutstanding: o.maxOutstanding };
+  // A drop is judged on the whole schedule: a worker's own share (e.g. constant extends) may not drop.
+  const whole = new OpenLoopSchedule(phases);
+  const afterDrop = phases.map((_, i) => whole.isDrop(i));
+  const common = { kind: 'open' as const, connections: o.connections, leaseMs: o.leaseMs, maxOutstanding: o.maxOutstanding, afterDrop };
   const workloads = Array.from({ length: workers }, () => ({ ...common, phases: perWorker, heldLeases: holders ? 0 : held }));
   if (holders) workloads.push({ ...common, phases: phases.map((p) => only(p, (op) => op === 'extend', 1)), heldLeases: held });
   return {

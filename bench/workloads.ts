@@ -187,7 +187,7 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
     const schedule = new OpenLoopSchedule(w.phases);
     // Sends scheduled in a phase that follows a load drop are also counted under `<op>.afterDrop`:
     // they show how fresh traffic fares while the overload's outstanding requests still drain.
-    const afterDrop = w.phases.map((_, i) => schedule.isDrop(i));
+    const afterDrop = w.afterDrop ?? w.phases.map((_, i) => schedule.isDrop(i));
     // Schedule time 0 = startAt on the wall clock, in performance.now() terms.
     const t0 = performance.now() + (startAt - Date.now());
     let settled: () => void = () => {};
