@@ -47,7 +47,7 @@ export class EventLoopMonitor {
   }
 
   status(): EventLoopStatus {
-    return { windowMs: this.windowMs, ...this.last, peakMs: Math.max(this.peakMs, this.last.maxMs) };
+    return { windowMs: this.windowMs, ...this.last, peakMs: this.peakMs };
   }
 
   stop(): void {
@@ -58,8 +58,8 @@ export class EventLoopMonitor {
 
   private roll(): void {
     const ms = (ns: number) => Math.round(ns / 1e5) / 10;
-    // An empty window (no samples yet) reports 0, not the histogram's sentinel values.
     const round = (x: number) => Math.round(x * 10) / 10;
+    // An empty window (no samples yet) reports 0, not the histogram's sentinel values.
     const loop = this.hist.count > 0 ? { maxMs: ms(this.hist.max), p99Ms: ms(this.hist.percentile(99)) } : { maxMs: 0, p99Ms: 0 };
     this.last = { ...loop, gcMaxMs: round(this.gcMaxMs), gcMs: round(this.gcMs), gcMajorMs: round(this.gcMajorMs) };
     this.gcMaxMs = 0;

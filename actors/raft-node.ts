@@ -72,7 +72,9 @@ export class RaftNode {
     this.opts = withDefaults(opts);
     this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
     this.snapshots = new SnapshotTaker({
-      ...this.opts,
+      stateMachine: this.opts.stateMachine,
+      storage: this.opts.storage,
+      logger: this.opts.logger,
       sliceMs: this.opts.snapshotSliceMs,
       onSaved: (meta) => !this.stopped && this.actor.send({ type: 'COMPACTED', meta }),
     });

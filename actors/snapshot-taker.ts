@@ -23,7 +23,6 @@ export interface SnapshotTakerOptions {
 export interface SnapshotStats {
   taken: number;
   failed: number;
-  inProgress: boolean;
   last: { index: number; bytes: number; chunks: number; captureMs: number; saveMs: number; slices: number; longestSliceMs: number } | null;
 }
 
@@ -36,7 +35,7 @@ export interface SnapshotStats {
 export class SnapshotTaker {
   private running = false;
   private stopped = false;
-  private stats: SnapshotStats = { taken: 0, failed: 0, inProgress: false, last: null };
+  private stats: SnapshotStats = { taken: 0, failed: 0, last: null };
 
   constructor(private readonly o: SnapshotTakerOptions) {}
 
@@ -44,7 +43,7 @@ export class SnapshotTaker {
     return this.running;
   }
 
-  status(): SnapshotStats {
+  status(): SnapshotStats & { inProgress: boolean } {
     return { ...this.stats, inProgress: this.running };
   }
 

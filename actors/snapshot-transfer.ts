@@ -3,25 +3,6 @@ import { TenureError } from '../errors/errors.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { NodeId, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftStorage } from '../storage/types.ts';
-import { crc32 } from '../storage/crc32.ts';
-import type { RaftLog } from '../machines/raft/log.ts';
-import type { StateMachine } from './raft-node.ts';
-
-/**
- * The state at the applied index, materialised synchronously (apply may continue right after)
- * with the metadata storage checks: size, CRC32, term and membership at that index.
- */
-export function captureSnapshot(stateMachine: StateMachine, log: RaftLog): { meta: SnapshotMeta; chunks: Uint8Array[] } {
-  const index = log.applied;
-  const chunks = Array.from(stateMachine.snapshot());
-  let checksum = 0;
-  let size = 0;
-  for (const c of chunks) {
-    checksum = crc32(c, checksum);
-    size += c.byteLength;
-  }
-  return { meta: { index, term: log.term(index)!, config: log.configAt(index).config, size, checksum }, chunks };
-}
 
 /** One InstallSnapshot chunk on the wire. */
 export interface SnapshotChunk {

@@ -73,39 +73,18 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
   const errs = sumSeries(s.counts, [...errKeys('claim'), ...errKeys('extend'), ...errKeys('reclaim')], n);
   const baseP99 = s.latency.claim ? Math.max(...s.latency.claim.p99.slice(1, b).filter(Number.isFinite), 0) : 0;
   const p99Limit = Math.max(3 * baseP99, 50);
-  const good = (sec: number) => ok[sec] >= 0.95 * offered(sec) && errs[sec] === 0 && !((s.latency.claim?.p99[sec] ?? 0) > p99Limit);
-  let recoveredAt: number | null = null;
-  for (let sec = drop; sec + 2 < n; sec++) {
-    if (good(sec) && good(sec + 1) && good(sec + 2)) {
-      recoveredAt = sec;
-      break;
-    }
-  }
-  // Throughput alone: successes per second back at ≥ 95 % of the offered rate, however many requests
-  // the generator still had outstanding from the overload (those fail on their own timers).
-  let throughputAt: number | null = null;
-  for (let sec = drop; sec + 2 < n; sec++) {
-    if ([sec, sec + 1, sec + 2].every((t) => ok[t] >= 0.95 * offered(t))) {
-      throughputAt = sec;
-      break;
-    }
-  }
-  // Fresh traffic only: sends scheduled after the drop (`<op>.afterDrop.*`), by the second they
-  // completed. Recovered once, for 3 s in a row, they succeed at ≥ 95 % of the offered rate with no
-  // failures and claim p99 under the same limit — whatever the overload's own outstanding requests do.
+  // Strict: all traffic. Throughput: successes only, however many overload-era requests still fail
+  // on their own timers. Fresh: only sends scheduled after the drop (`<op>.afterDrop.*`), by the
+  // second they completed — whatever the overload's own outstanding requests do.
+  const healthy = (okS: number[], failS: number[] | null, p99S: number[] | undefined) => (sec: number) =>
+    okS[sec] >= 0.95 * offered(sec) && (failS === null || failS[sec] === 0) && !((p99S?.[sec] ?? 0) > p99Limit);
+  const recoveredAfter = (good: (sec: number) => boolean): number | null => {
+    for (let sec = drop; sec + 2 < n; sec++) if (good(sec) && good(sec + 1) && good(sec + 2)) return sec - drop;
+    return null;
+  };
   const freshOk = sumSeries(s.counts, ['claim.afterDrop.ok', 'extend.afterDrop.ok', 'reclaim.afterDrop.ok'], n);
   const freshFailKeys = Object.keys(s.counts).filter((k) => k.includes('.afterDrop.failed.'));
-  const freshFail = sumSeries(s.counts, freshFailKeys, n);
-  const freshGood = (sec: number) => freshOk[sec] >= 0.95 * offered(sec) && freshFail[sec] === 0 && !((s.latency['claim.afterDrop']?.p99[sec] ?? 0) > p99Limit);
-  let freshAt: number | null = null;
-  if (s.counts['claim.afterDrop.ok'] || freshFailKeys.length) {
-    for (let sec = drop; sec + 2 < n; sec++) {
-      if (freshGood(sec) && freshGood(sec + 1) && freshGood(sec + 2)) {
-        freshAt = sec;
-        break;
-      }
-    }
-  }
+  const freshSent = freshOk.some((v) => v > 0) || freshFailKeys.length > 0;
   const freshFailedByCode = Object.fromEntries(freshFailKeys.map((k) => [k, inRange(k, drop, n)]).filter(([, v]) => Number(v) > 0));
   const offeredOverload = ['claim', 'extend'].reduce((a, op) => a + sched.offered(op, b * 1000, drop * 1000), 0) / ov;
   const sentOverload = (inRange('claim.sent', b, drop) + inRange('extend.sent', b, drop) + inRange('reclaim.sent', b, drop)) / ov;
@@ -119,12 +98,12 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
     claimsRefusedOverloaded: claimErrByCode.Overloaded ?? 0,
     peakRssMB: (r.summary as { peakRssMB?: unknown }).peakRssMB,
     baselineClaimP99Ms: baseP99,
-    recoverySeconds: recoveredAt === null ? null : recoveredAt - drop,
+    recoverySeconds: recoveredAfter(healthy(ok, errs, s.latency.claim?.p99)),
     recoveryCriterion: `from the drop until 3 s in a row with successes ≥ 95 % of offered, no failures, claim p99 ≤ ${p99Limit.toFixed(1)} ms (1 s resolution)`,
-    throughputRecoverySeconds: throughputAt === null ? null : throughputAt - drop,
-    freshRecoverySeconds: freshAt === null ? null : freshAt - drop,
+    throughputRecoverySeconds: recoveredAfter(healthy(ok, null, undefined)),
+    freshRecoverySeconds: freshSent ? recoveredAfter(healthy(freshOk, sumSeries(s.counts, freshFailKeys, n), s.latency['claim.afterDrop']?.p99)) : null,
     freshRecoveryCriterion: 'sends scheduled after the drop only: from the drop until 3 s in a row with their successes ≥ 95 % of offered, none failed, their claim p99 under the same limit',
-    freshAfterDrop: { ok: inRange('claim.afterDrop.ok', drop, n) + inRange('extend.afterDrop.ok', drop, n) + inRange('reclaim.afterDrop.ok', drop, n), failedByCode: freshFailedByCode },
+    freshAfterDrop: { ok: freshOk.slice(drop).reduce((a, v) => a + v, 0), failedByCode: freshFailedByCode },
     restarts: r.restarts,
   };
 }
