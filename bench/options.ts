@@ -93,7 +93,7 @@ export const DEFAULTS: BenchOptions = {
   outDir: 'bench/results',
   cpuProf: false,
   workerNice: 0,
-  maxOutstanding: 20_000,
+  maxOutstanding: 4_000,
   nodeEnv: {},
   progress: process.stdout.isTTY ? 'tty' : 'lines',
 };
