@@ -16,6 +16,7 @@
  * - Dedupe: a duplicate (same seq) returns the remembered result and refreshes the client's
  *   recency; a stale seq (lower) changes nothing at all. A forgotten client starts afresh.
  */
+import { ExpiryIndex } from './expiry-index.ts';
 import { DedupeTable } from './dedupe.ts';
 import { DEFAULT_CHUNK_BYTES, decodeSnapshot, encodeSnapshot, SNAPSHOT_VERSION } from './snapshot.ts';
 import type { ClientRow, LeaseRow, SnapshotHeader } from './snapshot.ts';
@@ -43,6 +44,11 @@ export interface LeaseFsmOptions {
   maxClients?: number;
   /** A client's entry is forgotten after this much global time without a command. */
   clientTtlMs?: number;
+  /**
+   * Width of the expiry index's buckets (default 1,000 ms, the clock updater's tick). Changes only
+   * how much a tick looks at, never what expires, so nodes need not agree on it.
+   */
+  expiryBucketMs?: number;
 }
 
 export const DEFAULT_MAX_CLIENTS = 100_000;
@@ -88,6 +94,8 @@ export class LeaseFsm {
   private readonly leases = new Map<string, LeaseRecord>();
   private readonly cow = new CopyOnWrite();
   private readonly clients: DedupeTable;
+  /** Held leases by expiry: a tick visits only what may be due (lease/expiry-index.ts). */
+  private readonly expiries: ExpiryIndex;
 
   constructor(opts: LeaseFsmOptions = {}) {
     this.maxClients = opts.maxClients ?? DEFAULT_MAX_CLIENTS;
@@ -95,6 +103,7 @@ export class LeaseFsm {
     if (!Number.isSafeInteger(this.maxClients) || this.maxClients < 1) throw new RangeError('maxClients must be a positive integer');
     if (!Number.isSafeInteger(this.clientTtlMs) || this.clientTtlMs < 0) throw new RangeError('clientTtlMs must be a non-negative integer');
     this.clients = new DedupeTable(this.maxClients, this.clientTtlMs, this.cow);
+    this.expiries = new ExpiryIndex(opts.expiryBucketMs);
   }
 
   /** Applies one Raft entry's batch in order. `index` must exceed every index applied before. */
@@ -204,6 +213,7 @@ export class LeaseFsm {
       const fsm = new LeaseFsm({
         maxClients: opts?.maxClients ?? header.maxClients,
         clientTtlMs: opts?.clientTtlMs ?? header.clientTtlMs,
+        expiryBucketMs: opts?.expiryBucketMs,
       });
       fsm.now = header.time;
       fsm.nextToken = header.nextToken;
@@ -217,7 +227,10 @@ export class LeaseFsm {
           rec.token = token;
           rec.pins = pins === null || pins.length === 0 ? null : new Set(pins);
           fsm.leases.set(rec.id, rec);
-          if (holder !== null) fsm.held++;
+          if (holder !== null) {
+            fsm.held++;
+            fsm.expiries.place(rec);
+          }
         },
         addClient([clientId, seq, lastUsed, result]: ClientRow): void {
           fsm.clients.load(clientId, seq, result, lastUsed);
@@ -266,6 +279,7 @@ export class LeaseFsm {
     rec.expiry = this.now + cmd.durationMs;
     rec.token = ++this.nextToken;
     this.held++;
+    this.expiries.place(rec);
     events.push({ kind: 'claimed', key: rec.key, holder: cmd.holder, expiry: rec.expiry, token: rec.token, index });
     return { ok: true, holder: cmd.holder, expiry: rec.expiry, token: rec.token, extended: false };
   }
@@ -286,6 +300,7 @@ export class LeaseFsm {
     if (expiry <= rec.expiry) return rec;
     rec = this.writable(rec);
     rec.expiry = expiry;
+    this.expiries.place(rec);
     events.push({ kind: 'extended', key: rec.key, holder: rec.holder!, expiry, token: rec.token, index });
     return rec;
   }
@@ -339,9 +354,11 @@ export class LeaseFsm {
       return { ok: false, code: 'OutOfSync', message: OUT_OF_SYNC_MESSAGE, current: this.now };
     }
     const now = (this.now = cmd.newTime);
-    // Juju semantics: a lease expires once its expiry is strictly before the new time.
+    // Juju semantics: a lease expires once its expiry is strictly before the new time. Only the
+    // leases the expiry index files before `now` are looked at; each is checked exactly.
     let expired: LeaseRecord[] | undefined;
-    for (const rec of this.leases.values()) {
+    for (const id of this.expiries.candidates(now)) {
+      const rec = this.leases.get(id)!;
       if (rec.holder !== null && rec.pins === null && rec.expiry < now) (expired ??= []).push(rec);
     }
     if (expired !== undefined) {
@@ -360,6 +377,7 @@ export class LeaseFsm {
   /** Drops the holder; the record stays only while something pins the key. */
   private release(rec: LeaseRecord): void {
     this.held--;
+    this.expiries.remove(rec);
     if (rec.pins === null) {
       this.leases.delete(rec.id);
       return;

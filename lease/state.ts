@@ -33,12 +33,17 @@ export interface LeaseRecord {
   pins: Set<string> | null;
   /** Snapshot epoch this object belongs to; see CopyOnWrite. */
   epoch: number;
+  /** The ExpiryIndex bucket this lease is filed under (NOT_FILED when not held): bookkeeping, not state. */
+  bucket: number;
 }
+
+/** `LeaseRecord.bucket` of a record the expiry index does not hold. */
+export const NOT_FILED = -1;
 
 export function newRecord(key: LeaseKey, epoch: number): LeaseRecord {
   // A private copy: the command object may be reused by whoever decoded it.
   const own = { namespace: key.namespace, model: key.model, lease: key.lease };
-  return { id: keyId(own.namespace, own.model, own.lease), key: own, holder: null, expiry: 0, token: 0, pins: null, epoch };
+  return { id: keyId(own.namespace, own.model, own.lease), key: own, holder: null, expiry: 0, token: 0, pins: null, epoch, bucket: NOT_FILED };
 }
 
 export function sortedPins(rec: LeaseRecord): string[] {
@@ -78,5 +83,6 @@ export function copyRecord(rec: LeaseRecord, epoch: number): LeaseRecord {
     token: rec.token,
     pins: rec.pins === null ? null : new Set(rec.pins),
     epoch,
+    bucket: rec.bucket,
   };
 }

@@ -1,0 +1,79 @@
+/**
+ * Held leases filed by expiry, so a `setTime` tick visits only the leases that may have expired
+ * instead of every lease the FSM holds.
+ *
+ * Measured before it existed (closed-loop claims, 5 s leases, ≈ 50k held): each 1 s tick scanned
+ * every record on every node, and event-loop delay rose from ≈ 20 ms to 50–75 ms the moment the
+ * first leases began to expire — a cost that grows with the table, not with the work due.
+ *
+ * Leases sit in buckets of `bucketMs` of expiry (bucket b holds expiry in [b·bucketMs,
+ * (b+1)·bucketMs)); each record carries its bucket number (`LeaseRecord.bucket`, NOT_FILED when
+ * not filed), so moving a lease costs two Set operations and no allocation. A tick to `now` takes
+ * the buckets that start before `now`: the caller checks each candidate exactly (held, unpinned,
+ * expiry < now), so the result is the same set a full scan would find, in the caller's order.
+ * A pinned lease past its expiry stays filed and is looked at again on every tick until it is
+ * unpinned, extended or released (pins are rare: Juju pins during upgrades).
+ *
+ * Not part of the snapshot: it is derived, and rebuilt by `place` as a restore adds leases.
+ */
+import { NOT_FILED, type LeaseRecord } from './state.ts';
+
+export class ExpiryIndex {
+  private readonly buckets = new Map<number, Set<string>>();
+  private count = 0;
+
+  constructor(readonly bucketMs = 1000) {
+    if (!(bucketMs > 0)) throw new RangeError('bucketMs must be positive');
+  }
+
+  /** Leases filed. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Files a held record under its current expiry (moving it if it was filed elsewhere). */
+  place(rec: LeaseRecord): void {
+    const b = Math.floor(rec.expiry / this.bucketMs);
+    if (rec.bucket === b) return;
+    if (rec.bucket !== NOT_FILED) this.unfile(rec.id, rec.bucket);
+    else this.count++;
+    let set = this.buckets.get(b);
+    if (set === undefined) this.buckets.set(b, (set = new Set()));
+    set.add(rec.id);
+    rec.bucket = b;
+  }
+
+  /** Removes a record that is no longer held. */
+  remove(rec: LeaseRecord): void {
+    if (rec.bucket === NOT_FILED) return;
+    this.unfile(rec.id, rec.bucket);
+    this.count--;
+    rec.bucket = NOT_FILED;
+  }
+
+  /**
+   * Ids of every filed lease whose expiry may be before `now`: the whole of each bucket that
+   * starts before `now` (the last of them only partly due). The caller checks each one.
+   */
+  candidates(now: number): string[] {
+    const out: string[] = [];
+    for (const [b, set] of this.buckets) {
+      if (b * this.bucketMs >= now) continue;
+      for (const id of set) out.push(id);
+    }
+    return out;
+  }
+
+  /** Drops everything (the FSM is being replaced). */
+  clear(): void {
+    this.buckets.clear();
+    this.count = 0;
+  }
+
+  private unfile(id: string, b: number): void {
+    const set = this.buckets.get(b);
+    if (set === undefined) return;
+    set.delete(id);
+    if (set.size === 0) this.buckets.delete(b);
+  }
+}
