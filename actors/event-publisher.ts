@@ -72,6 +72,12 @@ export interface EventPublisherOptions {
   mode?: EventMode;
   /** Events queued on this node (default 10,000). */
   maxQueue?: number;
+  /**
+   * Longest stretch of publishing per event-loop turn (default 5 ms): a burst — thousands of
+   * leases expiring in one tick — goes out over several turns instead of stalling Raft for tens
+   * of milliseconds.
+   */
+  drainSliceMs?: number;
   duplicateWindowMs?: number;
   streamMaxMsgs?: number;
   clock?: Clock;
@@ -125,6 +131,7 @@ export class EventPublisher {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly maxQueue: number;
+  private readonly sliceMs: number;
   private stream: EventStream | null = null;
   private queue: Queued[] = [];
   private qStart = 0;
@@ -142,6 +149,7 @@ export class EventPublisher {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.maxQueue = opts.maxQueue ?? 10_000;
+    this.sliceMs = opts.drainSliceMs ?? 5;
     const wanted = opts.mode ?? 'auto';
     this.mode = wanted === 'off' ? 'off' : wanted === 'auto' && opts.nats ? 'jetstream' : 'leader';
     this.actor = createActor(publisherMachine, {
@@ -279,14 +287,16 @@ export class EventPublisher {
     this.drainScheduled = true;
     setImmediate(() => {
       this.drainScheduled = false;
-      if (this.actor.getSnapshot().matches('active')) this.drain(2000);
+      if (this.actor.getSnapshot().matches('active')) this.drain(2000, this.sliceMs);
     });
   }
 
-  /** Publishes up to `max` queued events in order; reschedules itself for the rest. */
-  private drain(max: number): void {
+  /** Publishes up to `max` queued events (for at most about `sliceMs`) in order; reschedules itself for the rest. */
+  private drain(max: number, sliceMs = Infinity): void {
     let done = 0;
+    const until = sliceMs === Infinity ? Infinity : performance.now() + sliceMs;
     while (this.qStart < this.queue.length && done < max) {
+      if ((done & 63) === 63 && performance.now() >= until) break;
       const q = this.queue[this.qStart++];
       if (compareIds(q, this.head) <= 0) {
         this.counters.skipped++;

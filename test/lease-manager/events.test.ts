@@ -110,4 +110,19 @@ describe('lease events', () => {
     const pinned = seen.find((e) => e.kind === 'pinned')!;
     expect(pinned).toMatchObject({ entity: 'machine-0', pinnedBy: ['machine-0'] });
   });
+
+  it('a burst of thousands of expiries reaches subscribers complete and in order (published over several turns)', async () => {
+    const leader = await tc.leader();
+    const reference = applied.get(leader.id)!;
+    const from = reference.length;
+    const keys = Array.from({ length: 3000 }, (_, i) => ({ namespace: NS, model: 'burst', lease: `b${String(i).padStart(4, '0')}` }));
+    await Promise.all(keys.map((key) => a.claim(key, 'a/0', 300)));
+    const expired = () => seen.filter((e) => e.model === 'burst' && e.kind === 'expired');
+    await eventually(() => expired().length >= keys.length, 15_000, 'every expiry published');
+    await delay(300);
+    expect(expired().map((e) => e.lease)).toEqual(keys.map((k) => k.lease)); // all, once, key order
+    const want = reference.slice(from).filter((e) => e.lease.startsWith('b')).map(summary);
+    expect(seen.filter((e) => e.model === 'burst').map(summary)).toEqual(want);
+    expect(leader.events.counters.dropped).toBe(0);
+  });
 });

@@ -50,7 +50,8 @@ describe('ExpiryIndex', () => {
 
 describe('LeaseFsm expiry through the index', () => {
   let seq = 0;
-  const cmd = (c: Omit<LeaseCommand, 'clientId' | 'seq'>): LeaseCommand => ({ ...c, clientId: 'c', seq: ++seq }) as LeaseCommand;
+  type Bare<C> = C extends LeaseCommand ? Omit<C, 'clientId' | 'seq'> : never;
+  const cmd = (c: Bare<LeaseCommand>): LeaseCommand => ({ ...c, clientId: 'c', seq: ++seq }) as LeaseCommand;
   const key = (lease: string) => ({ namespace: 'ns', model: 'm', lease });
 
   it('expires many leases in key order, keeps pinned ones until unpinned, and leaves the rest', () => {
