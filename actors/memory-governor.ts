@@ -33,6 +33,7 @@ export const LEVELS: readonly (readonly [number, number])[] = [
   [0.65, 50],
   [0.75, 25],
   [0.85, 10],
+  [0.93, 5],
 ];
 
 /** How long RSS must stay under a level's threshold before the governor relaxes by one level. */

@@ -15,8 +15,9 @@ describe('memory governor', () => {
   it('maps RSS as a fraction of the budget to a heap growing level', () => {
     expect(levelFor(100 * MB, 256 * MB)).toBe(0);
     expect(LEVELS[levelFor(0.6 * 256 * MB, 256 * MB)][1]).toBe(100);
-    expect(LEVELS[levelFor(250 * MB, 256 * MB)][1]).toBe(10);
-    expect(LEVELS[levelFor(400 * MB, 256 * MB)][1]).toBe(10);
+    expect(LEVELS[levelFor(230 * MB, 256 * MB)][1]).toBe(10);
+    expect(LEVELS[levelFor(250 * MB, 256 * MB)][1]).toBe(5);
+    expect(LEVELS[levelFor(400 * MB, 256 * MB)][1]).toBe(5);
   });
 
   it('leaves V8 alone well under the budget', () => {
@@ -63,7 +64,7 @@ describe('memory governor', () => {
     g.sample();
     g.sample();
     expect(over).toEqual([300 * MB]);
-    expect(g.status()).toMatchObject({ overBudget: true, heapGrowingPercent: 10, rssMB: 300 });
+    expect(g.status()).toMatchObject({ overBudget: true, heapGrowingPercent: 5, rssMB: 300 });
     setRss(200);
     g.sample();
     setRss(300);
@@ -76,7 +77,7 @@ describe('memory governor', () => {
     setRss(250);
     g.sample();
     g.stop();
-    expect(applied).toEqual([10, 0]);
+    expect(applied).toEqual([5, 0]);
     expect(() => new MemoryGovernor({ budgetBytes: 0 })).toThrow(/positive/);
   });
 });
