@@ -65,16 +65,25 @@ function benchApply(): void {
   console.log(`  ${events.toLocaleString()} events, ${okCount.toLocaleString()} ok results; held ${s.leases}, clients ${s.clients}, time ${s.time}`);
 }
 
-async function benchSnapshot(leases: number): Promise<void> {
-  const fsm = new LeaseFsm();
+/**
+ * Claims `leases` leases (lease i for `durationOf(i)`) from `clients` clients, in batches of 256;
+ * returns the last Raft index used.
+ */
+function claimMany(fsm: LeaseFsm, leases: number, clients: number, durationOf: (i: number) => number): number {
   const cmds: LeaseCommand[] = [];
   let index = 0;
   for (let i = 0; i < leases; i++) {
     const key = { namespace: 'application-leadership', model: `model-${i % 500}`, lease: `application-${i}` };
-    cmds.push({ op: 'claim', key, holder: `application-${i}/0`, durationMs: 60_000, clientId: `client-${i}`, seq: 1 });
+    cmds.push({ op: 'claim', key, holder: `application-${i}/0`, durationMs: durationOf(i), clientId: `client-${i % clients}`, seq: Math.floor(i / clients) + 1 });
     if (cmds.length === 256) fsm.apply(++index, cmds.splice(0));
   }
   if (cmds.length) fsm.apply(++index, cmds);
+  return index;
+}
+
+async function benchSnapshot(leases: number): Promise<void> {
+  const fsm = new LeaseFsm();
+  claimMany(fsm, leases, leases, () => 60_000);
 
   let start = process.hrtime.bigint();
   let bytes = 0;
@@ -99,14 +108,7 @@ async function benchSnapshot(leases: number): Promise<void> {
 
 function benchTicks(leases: number, spreadMs: number): void {
   const fsm = new LeaseFsm();
-  let index = 0;
-  const cmds: LeaseCommand[] = [];
-  for (let i = 0; i < leases; i++) {
-    const key = { namespace: 'application-leadership', model: `model-${i % 500}`, lease: `application-${i}` };
-    cmds.push({ op: 'claim', key, holder: `application-${i}/0`, durationMs: 1_000 + ((i * 7919) % spreadMs), clientId: `client-${i % 1000}`, seq: Math.floor(i / 1000) + 1 });
-    if (cmds.length === 256) fsm.apply(++index, cmds.splice(0));
-  }
-  if (cmds.length) fsm.apply(++index, cmds);
+  let index = claimMany(fsm, leases, 1000, (i) => 1_000 + ((i * 7919) % spreadMs));
   const times: number[] = [];
   let expired = 0;
   for (let t = 1; t <= 30; t++) {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
-import { ProcessCluster } from '../support/process-cluster.ts';
+import { uniqueCluster } from '../support/nats.ts';
+import { startRunningCluster, type RunningCluster } from '../support/process-cluster.ts';
 import { subjects } from '../../bus/subjects.ts';
 import type { NatsBus } from '../../bus/nats-bus.ts';
-import { TenureClient } from '../../client/tenure-client.ts';
+import type { TenureClient } from '../../client/tenure-client.ts';
 import { LEVELS } from '../../actors/memory-governor.ts';
 
 /**
@@ -11,7 +11,6 @@ import { LEVELS } from '../../actors/memory-governor.ts';
  * as it allows and says so, and the node keeps serving (the budget is a target, not a limit).
  */
 const cluster = uniqueCluster('membudget');
-let procs: ProcessCluster;
 let bus: NatsBus;
 let client: TenureClient;
 
@@ -19,19 +18,14 @@ interface Governed {
   process: { memoryGovernor: { budgetMB: number; heapGrowingPercent: number; overBudget: boolean } | null };
 }
 
+let running: RunningCluster | undefined;
+
 beforeAll(async () => {
-  procs = new ProcessCluster(natsUrl(), cluster, ['n1'], { TENURE_MEMORY_BUDGET_MB: '16', TENURE_SNAPSHOT_EVERY_ENTRIES: '20' });
-  await procs.start();
-  bus = await connectBus();
-  await procs.waitForLeader(bus);
-  client = new TenureClient(bus, { cluster, deadlineMs: 5000 });
+  running = await startRunningCluster(cluster, ['n1'], { TENURE_MEMORY_BUDGET_MB: '16', TENURE_SNAPSHOT_EVERY_ENTRIES: '20' });
+  ({ bus, client } = running);
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close();
-  await bus?.close();
-  await procs?.stop();
-});
+afterAll(() => running?.stop());
 
 it('a node over its memory budget tightens garbage collection, reports it, and keeps serving', async () => {
   const key = (lease: string) => ({ namespace: 'application-leadership', model: 'mem', lease });

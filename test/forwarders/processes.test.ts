@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
-import { ProcessCluster } from '../support/process-cluster.ts';
+import { uniqueCluster } from '../support/nats.ts';
+import { startRunningCluster, type ProcessCluster, type RunningCluster } from '../support/process-cluster.ts';
 import { subjects } from '../../bus/subjects.ts';
 import type { NatsBus } from '../../bus/nats-bus.ts';
 import { TenureClient } from '../../client/tenure-client.ts';
@@ -10,24 +10,18 @@ import type { LeaseInfo } from '../../lease/types.ts';
 /** The forwarders end to end: `tenure node` processes on a real nats-server, driven through the public client. */
 const cluster = uniqueCluster('fwdproc');
 let procs: ProcessCluster;
+let running: RunningCluster | undefined;
 let bus: NatsBus;
 let client: TenureClient;
 
 beforeAll(async () => {
   // Smaller lanes than the defaults so that a burst a test can afford overloads the leader reliably.
   const admission = { lanes: { claim: { capacity: 400, admitBelowLoad: 200 }, extend: { capacity: 4000, admitBelowLoad: 4000 } } };
-  procs = new ProcessCluster(natsUrl(), cluster, ['n1', 'n2', 'n3'], { TENURE_CLOCK_INTERVAL_MS: '1000', TENURE_ADMISSION: JSON.stringify(admission) });
-  await procs.start();
-  bus = await connectBus();
-  await procs.waitForLeader(bus);
-  client = new TenureClient(bus, { cluster, deadlineMs: 5000 });
+  running = await startRunningCluster(cluster, ['n1', 'n2', 'n3'], { TENURE_CLOCK_INTERVAL_MS: '1000', TENURE_ADMISSION: JSON.stringify(admission) });
+  ({ procs, bus, client } = running);
 }, 60_000);
 
-afterAll(async () => {
-  await client?.close();
-  await bus?.close();
-  await procs?.stop();
-});
+afterAll(() => running?.stop());
 
 const key = (lease: string) => ({ namespace: 'application-leadership', model: 'proc', lease });
 

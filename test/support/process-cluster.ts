@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { NodeProcess } from '../../cli/node-processes.ts';
 import type { Bus } from '../../bus/types.ts';
 import { subjects } from '../../bus/subjects.ts';
+import type { NatsBus } from '../../bus/nats-bus.ts';
+import { TenureClient } from '../../client/tenure-client.ts';
+import { connectBus, natsUrl } from './nats.ts';
 
 export interface NodeStatus {
   id: string;
@@ -73,5 +76,38 @@ export class ProcessCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
     rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export interface RunningCluster {
+  procs: ProcessCluster;
+  bus: NatsBus;
+  client: TenureClient;
+  /** Closes the client and bus and stops the processes (their data dir goes too). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Node processes on the shared nats-server with a leader elected, a bus and a client (5 s
+ * deadline): the set-up of tests that drive a real cluster. A failure part-way stops what started.
+ */
+export async function startRunningCluster(cluster: string, ids: string[], env: Record<string, string> = {}): Promise<RunningCluster> {
+  const procs = new ProcessCluster(natsUrl(), cluster, ids, env);
+  let bus: NatsBus | undefined;
+  let client: TenureClient | undefined;
+  const stop = async () => {
+    await client?.close();
+    await bus?.close();
+    await procs.stop();
+  };
+  try {
+    await procs.start();
+    bus = await connectBus();
+    await procs.waitForLeader(bus);
+    client = new TenureClient(bus, { cluster, deadlineMs: 5000 });
+    return { procs, bus, client, stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
 }
