@@ -19,7 +19,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE } from '../bus/codec.ts';
+import { CONTENT_TYPE_HEADER, encode, JSON_CONTENT_TYPE } from '../bus/codec.ts';
 import type { Subjects } from '../bus/subjects.ts';
 
 /** An event's identity: Raft index, then position within the entry. Compared lexicographically. */
@@ -63,7 +63,6 @@ export class EventStream {
   readonly name: string;
   readonly inPrefix: string;
   private jsm!: JetStreamManager;
-  private readonly encoder = new TextEncoder();
 
   constructor(private readonly opts: EventStreamOptions) {
     this.name = streamName(opts.subj.cluster);
@@ -113,7 +112,7 @@ export class EventStream {
     const h = natsHeaders();
     h.set('Nats-Msg-Id', msgId(id));
     h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
-    this.opts.nc.publish(`${this.inPrefix}.${namespace}.${model}.${lease}`, this.encoder.encode(JSON.stringify(event)), { headers: h });
+    this.opts.nc.publish(`${this.inPrefix}.${namespace}.${model}.${lease}`, encode(event, true), { headers: h });
   }
 
   flush(): Promise<void> {

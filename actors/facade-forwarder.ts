@@ -173,13 +173,16 @@ export class FacadeLeader {
       cancelled: false,
       payload: {
         bytes,
-        // Once only: an aborted command may still be answered by its proposal later.
-        settle: (err, result) => {
-          if (answered) return;
-          answered = true;
-          if (onAbort) signal?.removeEventListener('abort', onAbort);
-          settle(err, result);
-        },
+        // Once only: an aborted command may still be answered by its proposal later. (Without a
+        // signal nothing but its one outcome answers it: no wrapper on the hot path.)
+        settle: signal
+          ? (err, result) => {
+              if (answered) return;
+              answered = true;
+              if (onAbort) signal.removeEventListener('abort', onAbort);
+              settle(err, result);
+            }
+          : settle,
       },
     };
     const admission = this.queue.offer(item, now);

@@ -412,7 +412,8 @@ export class RaftNode {
       if (entries.length === 0) break;
       for (const e of entries) {
         let results: unknown[] = [];
-        if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(e.data));
+        // As a Buffer, the commands are Buffer views too: the command decoder reads them without another view each.
+        if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength)));
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });

@@ -39,17 +39,41 @@ export interface Decoded {
 
 /** Encodes a payload; `undefined` becomes `{}`. Throws `Invalid` (field `payload`) if the value cannot be encoded. */
 export function encode(value: unknown, json: boolean): Uint8Array {
-  const v = value === undefined ? {} : stripUndefined(value);
   try {
     if (json) {
+      // JSON.stringify already leaves out undefined-valued properties (and writes undefined array
+      // items as null), which is what stripUndefined does for msgpack.
+      const v = value === undefined ? {} : value;
       const text = JSON.stringify(v);
       if (text === undefined) throw new Error(`cannot encode a ${typeof v} as JSON`);
-      return textEncoder.encode(text);
+      return utf8(text);
     }
-    return packr.pack(v);
+    return packr.pack(value === undefined ? {} : stripUndefined(value));
   } catch (err) {
     throw invalid('payload', `cannot encode: ${(err as Error).message}`);
   }
+}
+
+/**
+ * UTF-8 bytes of small texts are cut from shared 64 KiB slabs (as msgpackr does for msgpack): one
+ * buffer allocation per slab instead of one per message — the leader publishes one JSON event per
+ * applied command. A region is never handed out twice, so a payload stays valid for as long as
+ * anyone holds it (which keeps its slab alive: fine for messages on their way to the socket).
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+function utf8(text: string): Uint8Array {
+  const most = text.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
+  if (most > SLAB_BYTES / 8) return textEncoder.encode(text);
+  if (slabUsed + most > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  slabUsed += slab.write(text, start);
+  return slab.subarray(start, slabUsed);
 }
 
 /**

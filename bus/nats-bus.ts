@@ -32,7 +32,7 @@ import {
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
-import { deadlineFrom, header, replyHeaders } from './nats-headers.ts';
+import { deadlineFrom, header, JSON_HEADERS, replyHeaders } from './nats-headers.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -76,6 +76,9 @@ export interface NatsBusStats {
 
 /** Longest delay Node's setTimeout accepts; longer budgets are treated as "no timer". */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Options of every JSON publish, shared (nats.js only reads them, and sets `reply` to ''). */
+const JSON_PUBLISH = { headers: JSON_HEADERS };
 
 export class NatsBus implements Bus {
   readonly nc: NatsConnection;
@@ -239,9 +242,7 @@ export class NatsBus implements Bus {
     const bytes = encode(payload, json);
     try {
       if (json) {
-        const h = natsHeaders();
-        h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
-        this.nc.publish(subject, bytes, { headers: h });
+        this.nc.publish(subject, bytes, JSON_PUBLISH);
       } else {
         this.nc.publish(subject, bytes);
       }

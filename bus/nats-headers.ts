@@ -15,6 +15,30 @@ export function deadlineFrom(value: string | undefined): number {
   return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
 }
 
+/**
+ * Headers that never change, encoded once. nats.js encodes a message's headers on every publish
+ * (a walk of its Map, a string and a buffer each time); this instance hands back the bytes of its
+ * first encoding instead, and refuses changes so that the bytes cannot go stale. If a nats.js
+ * version no longer encodes through `encode()`, it is still an ordinary, correct MsgHdrs.
+ */
+export function frozenHeaders(entries: [string, string][]): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of entries) h.set(k, v);
+  const impl = h as MsgHdrs & { encode?: () => Uint8Array };
+  if (typeof impl.encode === 'function') {
+    const bytes = impl.encode();
+    impl.encode = () => bytes;
+  }
+  const refuse = () => {
+    throw new Error('frozen NATS headers cannot be changed');
+  };
+  h.set = h.append = h.delete = refuse;
+  return h;
+}
+
+/** `Content-Type: application/json`, shared by every JSON publish. */
+export const JSON_HEADERS = frozenHeaders([[CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE]]);
+
 /** Headers of a reply: `Tenure-Error` for errors, Content-Type for JSON; `extra` adds more for errors. */
 export function replyHeaders(reply: RawReply, extraForErrors?: (h: MsgHdrs, code: string) => void): MsgHdrs | undefined {
   if (!reply.errorCode && !reply.json) return undefined;

@@ -92,7 +92,7 @@ class Reader {
   /** A Buffer view of the same bytes (no copy): its latin1 slice makes an ASCII string in one allocation. */
   private readonly buf: Buffer;
   constructor(private readonly bytes: Uint8Array) {
-    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   string(): string {

@@ -25,30 +25,44 @@ type Raw = Record<string, unknown>;
 
 /** Checks an untrusted value and returns a fresh command holding only the known fields. */
 export function validateCommand(raw: unknown, limits: ValidationLimits = DEFAULT_LIMITS): LeaseCommand {
-  return guard(() => {
-    const o = object(raw, 'command');
-    const op = o.op;
-    switch (op) {
-      case 'claim':
-      case 'extend':
-        return {
-          op,
-          key: keyOf(o),
-          holder: text(o.holder, 'holder', MAX_NAME_LENGTH),
-          durationMs: duration(o.durationMs, limits.maxDurationMs),
-          ...client(o),
-        };
-      case 'revoke':
-        return { op, key: keyOf(o), holder: text(o.holder, 'holder', MAX_NAME_LENGTH), ...client(o) };
-      case 'pin':
-      case 'unpin':
-        return { op, key: keyOf(o), entity: text(o.entity, 'entity', MAX_NAME_LENGTH), ...client(o) };
-      case 'setTime':
-        return { op, oldTime: count(o.oldTime, 'oldTime'), newTime: count(o.newTime, 'newTime'), ...client(o) };
-      default:
-        throw invalid('op', op === undefined ? 'missing' : 'unknown operation');
+  // Runs for every command on every node (again at apply): no closure, no spread, one object.
+  try {
+    return command(raw, limits);
+  } catch (err) {
+    throw unreadable(err);
+  }
+}
+
+function command(raw: unknown, limits: ValidationLimits): LeaseCommand {
+  const o = object(raw, 'command');
+  const op = o.op;
+  switch (op) {
+    case 'claim':
+    case 'extend': {
+      const key = keyOf(o);
+      const holder = text(o.holder, 'holder', MAX_NAME_LENGTH);
+      const durationMs = duration(o.durationMs, limits.maxDurationMs);
+      return { op, key, holder, durationMs, clientId: clientId(o), seq: count(o.seq, 'seq') };
     }
-  });
+    case 'revoke': {
+      const key = keyOf(o);
+      const holder = text(o.holder, 'holder', MAX_NAME_LENGTH);
+      return { op, key, holder, clientId: clientId(o), seq: count(o.seq, 'seq') };
+    }
+    case 'pin':
+    case 'unpin': {
+      const key = keyOf(o);
+      const entity = text(o.entity, 'entity', MAX_NAME_LENGTH);
+      return { op, key, entity, clientId: clientId(o), seq: count(o.seq, 'seq') };
+    }
+    case 'setTime': {
+      const oldTime = count(o.oldTime, 'oldTime');
+      const newTime = count(o.newTime, 'newTime');
+      return { op, oldTime, newTime, clientId: clientId(o), seq: count(o.seq, 'seq') };
+    }
+    default:
+      throw invalid('op', op === undefined ? 'missing' : 'unknown operation');
+  }
 }
 
 /**
@@ -76,9 +90,12 @@ function guard<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof TenureError) throw err;
-    throw invalid('command', 'unreadable value');
+    throw unreadable(err);
   }
+}
+
+function unreadable(err: unknown): TenureError {
+  return err instanceof TenureError ? err : invalid('command', 'unreadable value');
 }
 
 function object(raw: unknown, field: string): Raw {
@@ -95,8 +112,8 @@ function keyOf(o: Raw): LeaseKey {
   };
 }
 
-function client(o: Raw): { clientId: string; seq: number } {
-  return { clientId: text(o.clientId, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(o.seq, 'seq') };
+function clientId(o: Raw): string {
+  return text(o.clientId, 'clientId', MAX_CLIENT_ID_LENGTH);
 }
 
 function text(v: unknown, field: string, maxLength: number): string {

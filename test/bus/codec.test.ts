@@ -97,6 +97,20 @@ describe('codec', () => {
     expect(decode(encode(undefined, false)).value).toEqual({});
   });
 
+  it('JSON bytes match TextEncoder and stay intact while later payloads are encoded', () => {
+    const values = [
+      { a: 'plain' },
+      { name: 'é€😀', lone: '\ud800' }, // multi-byte UTF-8; a lone surrogate is escaped by JSON.stringify
+      { big: 'x'.repeat(20_000) }, // larger than a slab share: its own buffer
+      ...Array.from({ length: 2_000 }, (_, i) => ({ i, pad: 'y'.repeat(i % 97) })), // crosses many slabs
+    ];
+    const out = values.map((v) => encode(v, true));
+    out.forEach((bytes, i) => {
+      expect(Buffer.from(bytes).equals(Buffer.from(text(JSON.stringify(values[i]))))).toBe(true);
+      expect(decode(bytes).value).toEqual(JSON.parse(JSON.stringify(values[i])));
+    });
+  });
+
   it('does not let __proto__ keys pollute prototypes', () => {
     const parsed = decode(text('{"__proto__":{"polluted":true},"x":undefined}'.replace(',"x":undefined', ''))).value as Record<string, unknown>;
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

@@ -5,6 +5,7 @@ import { decode, DEADLINE_HEADER, encode, ERROR_HEADER } from '../../bus/codec.t
 import { subjects } from '../../bus/subjects.ts';
 import { TenureError } from '../../errors/errors.ts';
 import type { IncomingRequest } from '../../bus/types.ts';
+import { JSON_HEADERS } from '../../bus/nats-headers.ts';
 import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
 import { freePort } from '../support/nats-server.ts';
 
@@ -213,6 +214,25 @@ describe('NatsBus', () => {
       [{ type: 'expired' }, s.events('singular-controller', 'c1', 'lead')],
     ]);
     expect(client.stats().undecodable).toBe(1);
+    sub.unsubscribe();
+  });
+
+  it('marks every JSON publish with Content-Type for other clients (headers encoded once, shared)', async () => {
+    const seen: Array<{ ct: string; body: string }> = [];
+    const sub = raw.subscribe(`${s.prefix}.events.hdr.>`, { callback: (_err, m) => seen.push({ ct: m.headers?.get('Content-Type') ?? '', body: m.string() }) });
+    await raw.flush();
+    for (let i = 0; i < 3; i++) server.publish(s.events('hdr', 'm', `l${i}`), { n: i, name: 'é€😀' }, { json: true });
+    server.publish(s.events('hdr', 'm', 'packed'), { n: 9 });
+    await server.flush();
+    for (let i = 0; i < 100 && seen.length < 4; i++) await sleep(10);
+    expect(seen).toEqual([
+      { ct: 'application/json', body: '{"n":0,"name":"é€😀"}' },
+      { ct: 'application/json', body: '{"n":1,"name":"é€😀"}' },
+      { ct: 'application/json', body: '{"n":2,"name":"é€😀"}' },
+      { ct: '', body: expect.any(String) }, // msgpack: no header
+    ]);
+    expect(() => JSON_HEADERS.set('Content-Type', 'text/plain')).toThrow(/frozen/);
+    expect(JSON_HEADERS.get('Content-Type')).toBe('application/json');
     sub.unsubscribe();
   });
 
