@@ -6,7 +6,11 @@
  * Prints numbers; asserts nothing.
  */
 import { Rng } from '../clock/clock.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { decodeLeaseCommand, encodeLeaseCommand } from './command-codec.ts';
 import { LeaseFsm } from './fsm.ts';
+import { validateCommand } from './validate.ts';
 import type { LeaseCommand, LeaseKey } from './types.ts';
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
@@ -124,7 +128,33 @@ function benchTicks(leases: number, spreadMs: number): void {
   console.log(`  per tick mean ${mean.toFixed(1)} ms, max ${times[times.length - 1].toFixed(1)} ms`);
 }
 
+/**
+ * Live heap per held lease, with commands as a node sees them: encoded for the log and decoded
+ * again (names are then fresh strings, as they are in a node, not literals shared by the test).
+ */
+function benchHeapPerLease(leases: number): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const fsm = new LeaseFsm();
+  let cmds: LeaseCommand[] = [];
+  let index = 0;
+  for (let i = 0; i < leases; i++) {
+    const key = { namespace: 'application-leadership', model: `model-${i % 50}`, lease: `claim-w${i % 3}-${i}` };
+    const cmd: LeaseCommand = { op: 'claim', key, holder: `holder-${i % 3}-${i % 128}`, durationMs: 600_000, clientId: `client-${i % 128}`, seq: Math.floor(i / 128) + 1 };
+    cmds.push(validateCommand(decodeLeaseCommand(encodeLeaseCommand(cmd))));
+    if (cmds.length === 256) fsm.apply(++index, cmds.splice(0));
+  }
+  fsm.apply(++index, cmds);
+  cmds = [];
+  gc();
+  const bytes = process.memoryUsage().heapUsed - before;
+  console.log(`heap: ${leases.toLocaleString()} held leases (decoded commands) → ${(bytes / 1024 / 1024).toFixed(1)} MiB live, ${Math.round(bytes / leases)} bytes per lease (${fsm.stats().leases} held)`);
+}
+
 benchApply();
+benchHeapPerLease(100_000);
 await benchSnapshot(100_000);
 benchTicks(100_000, 60_000);
 benchTicks(1_000_000, 60_000);

@@ -271,7 +271,7 @@ export class LeaseFsm {
     }
     if (rec === undefined) {
       rec = newRecord(key, this.cow.epoch);
-      this.leases.set(id, rec);
+      this.leases.set(rec.id, rec); // the record's flat id, not the lookup's concatenation, stays as the key
     } else {
       rec = this.writable(rec); // pinned while free
     }
@@ -322,7 +322,7 @@ export class LeaseFsm {
     let rec = this.leases.get(id);
     if (rec === undefined) {
       rec = newRecord(key, this.cow.epoch);
-      this.leases.set(id, rec);
+      this.leases.set(rec.id, rec);
     }
     if (rec.pins !== null && rec.pins.has(cmd.entity)) return { ok: true, pinnedBy: sortedPins(rec) };
     rec = this.writable(rec);

@@ -41,9 +41,24 @@ export interface LeaseRecord {
 export const NOT_FILED = -1;
 
 export function newRecord(key: LeaseKey, epoch: number): LeaseRecord {
-  // A private copy: the command object may be reused by whoever decoded it.
-  const own = { namespace: key.namespace, model: key.model, lease: key.lease };
-  return { id: keyId(own.namespace, own.model, own.lease), key: own, holder: null, expiry: 0, token: 0, pins: null, epoch, bucket: NOT_FILED };
+  // A private copy: the command object may be reused by whoever decoded it. Namespaces and models
+  // repeat across leases, so records share one copy of each; the id is built flat (join), not as a
+  // chain of concatenations that would keep a cons-string head per record.
+  const own = { namespace: intern(key.namespace), model: intern(key.model), lease: key.lease };
+  const id = [own.namespace, own.model, own.lease].join(SEP);
+  return { id, key: own, holder: null, expiry: 0, token: 0, pins: null, epoch, bucket: NOT_FILED };
+}
+
+/** Bound on interned names: past it new names are simply not shared (still correct, just not deduplicated). */
+const INTERN_MAX = 4096;
+const interned = new Map<string, string>();
+
+/** One shared copy of a namespace or model name. Only sharing changes: the value is the same. */
+export function intern(s: string): string {
+  const have = interned.get(s);
+  if (have !== undefined) return have;
+  if (interned.size < INTERN_MAX) interned.set(s, s);
+  return s;
 }
 
 export function sortedPins(rec: LeaseRecord): string[] {

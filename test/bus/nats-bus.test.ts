@@ -219,7 +219,7 @@ describe('NatsBus', () => {
 
   it('marks every JSON publish with Content-Type for other clients (headers encoded once, shared)', async () => {
     const seen: Array<{ ct: string; body: string }> = [];
-    const sub = raw.subscribe(`${s.prefix}.events.hdr.>`, { callback: (_err, m) => seen.push({ ct: m.headers?.get('Content-Type') ?? '', body: m.string() }) });
+    const sub = raw.subscribe(`${s.prefix}.events.hdr.>`, { callback: (_err, m) => void seen.push({ ct: m.headers?.get('Content-Type') ?? '', body: m.string() }) });
     await raw.flush();
     for (let i = 0; i < 3; i++) server.publish(s.events('hdr', 'm', `l${i}`), { n: i, name: 'é€😀' }, { json: true });
     server.publish(s.events('hdr', 'm', 'packed'), { n: 9 });
