@@ -94,11 +94,13 @@ export class LeaseStateMachine implements StateMachine {
   }
 }
 
+// The length prefix and the chunk go out as two pieces (the stream may be cut anywhere): copying
+// each chunk behind its prefix held a second copy of the whole snapshot while it was being saved.
 function* frame(chunks: Iterable<Uint8Array>): Generator<Uint8Array> {
   for (const chunk of chunks) {
-    const framed = new Uint8Array(4 + chunk.byteLength);
-    new DataView(framed.buffer).setUint32(0, chunk.byteLength);
-    framed.set(chunk, 4);
-    yield framed;
+    const prefix = new Uint8Array(4);
+    new DataView(prefix.buffer).setUint32(0, chunk.byteLength);
+    yield prefix;
+    yield chunk;
   }
 }
