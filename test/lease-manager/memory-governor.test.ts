@@ -1,14 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { LEVELS, MemoryGovernor, levelFor } from '../../actors/memory-governor.ts';
+import { COLLECT_AT, LEVELS, MemoryGovernor, levelFor } from '../../actors/memory-governor.ts';
 
 const MB = 2 ** 20;
 
 function governed(budgetMB = 256) {
   let rss = 100 * MB;
+  let now = 0;
   const applied: number[] = [];
   const over: number[] = [];
-  const g = new MemoryGovernor({ budgetBytes: budgetMB * MB, rss: () => rss, apply: (p) => applied.push(p), onOverBudget: (r) => over.push(r) });
-  return { g, applied, over, setRss: (mb: number) => (rss = mb * MB) };
+  const collectedAt: number[] = [];
+  const g = new MemoryGovernor({
+    budgetBytes: budgetMB * MB,
+    rss: () => rss,
+    apply: (p) => applied.push(p),
+    onOverBudget: (r) => over.push(r),
+    collect: () => collectedAt.push(now),
+    now: () => now,
+  });
+  return { g, applied, over, collectedAt, setRss: (mb: number) => (rss = mb * MB), advance: (ms: number) => (now += ms) };
 }
 
 describe('memory governor', () => {
@@ -18,6 +27,48 @@ describe('memory governor', () => {
     expect(LEVELS[levelFor(230 * MB, 256 * MB)][1]).toBe(10);
     expect(LEVELS[levelFor(250 * MB, 256 * MB)][1]).toBe(5);
     expect(LEVELS[levelFor(400 * MB, 256 * MB)][1]).toBe(5);
+  });
+
+  it('runs a full collection itself near the budget, at most every 2 s', () => {
+    const { g, collectedAt, setRss, advance } = governed();
+    setRss(COLLECT_AT * 256 - 1);
+    for (let i = 0; i < 20; i++, advance(250)) g.sample();
+    expect(collectedAt).toEqual([]); // below the line: V8's own collections only
+    setRss(COLLECT_AT * 256);
+    g.sample(); // t = 5000
+    expect(collectedAt).toEqual([5000]);
+    setRss(200); // the collection worked
+    for (let i = 0; i < 4; i++) g.sample(advance(250));
+    setRss(250);
+    for (let i = 0; i < 8; i++) g.sample(advance(250));
+    expect(collectedAt).toEqual([5000, 7000]); // not before 2 s had passed
+    expect(g.status().collections).toBe(2);
+  });
+
+  it('backs off when collecting does not bring RSS down (live data near the budget), up to 30 s', () => {
+    const { g, collectedAt, setRss, advance } = governed();
+    setRss(255);
+    for (let t = 0; t <= 120_000; t += 250) {
+      g.sample();
+      advance(250);
+    }
+    const gaps = collectedAt.slice(1).map((t, i) => t - collectedAt[i]);
+    expect(gaps.slice(0, 5)).toEqual([4000, 8000, 16000, 30000, 30000]);
+    // A collection that helps again (RSS low at the next sample) resets the interval to 2 s.
+    const last = collectedAt[collectedAt.length - 1];
+    while (collectedAt[collectedAt.length - 1] === last) {
+      g.sample();
+      advance(250);
+    }
+    setRss(100);
+    g.sample(); // the first sample after that collection: it worked
+    setRss(255);
+    const helped = collectedAt[collectedAt.length - 1];
+    while (collectedAt[collectedAt.length - 1] === helped) {
+      advance(250);
+      g.sample();
+    }
+    expect(collectedAt[collectedAt.length - 1] - helped).toBe(2000);
   });
 
   it('leaves V8 alone well under the budget', () => {
