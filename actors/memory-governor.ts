@@ -155,7 +155,7 @@ export class MemoryGovernor {
 }
 
 /** V8's full collection, reached without starting Node with --expose-gc (a new context sees the flag). */
-function fullCollection(): () => void {
+export function fullCollection(): () => void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as unknown;
   return typeof gc === 'function' ? () => (gc as () => void)() : () => {};

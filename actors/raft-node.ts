@@ -1,5 +1,6 @@
 import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '../bus/types.ts';
+import { asBuffer } from '../bus/codec.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { Rng } from '../clock/clock.ts';
 import { notLeaderError, TenureError } from '../errors/errors.ts';
@@ -412,8 +413,7 @@ export class RaftNode {
       if (entries.length === 0) break;
       for (const e of entries) {
         let results: unknown[] = [];
-        // As a Buffer, the commands are Buffer views too: the command decoder reads them without another view each.
-        if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength)));
+        if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(asBuffer(e.data))); // Buffer views: no view per command
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });

@@ -76,6 +76,11 @@ function utf8(text: string): Uint8Array {
   return slab.subarray(start, slabUsed);
 }
 
+/** The same bytes as a Buffer (a view, no copy); a Buffer is returned as it is. Its subarrays are Buffers too. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * Decodes a payload. `maxBytes` (if given) is checked before anything else.
  * Throws `Invalid` (field `payload`) for oversize, undecodable or non-object payloads.

@@ -6,8 +6,7 @@
  * Prints numbers; asserts nothing.
  */
 import { Rng } from '../clock/clock.ts';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { fullCollection } from '../actors/memory-governor.ts';
 import { decodeLeaseCommand, encodeLeaseCommand } from './command-codec.ts';
 import { LeaseFsm } from './fsm.ts';
 import { validateCommand } from './validate.ts';
@@ -133,8 +132,7 @@ function benchTicks(leases: number, spreadMs: number): void {
  * again (names are then fresh strings, as they are in a node, not literals shared by the test).
  */
 function benchHeapPerLease(leases: number): void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const gc = fullCollection();
   gc();
   const before = process.memoryUsage().heapUsed;
   const fsm = new LeaseFsm();

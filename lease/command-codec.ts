@@ -17,6 +17,7 @@
  * every node alike.
  */
 import { Unpackr } from 'msgpackr';
+import { asBuffer } from '../bus/codec.ts';
 import type { LeaseCommand } from './types.ts';
 
 export const COMMAND_MARKER = 0xc1;
@@ -92,7 +93,7 @@ class Reader {
   /** A Buffer view of the same bytes (no copy): its latin1 slice makes an ASCII string in one allocation. */
   private readonly buf: Buffer;
   constructor(private readonly bytes: Uint8Array) {
-    this.buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.buf = asBuffer(bytes);
   }
 
   string(): string {

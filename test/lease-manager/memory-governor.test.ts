@@ -38,9 +38,15 @@ describe('memory governor', () => {
     g.sample(); // t = 5000
     expect(collectedAt).toEqual([5000]);
     setRss(200); // the collection worked
-    for (let i = 0; i < 4; i++) g.sample(advance(250));
+    for (let i = 0; i < 4; i++) {
+      advance(250);
+      g.sample();
+    }
     setRss(250);
-    for (let i = 0; i < 8; i++) g.sample(advance(250));
+    for (let i = 0; i < 8; i++) {
+      advance(250);
+      g.sample();
+    }
     expect(collectedAt).toEqual([5000, 7000]); // not before 2 s had passed
     expect(g.status().collections).toBe(2);
   });
