@@ -42,8 +42,6 @@ import { inspect } from './inspection.ts';
 import { collect, promiseOf, settleFrom, type Settle } from './settle.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
-export { notLeaderError };
-
 export interface FacadeLeaderOptions {
   bus: Bus;
   cluster: string;

@@ -187,8 +187,9 @@ export class SeriesBuilder {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
+        // Every per-second series gets a gap (derived from the series themselves, so none is missed).
+        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane') (arr as unknown[]).push(null);
         ns.up.push(false);
-        for (const arr of [ns.role, ns.term, ns.pid, ns.rssMB, ns.rssAnonMB!, ns.rssFileMB!, ns.heapMB!, ns.heapTotalMB!, ns.externalMB!, ns.heapGrowingPercent!, ns.loopMaxMs!, ns.gcMaxMs!, ns.gcMs!, ns.gcMajorMs!, ns.snapshots!, ns.snapshotCaptureMs!, ns.cpuPct, ns.queueDepth, ns.shedPerSec, ns.legacyBacklog, ns.commitP99Ms] as (unknown[])[]) arr.push(null);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
         continue;
       }

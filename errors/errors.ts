@@ -59,7 +59,6 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
 
-/** Bad input: always names the field and why, and changes nothing. */
 /** `NotLeader` naming the leader when another node leads, else `NoLeader`. */
 export function notLeaderError(leader: string | null, self?: string): TenureError {
   return leader && leader !== self
@@ -67,6 +66,7 @@ export function notLeaderError(leader: string | null, self?: string): TenureErro
     : new TenureError('NoLeader', 'no leader elected', { leader: null });
 }
 
+/** Bad input: always names the field and why, and changes nothing. */
 export function invalid(field: string, why: string): TenureError {
   return new TenureError('Invalid', `${field}: ${why}`, { field });
 }
