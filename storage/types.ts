@@ -11,6 +11,9 @@ export interface LoadedState {
  * One atomic write. Order inside the transaction: truncate (delete every entry with index >=
  * `truncateFrom`), then put `entries`, then `hardState`. The promise resolves only once the
  * transaction is durable (fsynced), so a caller may acknowledge after it.
+ *
+ * Writes land in call order: a caller may issue the next write before the last one is durable
+ * (the Raft node does), and each is checked against the log as the earlier ones leave it.
  */
 export interface LogWrite {
   hardState?: HardState;

@@ -132,4 +132,28 @@ describe('overload summary', () => {
     expect(out.freshRecoverySeconds).toBe(0);
     expect(out.freshAfterDrop).toEqual({ ok: 500, failedByCode: {} });
   });
+
+  it('judges recovery over a 3 s window beside the per-second rule', () => {
+    // After the drop at 4 s the answers straddle bin edges: 90, 110, 90, 110 … per second (100/s
+    // offered). Each 1 s bin under 95 fails the strict rule; every 3 s window holds ≥ 95 %.
+    const n = 12;
+    const series = (vals: Record<number, number>) => Array.from({ length: n }, (_, i) => vals[i] ?? 0);
+    const lat = () => ({ count: series({}), p50: Array(n).fill(5), p99: Array(n).fill(10), max: Array(n).fill(10) });
+    const jitter = { 4: 90, 5: 110, 6: 90, 7: 110, 8: 90, 9: 110, 10: 90, 11: 110 };
+    const r = {
+      series: {
+        t: Array.from({ length: n }, (_, i) => i),
+        counts: { 'claim.ok': series({ 0: 100, 1: 100, 2: 300, 3: 300, ...jitter }) },
+        latency: { claim: lat() },
+        gauges: {},
+        nodes: {},
+      },
+      params: { deadlineMs: 1000 },
+      summary: {},
+      restarts: [],
+    };
+    const out = overloadSummary(r as never, [...phases.slice(0, 2), { durationMs: 8000, rates: { claim: 100 } }], 1);
+    expect(out.recoverySeconds).toBeNull();
+    expect(out.recoverySecondsWindowed).toBe(0);
+  });
 });

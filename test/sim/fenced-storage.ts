@@ -7,7 +7,11 @@ import type { SnapshotMeta } from '../../machines/raft/types.ts';
  */
 export class FencedStorage implements RaftStorage {
   private fenced = false;
-  /** `writeDelay` models the disk: a write lands (and resolves) only after it; a crash first loses it. */
+  private landed: Promise<void> = Promise.resolve();
+  /** Writes issued and not yet landed, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
+  /** `writeDelay` models the disk: a write lands (and resolves) only after it and every earlier write; a crash first loses it. */
   constructor(
     private readonly inner: RaftStorage,
     private readonly writeDelay?: () => Promise<void>,
@@ -24,11 +28,19 @@ export class FencedStorage implements RaftStorage {
   }
   async write(batch: LogWrite): Promise<void> {
     this.check();
-    if (this.writeDelay) {
-      await this.writeDelay();
-      this.check();
-    }
-    return this.inner.write(batch);
+    if (!this.writeDelay) return this.inner.write(batch);
+    // Writes land in call order, as LMDB commits them, however their delays fall.
+    const before = this.landed;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const landing = Promise.all([before, this.writeDelay()])
+      .then(() => {
+        this.check();
+        return this.inner.write(batch);
+      })
+      .finally(() => this.inFlight--);
+    this.landed = landing.catch(() => {});
+    return landing;
   }
   async saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void> {
     this.check();
