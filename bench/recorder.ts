@@ -6,6 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { encodeHistogram, newHistogram, recordMs, type Histogram } from './hist.ts';
 import type { Tick } from './protocol.ts';
+import { StealMeter } from './steal.ts';
 
 export class Recorder {
   private sec = 0;
@@ -17,6 +18,7 @@ export class Recorder {
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
   private cpu = process.cpuUsage();
   private cpuAt = performance.now();
+  private readonly steal = new StealMeter();
 
   constructor(
     private readonly worker: number,
@@ -91,6 +93,12 @@ export class Recorder {
     this.cpuAt = now;
     const loopMs = this.loop.count > 0 ? this.loop.max / 1e6 : 0;
     this.loop.reset();
-    return { generatorLoopDelayMsMax: Math.round(loopMs * 10) / 10, generatorCpuPctMax: Math.round(pct * 10) / 10 };
+    const steal = this.steal.sample();
+    return {
+      generatorLoopDelayMsMax: Math.round(loopMs * 10) / 10,
+      generatorCpuPctMax: Math.round(pct * 10) / 10,
+      // The same machine-wide figure in every worker: combined by maximum.
+      ...(steal === null ? {} : { machineStealPctMax: steal }),
+    };
   }
 }

@@ -46,7 +46,10 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
     const cpu = n.cpuPct.filter((v): v is number => v !== null);
     meanCpuPct[id] = cpu.length ? Math.round((cpu.reduce((a, b) => a + b, 0) / cpu.length) * 10) / 10 : null;
   }
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, restarts: r.restarts.length };
+  // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
+  const steal = r.series.gauges.machineStealPctMax;
+  const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length };
 }
 
 /** Overload findings from an open-loop run with baseline / overload / recovery phases. */
@@ -142,6 +145,7 @@ export function printSummary(r: RunResult): void {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
   }
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
+  if (typeof r.summary.meanStealPct === 'number') lines.push(`  machine CPU steal (other guests) ${r.summary.meanStealPct} % on average`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));
 }

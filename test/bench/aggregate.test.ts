@@ -3,6 +3,8 @@ import { SeriesBuilder } from '../../bench/aggregate.ts';
 import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
 import { parseSchedule, split } from '../../bench/run.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
+import { StealMeter } from '../../bench/steal.ts';
+import { summarizeRun } from '../../bench/summary.ts';
 
 const hist = (...ms: number[]) => {
   const h = newHistogram();
@@ -80,5 +82,25 @@ describe('schedule helpers', () => {
   it('splits clients over workers', () => {
     expect(split(10, 3)).toEqual([4, 3, 3]);
     expect(split(1, 2)).toEqual([1, 0]);
+  });
+});
+
+describe('machine CPU steal', () => {
+  it('reads a share of CPU time from /proc/stat, and the run summary averages it', () => {
+    const meter = new StealMeter();
+    let x = 0;
+    for (let i = 0; i < 2e6; i++) x += i; // let some CPU time pass
+    const pct = meter.sample();
+    expect(x).toBeGreaterThan(0);
+    if (pct !== null) {
+      expect(pct).toBeGreaterThanOrEqual(0);
+      expect(pct).toBeLessThanOrEqual(100);
+    }
+    const s = summarizeRun({
+      totals: { counts: {}, perSec: {}, latency: {} },
+      series: { t: [0, 1, 2], counts: {}, latency: {}, gauges: { machineStealPctMax: [10, 20, 30] }, nodes: {} },
+      restarts: [],
+    } as never);
+    expect(s.meanStealPct).toBe(20);
   });
 });
