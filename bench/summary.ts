@@ -79,24 +79,22 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
   // Strict: all traffic. Throughput: successes only, however many overload-era requests still fail
   // on their own timers. Fresh: only sends scheduled after the drop (`<op>.afterDrop.*`), by the
   // second they completed — whatever the overload's own outstanding requests do.
-  const healthy = (okS: number[], failS: number[] | null, p99S: number[] | undefined) => (sec: number) =>
-    okS[sec] >= 0.95 * offered(sec) && (failS === null || failS[sec] === 0) && !((p99S?.[sec] ?? 0) > p99Limit);
-  const recoveredAfter = (good: (sec: number) => boolean): number | null => {
-    for (let sec = drop; sec + 2 < n; sec++) if (good(sec) && good(sec + 1) && good(sec + 2)) return sec - drop;
+  // null: that part is not judged.
+  const healthy = (okS: number[] | null, failS: number[] | null, p99S: number[] | undefined) => (sec: number) =>
+    (okS === null || okS[sec] >= 0.95 * offered(sec)) && (failS === null || failS[sec] === 0) && !((p99S?.[sec] ?? 0) > p99Limit);
+  // The first 3 s window after the drop that `good` accepts, in seconds after the drop.
+  const firstWindow = (good: (sec: number) => boolean): number | null => {
+    for (let sec = drop; sec + 2 < n; sec++) if (good(sec)) return sec - drop;
     return null;
   };
-  // Windowed: the same 3 s, but successes counted over the window instead of per 1 s bin (answers
-  // that fall just across a bin edge no longer fail one second and pass the next).
-  const window3 = (sec: number, series: number[] | ((t: number) => number)) =>
-    [sec, sec + 1, sec + 2].reduce((a, t) => a + (typeof series === 'function' ? series(t) : series[t]), 0);
-  const windowedRecovery = (): number | null => {
-    const p99 = s.latency.claim?.p99;
-    for (let sec = drop; sec + 2 < n; sec++) {
-      const slow = [sec, sec + 1, sec + 2].some((t) => (p99?.[t] ?? 0) > p99Limit);
-      if (window3(sec, ok) >= 0.95 * window3(sec, offered) && window3(sec, errs) === 0 && !slow) return sec - drop;
-    }
-    return null;
-  };
+  const recoveredAfter = (good: (sec: number) => boolean) => firstWindow((sec) => good(sec) && good(sec + 1) && good(sec + 2));
+  // Windowed: no failures and p99 under the limit in each second as above, but successes counted
+  // over the window instead of per 1 s bin (answers that fall just across a bin edge no longer fail
+  // one second and pass the next).
+  const calm = healthy(null, errs, s.latency.claim?.p99);
+  const sum3 = (f: (t: number) => number, sec: number) => f(sec) + f(sec + 1) + f(sec + 2);
+  const windowedRecovery = () =>
+    firstWindow((sec) => sum3((t) => ok[t], sec) >= 0.95 * sum3(offered, sec) && calm(sec) && calm(sec + 1) && calm(sec + 2));
   const freshOk = sumSeries(s.counts, ['claim.afterDrop.ok', 'extend.afterDrop.ok', 'reclaim.afterDrop.ok'], n);
   const freshFailKeys = Object.keys(s.counts).filter((k) => k.includes('.afterDrop.failed.'));
   const freshSent = freshOk.some((v) => v > 0) || freshFailKeys.length > 0;

@@ -12,8 +12,8 @@ export interface LoadedState {
  * `truncateFrom`), then put `entries`, then `hardState`. The promise resolves only once the
  * transaction is durable (fsynced), so a caller may acknowledge after it.
  *
- * Writes land in call order: a caller may issue the next write before the last one is durable
- * (the Raft node does), and each is checked against the log as the earlier ones leave it.
+ * Writes land in call order: a caller may issue the next write before the last one is durable,
+ * and each is checked against the log as the earlier ones leave it.
  */
 export interface LogWrite {
   hardState?: HardState;
