@@ -1,9 +1,24 @@
 /** Client-side retry timing, shared by TenureClient and the leadership helper. */
-import { TenureError } from '../errors/errors.ts';
+import { TenureError, type ErrorCode } from '../errors/errors.ts';
+
+/** Codes after which a write is tried again with the same lane and seq (the FSM dedupes a repeat). */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Timeout', 'NoResponders', 'Overloaded', 'NoLeader', 'NotLeader']);
+
+/**
+ * Whether an attempt that failed with `err` is worth another, given the budget that attempt had
+ * and what was left of the call's deadline when it started. The server holds a request to the
+ * attempt's budget, not the caller's: its `DeadlineExceeded` after a share that was shorter than
+ * what remained (e.g. an election longer than the share) says only that this attempt ran out —
+ * nothing was proposed — so the call goes on with the rest of its budget.
+ */
+export function isRetryable(err: TenureError, attemptBudgetMs: number, remainingMs: number): boolean {
+  return RETRYABLE.has(err.code) || (err.code === 'DeadlineExceeded' && attemptBudgetMs < remainingMs);
+}
 
 /** Jittered exponential backoff; at least the server's retryAfterMs when it sent one. */
 export function retryDelay(err: TenureError, attempt: number): number {
-  if (err.code === 'Timeout') return 0; // the budget is already spent; go again at once
+  // The budget is already spent: go again at once.
+  if (err.code === 'Timeout' || err.code === 'DeadlineExceeded') return 0;
   const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
   const backoff = Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random());
   return Math.max(hinted * (1 + Math.random() * 0.2), backoff);

@@ -5,9 +5,10 @@
  * Idempotency: the client makes one clientId and numbers its commands. Each command in flight
  * owns a "lane" (`<clientId>/<k>`, its own seq counter), because the FSM remembers only the last
  * command per client id: two concurrent commands under one id would make the earlier one
- * "stale". A retry (after Timeout, NoResponders, Overloaded, NoLeader, NotLeader) reuses the SAME
- * lane and seq, so if the first attempt was applied after all, the FSM answers with its first
- * outcome instead of applying it twice.
+ * "stale". A retry (after Timeout, NoResponders, Overloaded, NoLeader, NotLeader, or a
+ * DeadlineExceeded that only ended an attempt's share of the budget) reuses the SAME lane and
+ * seq, so if the first attempt was applied after all, the FSM answers with its first outcome
+ * instead of applying it twice.
  *
  * Retries stay inside the call's deadline: each attempt gets a share of the remaining budget,
  * backoff is jittered, and `Overloaded` waits at least the server's `retryAfterMs`.
@@ -21,7 +22,7 @@ import type { LeaseKey } from '../lease/types.ts';
 import type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply } from '../actors/lease-requests.ts';
 import type { WireEvent } from '../actors/event-publisher.ts';
 import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
-import { attemptBudget, retryDelay, sleep } from './retry.ts';
+import { attemptBudget, isRetryable, retryDelay, sleep } from './retry.ts';
 import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalescer } from './coalescer.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 
@@ -65,7 +66,6 @@ export interface WatchFilter {
   lease?: string;
 }
 
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Timeout', 'NoResponders', 'Overloaded', 'NoLeader', 'NotLeader']);
 /** A wait that failed for these reasons moves on (another node, a new leader) within its deadline. */
 const WAIT_RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Cancelled', 'Overloaded', 'NoResponders', 'NoLeader', 'NotLeader']);
 /** Extra time a `wait` request allows the server to answer DeadlineExceeded before our own Timeout. */
@@ -150,7 +150,8 @@ export class TenureClient {
     let todo = indices;
     const maxAttempts = this.opts.maxAttempts ?? 3;
     for (let attempt = 1; todo.length; attempt++) {
-      const budget = attemptBudget(deadline - Date.now(), attempt, maxAttempts);
+      const remaining = deadline - Date.now();
+      const budget = attemptBudget(remaining, attempt, maxAttempts);
       let retry: number[] = [];
       let err: TenureError | undefined;
       try {
@@ -161,14 +162,14 @@ export class TenureClient {
           if (r && typeof r === 'object' && 'error' in r) {
             const e = TenureError.fromWire(r.error);
             outcomes[i] = { ok: false, error: e };
-            if (RETRYABLE.has(e.code)) retry.push(i);
+            if (isRetryable(e, budget, remaining)) retry.push(i);
           } else outcomes[i] = { ok: true, value: r?.result as ClaimReply };
         });
       } catch (e) {
         if (!(e instanceof TenureError)) throw e;
         err = e;
         for (const i of todo) outcomes[i] = { ok: false, error: e };
-        retry = RETRYABLE.has(e.code) ? todo : [];
+        retry = isRetryable(e, budget, remaining) ? todo : [];
       }
       if (!retry.length || attempt >= maxAttempts || signal?.aborted) return;
       const errors = err ? [err] : retry.map((i) => (outcomes[i] as { error: TenureError }).error);
@@ -274,7 +275,7 @@ export class TenureClient {
         if (write && this.coalescer) return await this.coalescer.send<T>(op, body, budget, opts.signal);
         return await this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
       } catch (err) {
-        if (!(err instanceof TenureError) || !RETRYABLE.has(err.code) || attempt >= maxAttempts) throw err;
+        if (!(err instanceof TenureError) || !isRetryable(err, budget, remaining) || attempt >= maxAttempts) throw err;
         const delay = retryDelay(err, attempt);
         if (Date.now() + delay >= deadline) throw err;
         await sleep(delay, opts.signal);

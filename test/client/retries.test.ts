@@ -1,0 +1,92 @@
+/**
+ * TenureClient's retries against a scripted bus (no server): which errors end a call and which
+ * send the same lane and seq again within the caller's deadline.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Bus, RequestOptions } from '../../bus/types.ts';
+import { TenureClient } from '../../client/tenure-client.ts';
+import { TenureError } from '../../errors/errors.ts';
+
+interface Call {
+  subject: string;
+  payload: Record<string, unknown>;
+  deadlineMs: number;
+}
+
+/** A bus whose n-th request gets `script[n]`'s answer (an error is thrown as the remote's reply). */
+function scriptedBus(script: ((payload: Record<string, unknown>) => unknown)[]): { bus: Bus; calls: Call[] } {
+  const calls: Call[] = [];
+  const bus = {
+    async request(subject: string, payload: unknown, opts: RequestOptions) {
+      calls.push({ subject, payload: payload as Record<string, unknown>, deadlineMs: opts.deadlineMs });
+      const answer = script[calls.length - 1];
+      if (!answer) throw new Error(`unexpected request ${calls.length} on ${subject}`);
+      return answer(payload as Record<string, unknown>);
+    },
+    serve: () => ({ unsubscribe() {} }),
+    publish() {},
+    subscribe: () => ({ unsubscribe() {} }),
+    flush: async () => {},
+    close: async () => {},
+  } as Bus;
+  return { bus, calls };
+}
+
+const key = { namespace: 'ns', model: 'm', lease: 'l' };
+const ranOut = () => {
+  throw new TenureError('DeadlineExceeded', 'deadline passed before the command was proposed');
+};
+const claimed = () => ({ holder: 'u/0', token: 7, remainingMs: 1000 });
+
+describe('TenureClient retries', () => {
+  it('a DeadlineExceeded that only ended an attempt’s share of the budget is retried with the same lane and seq', async () => {
+    const { bus, calls } = scriptedBus([ranOut, claimed]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).resolves.toMatchObject({ token: 7 });
+    expect(calls).toHaveLength(2);
+    expect(calls[0].deadlineMs).toBeLessThan(3000); // a share, leaving room for later attempts
+    expect(calls[1].payload.clientId).toBe(calls[0].payload.clientId);
+    expect(calls[1].payload.seq).toBe(calls[0].payload.seq);
+  });
+
+  it('a DeadlineExceeded on an attempt that had all that was left reaches the caller', async () => {
+    const { bus, calls } = scriptedBus([ranOut, claimed]);
+    const client = new TenureClient(bus, { cluster: 'c', maxAttempts: 1 });
+    await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('errors that say the command was refused for good are not retried', async () => {
+    const held = () => {
+      throw new TenureError('Held', 'held by someone else', { holder: 'v/0' });
+    };
+    const { bus, calls } = scriptedBus([held, claimed]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'Held' });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('batch: only the op whose attempt ran out is sent again, with its own lane and seq', async () => {
+    const first = (p: Record<string, unknown>) => {
+      const ops = p.ops as Record<string, unknown>[];
+      expect(ops).toHaveLength(2);
+      return { results: [{ error: new TenureError('DeadlineExceeded', 'ran out').toWire() }, { result: claimed() }] };
+    };
+    const second = (p: Record<string, unknown>) => ({ results: (p.ops as unknown[]).map(() => ({ result: claimed() })) });
+    const { bus, calls } = scriptedBus([first, second]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    const out = await client.batch(
+      [
+        { op: 'claim', key, holder: 'u/0', durationMs: 1000 },
+        { op: 'claim', key: { ...key, lease: 'l2' }, holder: 'u/0', durationMs: 1000 },
+      ],
+      { deadlineMs: 3000 },
+    );
+    expect(out.map((o) => o.ok)).toEqual([true, true]);
+    expect(calls).toHaveLength(2);
+    const again = (calls[1].payload.ops as Record<string, unknown>[])[0];
+    const before = (calls[0].payload.ops as Record<string, unknown>[])[0];
+    expect((calls[1].payload.ops as unknown[]).length).toBe(1);
+    expect([again.clientId, again.seq, again.lease]).toEqual([before.clientId, before.seq, 'l']);
+  });
+});
