@@ -3,7 +3,18 @@ import type { Bus } from '../bus/types.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import type { NodeId } from '../machines/raft/types.ts';
 import type { RaftStorage } from '../storage/types.ts';
-import type { StateMachine } from './raft-node.ts';
+
+/** The replicated state machine Raft applies to (the lease FSM in production). */
+export interface StateMachine {
+  /** Applies one entry's commands in order; returns one result per command. Deterministic. */
+  apply(index: number, commands: Uint8Array[]): unknown[];
+  /**
+   * The state at the last applied index, as chunks. The state is fixed when this is called: the
+   * caller consumes the chunks over several event-loop turns while apply continues.
+   */
+  snapshot(): Iterable<Uint8Array>;
+  restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
+}
 
 export interface RaftNodeOptions {
   id: NodeId;

@@ -11,27 +11,16 @@ import type { RaftMessage } from '../machines/raft/messages.ts';
 import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
-import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions } from './raft-node-options.ts';
+import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
 import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
 import { SnapshotTaker } from './snapshot-taker.ts';
 import { inspect } from './inspection.ts';
+import { WritePipeline } from './write-pipeline.ts';
 
-export type { RaftNodeOptions };
-
-/** The replicated state machine Raft applies to (the lease FSM in production). */
-export interface StateMachine {
-  /** Applies one entry's commands in order; returns one result per command. Deterministic. */
-  apply(index: number, commands: Uint8Array[]): unknown[];
-  /**
-   * The state at the last applied index, as chunks. The state is fixed when this is called: the
-   * caller consumes the chunks over several event-loop turns while apply continues.
-   */
-  snapshot(): Iterable<Uint8Array>;
-  restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
-}
+export type { RaftNodeOptions, StateMachine };
 
 export interface Leadership {
   role: Role;
@@ -41,7 +30,8 @@ export interface Leadership {
 
 /**
  * A Raft node: the XState machine for roles and timers plus the I/O around it (bus, storage,
- * apply). One Ready loop persists (one fsync per batch), then sends, then applies.
+ * apply). One Ready loop issues each batch's disk write (one fsync per batch; up to 4 in flight,
+ * finished in order) and applies; what must wait for a write runs once it is durable.
  */
 export class RaftNode {
   readonly id: NodeId;
@@ -53,12 +43,11 @@ export class RaftNode {
   private readonly opts: ResolvedRaftNodeOptions;
   private proposals!: ProposalBatcher;
   private readyRunning = false;
-  /** The Ready loop is waiting for a disk write (a leader's new appends need not wait for it). */
+  /** The Ready loop is blocked on the disk (a leader's new appends need not wait for it). */
   private persisting = false;
   private readyAgain = false;
-  private requestedGen = 0;
-  private durableGen = 0;
-  private durableWaiters: { gen: number; resolve: () => void }[] = [];
+  /** Disk writes in flight (at most 4), finished in order; what waits for them. */
+  private writes = new WritePipeline(4, (err) => this.fail(err));
   private waiters = new ReadWaiters();
   private sendingSnapshot = new Set<NodeId>();
   private receiver: SnapshotReceiver;
@@ -292,7 +281,7 @@ export class RaftNode {
     let replies: RaftMessage[] = [];
     let failure: Error | null = null;
     // Taken before stepping: the first write that starts after this point includes the step's changes.
-    const gen = ++this.requestedGen;
+    const gen = this.writes.mark();
     this.actor.send({
       type: 'MESSAGE',
       msg,
@@ -306,11 +295,9 @@ export class RaftNode {
       throw new TenureError('Internal', 'raft node failed');
     }
     if (replies.length === 0) return replies;
-    if (this.durableGen < gen) {
-      const durable = new Promise<void>((resolve) => this.durableWaiters.push({ gen, resolve }));
-      this.kick();
-      await durable;
-    }
+    const durable = this.writes.durable(gen);
+    this.kick();
+    await durable;
     return replies;
   }
 
@@ -340,7 +327,7 @@ export class RaftNode {
       if (this.persisting) for (const m of this.core.takeLeaderMessages()) this.sendMessage(m);
       return;
     }
-    if (!this.core.hasReady() && this.durableWaiters.length === 0 && !this.hasToApply()) return;
+    if (!this.core.hasReady() && !this.writes.awaited && !this.hasToApply()) return;
     this.readyRunning = true;
     this.readyLoop()
       .catch((err) => this.fail(err as Error))
@@ -359,52 +346,60 @@ export class RaftNode {
     await Promise.resolve();
     do {
       this.readyAgain = false;
-      const gen = this.requestedGen;
+      if (this.writes.full) {
+        await this.blockedOn(this.writes.idle());
+        continue;
+      }
+      const gen = this.writes.current;
       const rd = this.core.takeReady();
       // A leader may replicate before its own write is durable (its own vote only counts once it
       // is); anything else (votes, responses) waits for the disk.
       const early = rd.messages.length && this.core.role === 'leader' && (rd.hardState === undefined || rd.hardState.term === this.core.term);
       if (early) for (const m of rd.messages) this.sendMessage(m);
-      // Entries already durable and committed need not wait for this write (it may only be the new
-      // commit index): apply and answer callers now. After a crash they are re-applied from the log.
-      if (!rd.restore) await this.applyCommitted();
-      this.persisting = true;
-      try {
-        await this.persist(rd);
-      } finally {
-        this.persisting = false;
-      }
-      this.durableGen = gen;
-      if (this.durableWaiters.length) {
-        const still: typeof this.durableWaiters = [];
-        for (const w of this.durableWaiters) (w.gen <= gen ? w.resolve() : still.push(w));
-        this.durableWaiters = still;
-      }
-      if (this.stopped) return;
-      if (rd.write && rd.write.entries.length) {
-        const last = rd.write.entries[rd.write.entries.length - 1];
-        this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
-      }
-      if (!early) for (const m of rd.messages) this.sendMessage(m);
-      for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
-      for (const r of rd.readStates) this.waiters.readConfirmed(r.ctx, r.index);
-      for (const ctx of rd.failedReads) this.waiters.readFailed(ctx, this.notLeader());
+      // A snapshot replaces the log: every write before it finishes first, none overlaps it.
+      const restore = rd.restore;
+      if (restore) await this.blockedOn(this.writes.idle().then(() => this.restore(restore)));
+      // Issued now, finished in order: the next batch need not wait for this one's fsync.
+      const write = rd.write || rd.hardState ? this.opts.storage.write({ hardState: rd.hardState ?? this.core.hardState(), entries: rd.write?.entries, truncateFrom: rd.write?.truncateFrom }) : null;
+      const follows = rd.messages.length || rd.snapshotsToSend.length || rd.readStates.length || rd.failedReads.length;
+      if (write || follows || this.writes.awaited) this.writes.add(write, gen, () => this.afterDurable(rd, !!early));
+      // Entries already durable and committed need not wait for this write (it may only carry the
+      // new commit index), but LMDB starts a write only after this turn: apply after that, while
+      // the disk works. After a crash applied entries are re-applied from the log.
+      if (write && this.hasToApply()) await new Promise((r) => setImmediate(r));
       await this.applyCommitted();
-    } while (!this.stopped && (this.readyAgain || this.core.hasReady() || this.hasToApply() || this.durableWaiters.length > 0));
+    } while (!this.stopped && (this.readyAgain || this.core.hasReady() || this.hasToApply() || this.writes.awaited));
   }
 
-  private async persist(rd: Ready): Promise<void> {
-    const storage = this.opts.storage;
-    if (rd.restore) {
-      const chunks = this.receiver.take(rd.restore);
-      if (!chunks) throw new Error(`snapshot ${rd.restore.index} accepted but its data was not received`);
-      await storage.saveSnapshot(rd.restore, chunks, { discardLog: true });
-      await this.opts.stateMachine.restore(iterate(chunks));
-      this.waiters.appliedTo(this.core.log.applied);
+  /** Waits with the Ready loop blocked on the disk: meanwhile a leader's new appends leave at once (kick). */
+  private async blockedOn(disk: Promise<void>): Promise<void> {
+    this.persisting = true;
+    try {
+      await disk;
+    } finally {
+      this.persisting = false;
     }
-    if (rd.write || rd.hardState) {
-      await storage.write({ hardState: rd.hardState ?? this.core.hardState(), entries: rd.write?.entries, truncateFrom: rd.write?.truncateFrom });
+  }
+
+  /** What follows a durable write (and every write before it), in the order the writes were issued. */
+  private afterDurable(rd: Ready, early: boolean): void {
+    if (this.stopped) return;
+    if (rd.write && rd.write.entries.length) {
+      const last = rd.write.entries[rd.write.entries.length - 1];
+      this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
     }
+    if (!early) for (const m of rd.messages) this.sendMessage(m);
+    for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
+    for (const r of rd.readStates) this.waiters.readConfirmed(r.ctx, r.index);
+    for (const ctx of rd.failedReads) this.waiters.readFailed(ctx, this.notLeader());
+  }
+
+  private async restore(meta: SnapshotMeta): Promise<void> {
+    const chunks = this.receiver.take(meta);
+    if (!chunks) throw new Error(`snapshot ${meta.index} accepted but its data was not received`);
+    await this.opts.storage.saveSnapshot(meta, chunks, { discardLog: true });
+    await this.opts.stateMachine.restore(iterate(chunks));
+    this.waiters.appliedTo(this.core.log.applied);
   }
 
   private async applyCommitted(): Promise<void> {

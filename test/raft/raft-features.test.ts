@@ -55,6 +55,29 @@ describe('raft features (simulated cluster)', () => {
     expect(c.checker.violations).toEqual([]);
   });
 
+  it('issues the next disk write before the last one is durable, without losing an acknowledged entry', async () => {
+    const c = await elected();
+    // One proposal per simulated millisecond; disk writes take 0-3 ms, so new entries arrive mid-write.
+    const leader = c.leaders()[0];
+    let done = 0;
+    for (let i = 0; i < 100; i++) c.clock.setTimeout(() => void leader.propose(enc.encode(`w${i}`)).then(() => done++), i);
+    expect(await c.runUntil(() => done === 100, 5000)).toBe(true);
+    const deepest = Math.max(...[...c.slots.values()].map((s) => s.storage!.maxInFlight));
+    expect(deepest).toBeGreaterThan(1);
+    // Every acknowledged entry survives all three nodes dying at once.
+    const acknowledged = [...c.slots.get(c.leaders()[0].id)!.fsm!.applied];
+    expect(acknowledged).toHaveLength(100);
+    for (const id of c.ids) c.crash(id);
+    await c.startAll();
+    expect(await c.runUntil(() => c.leaders().length === 1, 5000)).toBe(true);
+    await proposeAll(c, 1, 'after');
+    for (const { fsm } of c.live()) {
+      expect(await c.runUntil(() => fsm.applied.length === 101, 3000)).toBe(true);
+      expect(fsm.applied).toEqual([...acknowledged, 'after0']);
+    }
+    expect(c.checker.violations).toEqual([]);
+  });
+
   it('serves linearizable reads on a follower through ReadIndex', async () => {
     const c = await elected();
     await proposeAll(c, 10, 'r');

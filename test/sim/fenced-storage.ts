@@ -8,6 +8,9 @@ import type { SnapshotMeta } from '../../machines/raft/types.ts';
 export class FencedStorage implements RaftStorage {
   private fenced = false;
   private landed: Promise<void> = Promise.resolve();
+  /** Writes issued and not yet landed, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** `writeDelay` models the disk: a write lands (and resolves) only after it and every earlier write; a crash first loses it. */
   constructor(
     private readonly inner: RaftStorage,
@@ -28,10 +31,14 @@ export class FencedStorage implements RaftStorage {
     if (!this.writeDelay) return this.inner.write(batch);
     // Writes land in call order, as LMDB commits them, however their delays fall.
     const before = this.landed;
-    const landing = Promise.all([before, this.writeDelay()]).then(() => {
-      this.check();
-      return this.inner.write(batch);
-    });
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const landing = Promise.all([before, this.writeDelay()])
+      .then(() => {
+        this.check();
+        return this.inner.write(batch);
+      })
+      .finally(() => this.inFlight--);
     this.landed = landing.catch(() => {});
     return landing;
   }
