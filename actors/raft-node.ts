@@ -100,6 +100,7 @@ export class RaftNode {
         electionMinMs: this.opts.electionMinMs,
         electionMaxMs: this.opts.electionMaxMs,
         heartbeatMs: this.opts.heartbeatMs,
+        now: () => this.opts.clock.now(),
       },
     });
     this.actor.subscribe({

@@ -6,8 +6,17 @@ import type { NodeId, SnapshotMeta } from './types.ts';
 
 /**
  * The Raft node's roles and timers as a statechart. Time enters only through XState's clock (the
- * `after` delays), so a simulated clock drives it deterministically. Per-message work happens in
- * the pure `RaftCore`; the chart decides when elections, heartbeats and quorum checks run.
+ * `after` delays) and the injected `now` (the same clock), so a simulated clock drives it
+ * deterministically. Per-message work happens in the pure `RaftCore`; the chart decides when
+ * elections, heartbeats and quorum checks run.
+ *
+ * A stall is not silence. When the process stalls (a long synchronous burst, a GC pause, a starved
+ * CPU), every timer that came due meanwhile fires before the messages that queued up meanwhile are
+ * read, so an election timer or the leader's quorum check that fires more than a heartbeat interval
+ * late says more about this process than about its peers. Such a timer does not act: it grants a
+ * grace of two heartbeat intervals (the peers' messages are read, a stalled leader sends its
+ * heartbeats), at most `MAX_GRACES` times in a row, and acts when a timer fires on time or the
+ * graces are used up. A follower that hears from its leader meanwhile restarts its timer as usual.
  */
 
 type Respond<T> = (err: Error | null, value?: T) => void;
@@ -31,11 +40,46 @@ export interface RaftMachineInput {
   electionMinMs: number;
   electionMaxMs: number;
   heartbeatMs: number;
+  /** The clock the `after` delays run on (ms); tells a timer that fired late from one on time. */
+  now: () => number;
+}
+
+/**
+ * Graces in a row a late timer may take before it acts anyway. Only a process whose every timer
+ * fires late uses them up (each grace is ≥ 2 heartbeat intervals: ≥ 4 s at the 100 ms default);
+ * such a process would make a poor leader, and its peers elect without it. The bound keeps an
+ * election certain even if all nodes stall without end.
+ */
+export const MAX_GRACES = 20;
+
+/** When one of the two guarded timers (election, quorum check) was armed and for how long. */
+interface Armed {
+  at: number;
+  delayMs: number;
+  graces: number;
 }
 
 interface RaftContext extends RaftMachineInput {
   /** Election epoch the running election timer was started for. */
   seenEpoch: number;
+  /**
+   * The two guarded timers, noted in place (like `core`) by their delay functions: a follower
+   * restarts its election timer on every message from its leader, too often for a context copy.
+   */
+  timers: { election: Armed; quorum: Armed };
+}
+
+/** Notes that `t` is armed now for `delayMs`, after `graces` graces in a row; returns the delay. */
+function arm(context: RaftContext, t: Armed, delayMs: number, graces: number): number {
+  t.at = context.now();
+  t.delayMs = delayMs;
+  t.graces = graces;
+  return delayMs;
+}
+
+/** The timer fired more than a heartbeat interval after it was due, and a grace is left. */
+function firedLate(context: RaftContext, t: Armed): boolean {
+  return t.graces < MAX_GRACES && context.now() - (t.at + t.delayMs) > context.heartbeatMs;
 }
 
 function call<T>(respond: Respond<T>, fn: () => T): void {
@@ -57,16 +101,30 @@ function followRole(except: Role) {
   return all.filter((r) => r !== except).map((r) => ({ guard: `is_${r}` as const, target: `#raft.${r}` }));
 }
 
+/** The non-leader roles' election timer: acts when it fires on time, else after graces (see above). */
+const electionTimer = {
+  initial: 'counting',
+  states: {
+    counting: { after: { election: [{ guard: 'electionLate', target: 'grace' }, { actions: 'electionTimeout' }] } },
+    grace: { after: { electionGrace: [{ guard: 'electionLate', target: 'grace', reenter: true }, { actions: 'electionTimeout' }] } },
+  },
+} as const;
+
 export const raftMachine = setup({
   types: {
     context: {} as RaftContext,
     input: {} as RaftMachineInput,
     events: {} as RaftEvent,
   },
+  // Each guarded timer notes when it was armed and for how long as its delay is taken: XState reads
+  // a delay exactly when it schedules the timer (entry actions may run later, e.g. at start).
   delays: {
-    election: ({ context }) => context.electionMinMs + Math.floor(context.rng.next() * (context.electionMaxMs - context.electionMinMs)),
+    election: ({ context }) =>
+      arm(context, context.timers.election, context.electionMinMs + Math.floor(context.rng.next() * (context.electionMaxMs - context.electionMinMs)), 0),
+    electionGrace: ({ context }) => arm(context, context.timers.election, 2 * context.heartbeatMs, context.timers.election.graces + 1),
     heartbeat: ({ context }) => context.heartbeatMs,
-    quorumCheck: ({ context }) => context.electionMinMs,
+    quorumCheck: ({ context }) => arm(context, context.timers.quorum, context.electionMinMs, 0),
+    quorumGrace: ({ context }) => arm(context, context.timers.quorum, 2 * context.heartbeatMs, context.timers.quorum.graces + 1),
   },
   guards: {
     is_follower: roleIs('follower'),
@@ -74,6 +132,8 @@ export const raftMachine = setup({
     is_candidate: roleIs('candidate'),
     is_leader: roleIs('leader'),
     electionReset: ({ context }) => context.core.electionEpoch !== context.seenEpoch,
+    electionLate: ({ context }) => firedLate(context, context.timers.election),
+    quorumLate: ({ context }) => firedLate(context, context.timers.quorum),
   },
   actions: {
     noteEpoch: assign({ seenEpoch: ({ context }) => context.core.electionEpoch }),
@@ -116,7 +176,11 @@ export const raftMachine = setup({
   },
 }).createMachine({
   id: 'raft',
-  context: ({ input }) => ({ ...input, seenEpoch: -1 }),
+  context: ({ input }) => ({
+    ...input,
+    seenEpoch: -1,
+    timers: { election: { at: 0, delayMs: 0, graces: 0 }, quorum: { at: 0, delayMs: 0, graces: 0 } },
+  }),
   initial: 'follower',
   on: {
     MESSAGE: { actions: 'step' },
@@ -135,26 +199,39 @@ export const raftMachine = setup({
     follower: {
       entry: 'noteEpoch',
       always: [...followRole('follower'), { guard: 'electionReset', target: 'follower', reenter: true }],
-      after: { election: { actions: 'electionTimeout' } },
+      ...electionTimer,
     },
     preCandidate: {
       entry: 'noteEpoch',
       always: [...followRole('preCandidate'), { guard: 'electionReset', target: 'preCandidate', reenter: true }],
-      after: { election: { actions: 'electionTimeout' } },
+      ...electionTimer,
     },
     candidate: {
       entry: 'noteEpoch',
       always: [...followRole('candidate'), { guard: 'electionReset', target: 'candidate', reenter: true }],
-      after: { election: { actions: 'electionTimeout' } },
+      ...electionTimer,
     },
     leader: {
       entry: 'noteEpoch',
       always: followRole('leader'),
-      after: { quorumCheck: { target: 'leader', reenter: true, actions: 'checkQuorum' } },
-      initial: 'replicating',
+      type: 'parallel',
       states: {
         replicating: {
-          after: { heartbeat: { target: 'replicating', reenter: true, actions: 'heartbeat' } },
+          initial: 'beating',
+          states: {
+            beating: { after: { heartbeat: { target: 'beating', reenter: true, actions: 'heartbeat' } } },
+          },
+        },
+        quorum: {
+          initial: 'counting',
+          states: {
+            counting: {
+              after: { quorumCheck: [{ guard: 'quorumLate', target: 'grace' }, { target: 'counting', reenter: true, actions: 'checkQuorum' }] },
+            },
+            grace: {
+              after: { quorumGrace: [{ guard: 'quorumLate', target: 'grace', reenter: true }, { target: 'counting', actions: 'checkQuorum' }] },
+            },
+          },
         },
       },
     },
