@@ -49,7 +49,25 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes) };
+}
+
+/**
+ * The highest Raft term any node reported in the first and in the last second of the run: a rise
+ * is that many elections that raised the term (pre-vote keeps a lost election from raising it).
+ */
+export function termSpan(nodes: RunResult['series']['nodes']): { first: number; last: number; elections: number } | null {
+  const highest = (i: (n: number) => number): number | null => {
+    let best: number | null = null;
+    for (const n of Object.values(nodes)) {
+      const v = n.term[i(n.term.length)];
+      if (typeof v === 'number' && (best === null || v > best)) best = v;
+    }
+    return best;
+  };
+  const first = highest(() => 0);
+  const last = highest((len) => len - 1);
+  return first === null || last === null ? null : { first, last, elections: last - first };
 }
 
 /** Overload findings from an open-loop run with baseline / overload / recovery phases. */
@@ -131,7 +149,9 @@ export function printSummary(r: RunResult): void {
     const of = (s as { latencyOf?: string }).latencyOf ? ' (per batch)' : '';
     lines.push(`  ${op.padEnd(8)} ${fmt(s.okPerSec).padStart(8)}/s  p50 ${s.p50ms ?? '-'} ms  p99 ${s.p99ms ?? '-'} ms${of}  failed ${s.failed}${errs ? ` (${errs})` : ''}`);
   }
-  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)} (anon ${JSON.stringify(r.summary.peakRssAnonMB)}, file ${JSON.stringify(r.summary.peakRssFileMB)})  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}`);
+  const terms = r.summary.terms as ReturnType<typeof termSpan> | undefined;
+  const elections = terms ? `  elections ${terms.elections} (term ${terms.first} → ${terms.last})` : '';
+  lines.push(`  peak RSS MB ${JSON.stringify(r.summary.peakRssMB)} (anon ${JSON.stringify(r.summary.peakRssAnonMB)}, file ${JSON.stringify(r.summary.peakRssFileMB)})  mean CPU % ${JSON.stringify(r.summary.meanCpuPct)}  restarts ${r.restarts.length}${elections}`);
   const ov = r.summary as {
     extendSuccessRateDuringOverload?: number | null;
     recoverySeconds?: number | null;

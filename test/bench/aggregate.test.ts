@@ -4,7 +4,7 @@ import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
 import { parseSchedule, split } from '../../bench/run.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
 import { StealMeter } from '../../bench/steal.ts';
-import { summarizeRun } from '../../bench/summary.ts';
+import { summarizeRun, termSpan } from '../../bench/summary.ts';
 
 const hist = (...ms: number[]) => {
   const h = newHistogram();
@@ -102,5 +102,12 @@ describe('machine CPU steal', () => {
       restarts: [],
     } as never);
     expect(s.meanStealPct).toBe(20);
+  });
+
+  it('counts the elections of a run from the highest term at its start and its end', () => {
+    const node = (term: (number | null)[]) => ({ term }) as never;
+    expect(termSpan({ n1: node([3, 3, 4, 4]), n2: node([null, 3, 3, 5]), n3: node([2, null, null, null]) })).toEqual({ first: 3, last: 5, elections: 2 });
+    expect(termSpan({ n1: node([1, 1]), n2: node([1, 1]) })).toEqual({ first: 1, last: 1, elections: 0 });
+    expect(termSpan({ n1: node([null]) })).toBeNull();
   });
 });
