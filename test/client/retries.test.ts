@@ -32,6 +32,22 @@ function scriptedBus(script: ((payload: Record<string, unknown>) => unknown)[]):
   return { bus, calls };
 }
 
+/** A lone write leaves as a batch of one: `answer` answers its op (a throw becomes the op's error). */
+function one(answer: (op: Record<string, unknown>) => unknown): (payload: Record<string, unknown>) => unknown {
+  return (payload) => {
+    const ops = payload.ops as Record<string, unknown>[];
+    expect(ops).toHaveLength(1);
+    try {
+      return { results: [{ result: answer(ops[0]) }] };
+    } catch (err) {
+      return { results: [{ error: (err as TenureError).toWire() }] };
+    }
+  };
+}
+
+/** The single op of a batch-of-one call. */
+const opOf = (c: Call) => (c.payload.ops as Record<string, unknown>[])[0];
+
 const key = { namespace: 'ns', model: 'm', lease: 'l' };
 const ranOut = () => {
   throw new TenureError('DeadlineExceeded', 'deadline passed before the command was proposed');
@@ -40,17 +56,17 @@ const claimed = () => ({ holder: 'u/0', token: 7, remainingMs: 1000 });
 
 describe('TenureClient retries', () => {
   it('a DeadlineExceeded that only ended an attempt’s share of the budget is retried with the same lane and seq', async () => {
-    const { bus, calls } = scriptedBus([ranOut, claimed]);
+    const { bus, calls } = scriptedBus([one(ranOut), one(claimed)]);
     const client = new TenureClient(bus, { cluster: 'c' });
     await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).resolves.toMatchObject({ token: 7 });
     expect(calls).toHaveLength(2);
     expect(calls[0].deadlineMs).toBeLessThan(3000); // a share, leaving room for later attempts
-    expect(calls[1].payload.clientId).toBe(calls[0].payload.clientId);
-    expect(calls[1].payload.seq).toBe(calls[0].payload.seq);
+    expect(opOf(calls[1]).clientId).toBe(opOf(calls[0]).clientId);
+    expect(opOf(calls[1]).seq).toBe(opOf(calls[0]).seq);
   });
 
   it('a DeadlineExceeded on an attempt that had all that was left reaches the caller', async () => {
-    const { bus, calls } = scriptedBus([ranOut, claimed]);
+    const { bus, calls } = scriptedBus([one(ranOut), one(claimed)]);
     const client = new TenureClient(bus, { cluster: 'c', maxAttempts: 1 });
     await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
     expect(calls).toHaveLength(1);
@@ -60,7 +76,7 @@ describe('TenureClient retries', () => {
     const held = () => {
       throw new TenureError('Held', 'held by someone else', { holder: 'v/0' });
     };
-    const { bus, calls } = scriptedBus([held, claimed]);
+    const { bus, calls } = scriptedBus([one(held), one(claimed)]);
     const client = new TenureClient(bus, { cluster: 'c' });
     await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'Held' });
     expect(calls).toHaveLength(1);

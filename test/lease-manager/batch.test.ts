@@ -105,11 +105,27 @@ describe('client write coalescing', () => {
     expect(rejected.reason).toBeInstanceOf(TenureError);
     expect((rejected.reason as TenureError).code).toBe('Held');
     expect(counters.writes - before.writes).toBe(51);
-    // The 50 concurrent claims left as one batch (the first, alone, as a plain claim).
-    expect(counters.batches - before.batches).toBe(1);
-    expect(counters.batchedWrites - before.batchedWrites).toBe(50);
+    // The 50 concurrent claims left as one batch (the first, alone, as a batch of one).
+    expect(counters.batches - before.batches).toBe(2);
+    expect(counters.batchedWrites - before.batchedWrites).toBe(51);
     const check = await tc.client();
     expect(await check.get(key('co-3'), { linearizable: true })).toMatchObject({ holder: 'c3' });
+  });
+
+  it('sends a lone write as a batch of one, straight to the leader once a reply has named it', async () => {
+    const own = await tc.bus();
+    const client = new TenureClient(own, { cluster: tc.cluster });
+    const route = coalescerFor(own, subjects(tc.cluster));
+    const leader = await tc.leader();
+    await client.claim(key('lone-1'), 'a', 10_000); // through the queue group: the reply names the leader
+    expect(route.leader).toBe(leader.id);
+    expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
+    const direct = () => tc.running().reduce((n, x) => n + (x.id === leader.id ? x.manager.counters.byOp.batch : 0), 0);
+    const before = direct();
+    await client.extend(key('lone-1'), 'a', 20_000);
+    await expect(client.claim(key('lone-1'), 'b', 10_000)).rejects.toMatchObject({ code: 'Held' });
+    expect(direct() - before).toBe(2);
+    expect(route.counters.batchedWrites).toBe(3);
   });
 
   it('sends claims and other writes of one turn as separate batches', async () => {
