@@ -15,10 +15,11 @@ import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type 
 import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
-import { SnapshotReceiver, streamSnapshot } from './snapshot-transfer.ts';
+import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
 import { SnapshotTaker } from './snapshot-taker.ts';
 import { inspect } from './inspection.ts';
 import { WritePipeline } from './write-pipeline.ts';
+import { RaftTimings } from './raft-timings.ts';
 
 export type { RaftNodeOptions, StateMachine };
 
@@ -48,8 +49,10 @@ export class RaftNode {
   private readyAgain = false;
   /** Disk writes in flight (at most 4), finished in order; what waits for them. */
   private writes = new WritePipeline(4, (err) => this.fail(err));
+  /** Where the time of a Raft round goes (status `timings`; see actors/raft-timings.ts). */
+  readonly timings = new RaftTimings();
   private waiters = new ReadWaiters();
-  private sendingSnapshot = new Set<NodeId>();
+  private readonly snapshotSender: SnapshotSender;
   private receiver: SnapshotReceiver;
   private lastLeadership: Leadership = { role: 'follower', leader: null, term: 0 };
   private stopped = false;
@@ -61,6 +64,8 @@ export class RaftNode {
     this.subj = subjects(opts.cluster);
     this.opts = withDefaults(opts);
     this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
+    const { bus, storage, snapshotChunkBytes: chunkBytes, rpcTimeoutMs, logger } = this.opts;
+    this.snapshotSender = new SnapshotSender({ bus, subj: this.subj, storage, from: this.id, chunkBytes, timeoutMs: rpcTimeoutMs * 4, logger });
     this.snapshots = new SnapshotTaker({
       stateMachine: this.opts.stateMachine,
       storage: this.opts.storage,
@@ -180,6 +185,7 @@ export class RaftNode {
       voters: this.core.config.voters,
       queued: this.proposals.queued,
       pending: this.proposals.inFlight,
+      timings: this.timings.summary(),
     };
   }
 
@@ -270,6 +276,7 @@ export class RaftNode {
     this.actor.send({ type: 'PROPOSE', datas, respond: (err, r) => (err ? (failure = this.mapError(err)) : (result = r)) });
     if (failure) throw failure;
     if (!result) throw this.notLeader();
+    this.timings.appended(result.index, datas.length);
     return result;
   }
 
@@ -297,8 +304,10 @@ export class RaftNode {
     }
     if (replies.length === 0) return replies;
     const durable = this.writes.durable(gen);
+    const arrived = msg.type === 'append' ? performance.now() : 0;
     this.kick();
     await durable;
+    if (arrived) this.timings.record('appendReply', performance.now() - arrived);
     return replies;
   }
 
@@ -308,6 +317,7 @@ export class RaftNode {
     if (c.role !== l.role || c.lead !== l.leader || c.term !== l.term) {
       const wasLeader = l.role === 'leader';
       this.lastLeadership = { role: c.role, leader: c.lead, term: c.term };
+      this.timings.reset();
       this.leadership.put(this.lastLeadership);
       if (wasLeader && c.role !== 'leader') this.onLostLeadership();
     }
@@ -363,7 +373,8 @@ export class RaftNode {
       // Issued now, finished in order: the next batch need not wait for this one's fsync.
       const write = rd.write || rd.hardState ? this.opts.storage.write({ hardState: rd.hardState ?? this.core.hardState(), entries: rd.write?.entries, truncateFrom: rd.write?.truncateFrom }) : null;
       const follows = rd.messages.length || rd.snapshotsToSend.length || rd.readStates.length || rd.failedReads.length;
-      if (write || follows || this.writes.awaited) this.writes.add(write, gen, () => this.afterDurable(rd, !!early));
+      const issued = write ? performance.now() : 0;
+      if (write || follows || this.writes.awaited) this.writes.add(write, gen, () => this.afterDurable(rd, !!early, issued));
       // Entries already durable and committed need not wait for this write (it may only carry the
       // new commit index), but LMDB starts a write only after this turn: apply after that, while
       // the disk works. After a crash applied entries are re-applied from the log.
@@ -383,10 +394,12 @@ export class RaftNode {
   }
 
   /** What follows a durable write (and every write before it), in the order the writes were issued. */
-  private afterDurable(rd: Ready, early: boolean): void {
+  private afterDurable(rd: Ready, early: boolean, issued: number): void {
     if (this.stopped) return;
+    if (issued) this.timings.record('write', performance.now() - issued);
     if (rd.write && rd.write.entries.length) {
       const last = rd.write.entries[rd.write.entries.length - 1];
+      if (this.core.role === 'leader') this.timings.ownDurable(last.index);
       this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
     }
     if (!early) for (const m of rd.messages) this.sendMessage(m);
@@ -410,6 +423,7 @@ export class RaftNode {
       for (const e of entries) {
         let results: unknown[] = [];
         if (e.type === EntryType.Command) results = this.opts.stateMachine.apply(e.index, decodeCommandBatch(asBuffer(e.data))); // Buffer views: no view per command
+        this.timings.applied(e.index);
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });
@@ -433,7 +447,10 @@ export class RaftNode {
       .request<RaftMessage[]>(this.subj.raft(m.to, 'msg'), m, { deadlineMs: this.opts.rpcTimeoutMs })
       .then((replies) => {
         if (this.stopped) return;
-        for (const r of replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+        for (const r of replies) {
+          if (r.type === 'appendResp' && r.success) this.timings.acked(r.index);
+          this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+        }
       })
       .catch(() => {
         if (!this.stopped && (m.type === 'append' || m.type === 'heartbeat')) this.actor.send({ type: 'UNREACHABLE', to: m.to });
@@ -441,29 +458,11 @@ export class RaftNode {
   }
 
   private sendSnapshot(to: NodeId): void {
-    if (this.sendingSnapshot.has(to)) return;
-    this.sendingSnapshot.add(to);
-    streamSnapshot({
-      bus: this.opts.bus,
-      subject: this.subj.raft(to, 'snapshot'),
-      msgSubject: this.subj.raft(to, 'msg'),
-      storage: this.opts.storage,
-      from: this.id,
-      to,
-      term: this.core.term,
-      chunkBytes: this.opts.snapshotChunkBytes,
-      timeoutMs: this.opts.rpcTimeoutMs * 4,
-    })
-      .then((result) => {
-        if (this.stopped) return;
-        for (const r of result.replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
-        this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: result.ok, index: result.index });
-      })
-      .catch((err) => {
-        this.opts.logger.warn({ err: (err as Error).message, to }, 'snapshot transfer failed');
-        if (!this.stopped) this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: false, index: 0 });
-      })
-      .finally(() => this.sendingSnapshot.delete(to));
+    this.snapshotSender.send(to, this.core.term, (result) => {
+      if (this.stopped) return;
+      for (const r of result.replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+      this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: result.ok, index: result.index });
+    });
   }
 
   private notLeader(): TenureError {

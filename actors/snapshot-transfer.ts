@@ -3,6 +3,8 @@ import { TenureError } from '../errors/errors.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import type { NodeId, SnapshotMeta } from '../machines/raft/types.ts';
 import type { RaftStorage } from '../storage/types.ts';
+import type { Subjects } from '../bus/subjects.ts';
+import type { Logger } from '../log/logger.ts';
 
 /** One InstallSnapshot chunk on the wire. */
 export interface SnapshotChunk {
@@ -92,4 +94,28 @@ export async function streamSnapshot(o: {
   const replies = await o.bus.request<RaftMessage[]>(o.msgSubject, install, { deadlineMs: o.timeoutMs });
   const resp = replies.find((r) => r.type === 'snapshotResp');
   return { ok: !!resp && resp.type === 'snapshotResp' && resp.success, index: snap.meta.index, replies };
+}
+
+/**
+ * Leader side, one stream per follower at a time: `send` does nothing while a stream to that
+ * follower is under way. `done` gets the follower's replies and whether it installed the
+ * snapshot (a failed transfer is logged and reported as not installed).
+ */
+export class SnapshotSender {
+  private readonly sending = new Set<NodeId>();
+
+  constructor(private readonly o: { bus: Bus; subj: Subjects; storage: RaftStorage; from: NodeId; chunkBytes: number; timeoutMs: number; logger: Logger }) {}
+
+  send(to: NodeId, term: number, done: (result: { ok: boolean; index: number; replies: RaftMessage[] }) => void): void {
+    if (this.sending.has(to)) return;
+    this.sending.add(to);
+    const { bus, subj, storage, from, chunkBytes, timeoutMs } = this.o;
+    streamSnapshot({ bus, subject: subj.raft(to, 'snapshot'), msgSubject: subj.raft(to, 'msg'), storage, from, to, term, chunkBytes, timeoutMs })
+      .catch((err: unknown) => {
+        this.o.logger.warn({ err: (err as Error).message, to }, 'snapshot transfer failed');
+        return { ok: false, index: 0, replies: [] };
+      })
+      .then(done)
+      .finally(() => this.sending.delete(to));
+  }
 }

@@ -34,6 +34,16 @@ describe('raft features (simulated cluster)', () => {
     expect(c.checker.violations).toEqual([]);
   });
 
+  it('reports where a round goes in status: the leader per entry, every node per write', async () => {
+    const c = await elected();
+    await proposeAll(c, 5, 't');
+    const leader = c.leaders()[0];
+    const lt = leader.status().timings.total;
+    for (const stage of ['ownWrite', 'firstAck', 'applied', 'write'] as const) expect(lt[stage].count).toBeGreaterThan(0);
+    expect(lt.appendReply.count).toBe(0); // a leader answers no appends
+    expect(await c.runUntil(() => c.live().every(({ node }) => node === leader || node.status().timings.total.appendReply.count > 0), 2000)).toBe(true);
+  });
+
   it('adds a server (caught up by snapshot) and removes the leader', async () => {
     const c = await elected();
     await proposeAll(c, 60, 'x'); // beyond snapshotEveryEntries: the joiner needs InstallSnapshot
