@@ -41,6 +41,8 @@ export interface NodeSeries {
   legacyBacklog: (number | null)[];
   /** The facade leader's enqueue-to-commit p99 as the node reports it (ms). */
   commitP99Ms: (number | null)[];
+  /** Raft round stages (actors/raft-timings.ts), each second's p50 and p99 in ms (null: none that second). */
+  stages?: Record<string, { p50Ms: (number | null)[]; p99Ms: (number | null)[] }>;
 }
 
 export interface RunSeries {
@@ -181,16 +183,17 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [] };
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         // Every per-second series gets a gap (derived from the series themselves, so none is missed).
-        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane') (arr as unknown[]).push(null);
+        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'stages') (arr as unknown[]).push(null);
         ns.up.push(false);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
+        for (const st of Object.values(ns.stages!)) st.p50Ms.push(null), st.p99Ms.push(null);
         continue;
       }
       const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
@@ -238,6 +241,12 @@ export class SeriesBuilder {
       ns.legacyBacklog.push(typeof backlog === 'number' ? backlog : null);
       const cl = fl?.commitLatency as Record<string, number> | undefined;
       ns.commitP99Ms.push(cl && typeof cl.p99Ms === 'number' ? cl.p99Ms : null);
+      for (const [stage, v] of Object.entries(smp.timings ?? {})) {
+        const st = (ns.stages![stage] ??= { p50Ms: t.slice(0, ns.up.length - 1).map(() => null), p99Ms: t.slice(0, ns.up.length - 1).map(() => null) });
+        st.p50Ms.push(v.count > 0 ? v.p50Ms : null);
+        st.p99Ms.push(v.count > 0 ? v.p99Ms : null);
+      }
+      for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null);
       prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, pid: smp.pid };
     }
     return ns;

@@ -49,7 +49,22 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes) };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes) };
+}
+
+/**
+ * Where a Raft round went, per node: for each stage the median over the run's seconds of that
+ * second's p50 (ms), rounded to 0.01 ms; stages a node never reported are left out.
+ */
+export function raftStages(nodes: RunResult['series']['nodes']): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [id, n] of Object.entries(nodes)) {
+    for (const [stage, v] of Object.entries(n.stages ?? {})) {
+      const xs = v.p50Ms.filter((x): x is number => x !== null).sort((a, b) => a - b);
+      if (xs.length) (out[id] ??= {})[stage] = Math.round(xs[Math.floor((xs.length - 1) / 2)] * 100) / 100;
+    }
+  }
+  return out;
 }
 
 /**
@@ -161,6 +176,11 @@ export function printSummary(r: RunResult): void {
   };
   if ('recoverySeconds' in ov) {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
+  }
+  const stages = r.summary.raftStages as Record<string, Record<string, number>> | undefined;
+  if (stages && Object.keys(stages).length) {
+    const per = Object.entries(stages).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
+    lines.push(`  Raft round, median per-second p50 ms: ${per.join('; ')}`);
   }
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   if (typeof r.summary.meanStealPct === 'number') lines.push(`  machine CPU steal (other guests) ${r.summary.meanStealPct} % on average`);

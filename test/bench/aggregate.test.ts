@@ -4,7 +4,7 @@ import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
 import { parseSchedule, split } from '../../bench/run.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
 import { StealMeter } from '../../bench/steal.ts';
-import { summarizeRun, termSpan } from '../../bench/summary.ts';
+import { raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
 
 const hist = (...ms: number[]) => {
   const h = newHistogram();
@@ -65,6 +65,19 @@ describe('SeriesBuilder', () => {
     expect(n1.shedPerSec).toEqual([null, 15, null]);
     expect(n1.shedByLane.claim).toEqual([null, 15, null]);
     expect(b.build(3).nodes.n2.up).toEqual([false, true, true]);
+  });
+
+  it('records each second’s Raft stage percentiles per node, and the run summary takes their median', () => {
+    const b = new SeriesBuilder(['n1', 'n2']);
+    const st = (p50: number, count = 5) => ({ timings: { applied: { count, p50Ms: p50, p99Ms: p50 * 3 }, write: { count, p50Ms: p50 / 2, p99Ms: p50 } } });
+    b.addNodeSample(0, [sample('n1', st(4)), sample('n2', { up: false })], 10_000);
+    b.addNodeSample(1, [sample('n1', st(2)), sample('n2', { timings: { appendReply: { count: 3, p50Ms: 1.234, p99Ms: 2 } } })], 11_000);
+    b.addNodeSample(2, [sample('n1', st(3, 0)), sample('n2', {})], 12_000);
+    b.addNodeSample(3, [sample('n1', st(5)), sample('n2', { timings: { appendReply: { count: 1, p50Ms: 2, p99Ms: 2 } } })], 13_000);
+    const nodes = b.build(4).nodes;
+    expect(nodes.n1.stages!.applied).toEqual({ p50Ms: [4, 2, null, 5], p99Ms: [12, 6, null, 15] });
+    expect(nodes.n2.stages!.appendReply.p50Ms).toEqual([null, 1.234, null, 2]);
+    expect(raftStages(nodes)).toEqual({ n1: { applied: 4, write: 2 }, n2: { appendReply: 1.23 } });
   });
 });
 
