@@ -48,12 +48,6 @@ class Histogram {
     if (v > this.max) this.max = v;
   }
 
-  add(o: Histogram): void {
-    for (let i = 0; i <= BUCKETS; i++) this.counts[i] += o.counts[i];
-    this.count += o.count;
-    if (o.max > this.max) this.max = o.max;
-  }
-
   summary(): StageSummary {
     return { count: this.count, p50Ms: this.quantile(0.5), p99Ms: this.quantile(0.99), maxMs: round(this.max) };
   }
@@ -79,7 +73,7 @@ export class RaftTimings {
   private last = fresh();
   private readonly total = fresh();
   private windowStart: number;
-  /** Leader: entries appended and not yet applied: index → [appendedAt, ownWriteSeen, ackSeen]. */
+  /** Leader: entries appended and not yet applied, by index: when, and which stages were seen. */
   private readonly entries = new Map<number, { at: number; own: boolean; ack: boolean }>();
   /** Lowest index in `entries` not yet reported durable here / acknowledged by a follower. */
   private ownFrom = Infinity;
