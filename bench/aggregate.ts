@@ -185,6 +185,8 @@ export class SeriesBuilder {
   private nodeSeries(id: string, t: number[]): NodeSeries {
     const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
     let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
+    // A series first seen mid-run: null for the seconds before this one.
+    const before = (): (number | null)[] => t.slice(0, ns.up.length - 1).map(() => null);
     for (const s of t) {
       const raw = this.nodeRaw.get(s);
       const smp = raw?.samples.find((x) => x.id === id);
@@ -229,7 +231,7 @@ export class SeriesBuilder {
         const prevTotal = prev?.shed && samePid ? Object.values(prev.shed).reduce((a, b) => a + (Number(b) || 0), 0) : null;
         ns.shedPerSec.push(prevTotal === null ? null : Math.max(0, total - prevTotal));
         for (const [lane, v] of Object.entries(shed)) {
-          ns.shedByLane[lane] ??= t.slice(0, ns.up.length - 1).map(() => null);
+          ns.shedByLane[lane] ??= before();
           const pv = prev?.shed && samePid ? prev.shed[lane] : undefined;
           ns.shedByLane[lane].push(pv === undefined ? null : Math.max(0, Number(v) - Number(pv)));
         }
@@ -242,7 +244,7 @@ export class SeriesBuilder {
       const cl = fl?.commitLatency as Record<string, number> | undefined;
       ns.commitP99Ms.push(cl && typeof cl.p99Ms === 'number' ? cl.p99Ms : null);
       for (const [stage, v] of Object.entries(smp.timings ?? {})) {
-        const st = (ns.stages![stage] ??= { p50Ms: t.slice(0, ns.up.length - 1).map(() => null), p99Ms: t.slice(0, ns.up.length - 1).map(() => null) });
+        const st = (ns.stages![stage] ??= { p50Ms: before(), p99Ms: before() });
         st.p50Ms.push(v.count > 0 ? v.p50Ms : null);
         st.p99Ms.push(v.count > 0 ? v.p99Ms : null);
       }
