@@ -183,28 +183,42 @@ describe('a busy leader refuses direct batches unread', () => {
   });
   afterAll(() => busy.shutdown());
 
-  it('answers Overloaded(direct) to a direct batch while lagging, and the client goes through the queue group', async () => {
+  it('refuses a direct claims-only batch while lagging (the client goes through the queue group) and keeps taking direct extensions', async () => {
     const client = await busy.client();
-    const route = coalescerFor(client.bus, subjects(busy.cluster));
+    const s = subjects(busy.cluster);
+    const route = coalescerFor(client.bus, s);
     const leader = await busy.leader();
     expect((await client.batch([{ op: 'claim', key: key('busy1'), holder: 'b', durationMs: 10_000 }]))[0].ok).toBe(true);
     expect(route.leader).toBe(leader.id);
 
     lag.lagMs = 120; // every node lags: claims are shed, extensions still served
-    const direct = await client.bus
-      .request(subjects(busy.cluster).nodeBatch(leader.id), { ops: [{ op: 'extend', ...key('busy1'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000 })
-      .catch((e: unknown) => e as TenureError);
-    expect(direct).toBeInstanceOf(TenureError);
-    expect(direct).toMatchObject({ code: 'Overloaded', details: { direct: true } });
+    try {
+      // Extensions sent straight to the leader are taken (a follower would only forward them).
+      const handledBefore = leader.manager.counters.byOp.batch;
+      const ext = await client.bus.request<{ results: { result?: unknown }[] }>(s.nodeBatch(leader.id), { ops: [{ op: 'extend', ...key('busy1'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000 });
+      expect(ext.results[0].result).toMatchObject({ holder: 'b' });
+      expect(leader.manager.counters.byOp.batch).toBe(handledBefore + 1);
 
-    const out = await client.batch([
-      { op: 'extend', key: key('busy1'), holder: 'b', durationMs: 10_000 },
-      { op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 },
-    ]);
-    expect(out[0]).toMatchObject({ ok: true, value: { holder: 'b' } });
-    expect(out[1]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
-    expect(route.batchSubject()).toBe(subjects(busy.cluster).lease('batch'));
-    lag.lagMs = 0;
+      // A claims-only batch sent straight to it is refused unread, saying it was direct.
+      const direct = await client.bus
+        .request(s.nodeBatch(leader.id), { ops: [{ op: 'claim', ...key('busy3'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000, lane: 'claim' })
+        .catch((e: unknown) => e as TenureError);
+      expect(direct).toBeInstanceOf(TenureError);
+      expect(direct).toMatchObject({ code: 'Overloaded', details: { direct: true, lane: 'claim' } });
+
+      // Through the client: the refused direct batch makes it use the queue group for a while.
+      const claims = await client.batch([{ op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 }]);
+      expect(claims[0]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
+      expect(route.batchSubject()).toBe(s.lease('batch'));
+      const out = await client.batch([
+        { op: 'extend', key: key('busy1'), holder: 'b', durationMs: 10_000 },
+        { op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 },
+      ]);
+      expect(out[0]).toMatchObject({ ok: true, value: { holder: 'b' } });
+      expect(out[1]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
+    } finally {
+      lag.lagMs = 0;
+    }
   });
 
   it('refuses a claims-only batch (Tenure-Lane: claim) unread while shedding claims, and keeps serving other batches', async () => {
