@@ -67,12 +67,19 @@ export class WriteCoalescer {
   private batchUnsupported = false;
   /** The leader named by the last batch reply (null: use the queue group). */
   leader: string | null = null;
-  /** Until then batches go through the queue group: the leader refused a direct one (busy). */
+  /** Until then batches go through the queue group: the leader refused a direct one at its bound. */
   private directPausedUntil = 0;
+  /** Until then claims-only batches go through the queue group: the leader is shedding claims. */
+  private directClaimsPausedUntil = 0;
 
-  /** Where the next batch goes: the known leader, else any node. */
-  batchSubject(): string {
-    return this.leader === null || Date.now() < this.directPausedUntil ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
+  /**
+   * Where the next batch goes: the known leader, else any node. A leader that sheds claims pauses
+   * only the direct claims (they meet the followers' shedding instead); other writes keep going
+   * straight to it, since a follower would only forward them there.
+   */
+  batchSubject(claimsOnly = false): string {
+    const until = claimsOnly ? Math.max(this.directPausedUntil, this.directClaimsPausedUntil) : this.directPausedUntil;
+    return this.leader === null || Date.now() < until ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
   }
 
   /**
@@ -83,9 +90,9 @@ export class WriteCoalescer {
   async requestBatch(ops: unknown[], deadlineMs: number, opts: { signal?: AbortSignal; json?: boolean } = {}): Promise<BatchResult[]> {
     const end = Date.now() + deadlineMs;
     const group = this.subj.lease('batch');
-    const subject = this.batchSubject();
     // A batch of claims only says so, so that a shedding server refuses it unread.
     const lane = ops.every((o) => (o as { op?: unknown }).op === 'claim') ? 'claim' : undefined;
+    const subject = this.batchSubject(lane === 'claim');
     const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - Date.now()), signal: opts.signal, json: opts.json, lane });
     let reply: BatchReply;
     try {
@@ -110,7 +117,7 @@ export class WriteCoalescer {
   /**
    * After a failed direct send: true when the batch was not processed and should go to the queue
    * group at once (the node is gone, or refused it unread because it is busy — then direct sends
-   * pause for a second so clients do not keep probing a saturated leader).
+   * of that lane, claims or all, pause for a second so clients do not keep probing a saturated leader).
    */
   private redirect(err: unknown): boolean {
     if (!(err instanceof TenureError)) return false;
@@ -119,7 +126,8 @@ export class WriteCoalescer {
       return true;
     }
     if (err.code === 'Overloaded' && err.details.direct === true) {
-      this.directPausedUntil = Date.now() + 1000;
+      if (err.details.lane === 'claim') this.directClaimsPausedUntil = Date.now() + 1000;
+      else this.directPausedUntil = Date.now() + 1000;
       return true;
     }
     if (err.code === 'Timeout') this.leader = null;

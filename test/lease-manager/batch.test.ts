@@ -206,16 +206,22 @@ describe('a busy leader refuses direct batches unread', () => {
       expect(direct).toBeInstanceOf(TenureError);
       expect(direct).toMatchObject({ code: 'Overloaded', details: { direct: true, lane: 'claim' } });
 
-      // Through the client: the refused direct batch makes it use the queue group for a while.
+      // Through the client: the refused direct claims make it send claims through the queue group
+      // for a while; other writes still go straight to the leader.
       const claims = await client.batch([{ op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 }]);
       expect(claims[0]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
-      expect(route.batchSubject()).toBe(s.lease('batch'));
+      expect(route.batchSubject(true)).toBe(s.lease('batch'));
+      expect(route.batchSubject()).toBe(s.nodeBatch(leader.id));
+      const batches = () => busy.running().map((x) => x.manager.counters.byOp.batch);
+      const before = batches();
       const out = await client.batch([
         { op: 'extend', key: key('busy1'), holder: 'b', durationMs: 10_000 },
         { op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 },
       ]);
       expect(out[0]).toMatchObject({ ok: true, value: { holder: 'b' } });
       expect(out[1]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
+      // Only the leader handled it (a follower would have had to decode and forward it).
+      expect(batches().map((n, i) => n - before[i])).toEqual(busy.running().map((x) => (x.id === leader.id ? 1 : 0)));
     } finally {
       lag.lagMs = 0;
     }
