@@ -268,8 +268,8 @@ export class LeaseManager {
     // judged op by op once decoded; before that only the hard bound applies to it — also when it
     // was sent straight to this node: a follower would only forward its ops here (where they are
     // validated again), so sending it round adds work and a hop, not protection (measured, bulk:
-    // 12–14k → 19–21k extends/s). A refused direct batch says so (`direct`), and the client then
-    // sends its batches through the queue group for a second.
+    // 12–14k → 19–21k extends/s). A refused direct batch says so (`direct`, with its lane), and the
+    // client then sends batches of that kind through the queue group for a second.
     const details = subject === this.nodeBatchSubject ? { direct: true } : {};
     return this.shedding(lane === 'claim' ? 'claim' : 'extend', details);
   }
