@@ -100,8 +100,7 @@ describe('TenureClient retries', () => {
     );
     expect(out.map((o) => o.ok)).toEqual([true, true]);
     expect(calls).toHaveLength(2);
-    const again = (calls[1].payload.ops as Record<string, unknown>[])[0];
-    const before = (calls[0].payload.ops as Record<string, unknown>[])[0];
+    const [before, again] = [opOf(calls[0]), opOf(calls[1])];
     expect((calls[1].payload.ops as unknown[]).length).toBe(1);
     expect([again.clientId, again.seq, again.lease]).toEqual([before.clientId, before.seq, 'l']);
   });

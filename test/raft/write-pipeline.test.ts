@@ -14,12 +14,16 @@ function gate(): { promise: Promise<void>; land: () => void; fail: (err: Error) 
 
 const settle = () => new Promise((r) => setImmediate(r));
 
+/** A pipeline of `limit` writes whose failures and follow-ups the test records. */
+function recording(limit: number): { p: WritePipeline; errors: Error[]; order: string[] } {
+  const errors: Error[] = [];
+  return { p: new WritePipeline(limit, (e) => errors.push(e)), errors, order: [] };
+}
+
 describe('WritePipeline', () => {
   it('runs what follows each write in issue order, only once it and every earlier write landed', async () => {
-    const errors: Error[] = [];
-    const p = new WritePipeline(4, (e) => errors.push(e));
+    const { p, errors, order } = recording(4);
     const [a, b, c] = [gate(), gate(), gate()];
-    const order: string[] = [];
     p.add(a.promise, 1, () => order.push('a'));
     p.add(b.promise, 2, () => order.push('b'));
     p.add(null, 3, () => order.push('nothing to write'));
@@ -41,10 +45,8 @@ describe('WritePipeline', () => {
   });
 
   it('stops at the first failed write: reports it once and runs nothing after it', async () => {
-    const errors: Error[] = [];
-    const p = new WritePipeline(4, (e) => errors.push(e));
+    const { p, errors, order } = recording(4);
     const [a, b, c] = [gate(), gate(), gate()];
-    const order: string[] = [];
     p.add(a.promise, 5, () => order.push('a'));
     p.add(b.promise, 6, () => order.push('b'));
     p.add(c.promise, 7, () => order.push('c'));
@@ -63,9 +65,7 @@ describe('WritePipeline', () => {
   });
 
   it('treats a throwing follow-up as a failure of the node', async () => {
-    const errors: Error[] = [];
-    const p = new WritePipeline(2, (e) => errors.push(e));
-    const order: string[] = [];
+    const { p, errors, order } = recording(2);
     p.add(Promise.resolve(), 9, () => {
       throw new Error('invariant broken');
     });
