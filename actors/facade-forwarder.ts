@@ -37,9 +37,9 @@ import {
 } from '../machines/forwarder/wire.ts';
 import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
-import type { Forwarder, ForwardOptions, SubmitSettle } from './forwarder.ts';
+import type { Forwarder, ForwardOptions, SubmitSettle, SubmitSettleAt } from './forwarder.ts';
 import { inspect } from './inspection.ts';
-import { collect, promiseOf, settleFrom, type Settle } from './settle.ts';
+import { promiseOf, settleFrom, tally, type Settle, type SettleAt } from './settle.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
 export interface FacadeLeaderOptions {
@@ -61,9 +61,17 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
+/** A queued command and who answers it: `settle`, or `at` with `slot` (one callback per batch). */
 interface Waiting {
   bytes: Uint8Array;
-  settle: Settle<LeaseResult, TenureError>;
+  settle: Settle<LeaseResult, TenureError> | null;
+  at: SettleAt<LeaseResult, TenureError> | null;
+  slot: number;
+}
+
+function answer(w: Waiting, err: TenureError | null, result?: LeaseResult): void {
+  if (w.at) w.at(w.slot, err, result);
+  else w.settle!(err, result);
 }
 
 export class FacadeLeader {
@@ -98,7 +106,8 @@ export class FacadeLeader {
     this.queue = new AdmissionQueue<Waiting>({
       config: opts.admission,
       onDrop: (item, why) =>
-        item.payload.settle(
+        answer(
+          item.payload,
           why === 'expired'
             ? new TenureError('DeadlineExceeded', 'deadline passed while queued on the leader; the command was not applied')
             : new TenureError('Cancelled', 'cancelled while queued on the leader; the command was not applied'),
@@ -152,52 +161,84 @@ export class FacadeLeader {
    * applied, expires, is cancelled or leadership is lost.
    */
   enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle<LeaseResult, TenureError>): void {
+    if (!signal) {
+      this.admit(cmd, callerDeadline, undefined, settle, null, 0);
+      return;
+    }
+    // Once only: an aborted command may still be answered by its proposal later.
+    let answered = false;
+    let onAbort: (() => void) | undefined;
+    const once: Settle<LeaseResult, TenureError> = (err, result) => {
+      if (answered) return;
+      answered = true;
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      settle(err, result);
+    };
+    const item = this.admit(cmd, callerDeadline, signal, once, null, 0);
+    if (!item) return;
+    onAbort = () => {
+      item.cancelled = true; // dropped at dequeue if not yet proposed
+      once(new TenureError('Cancelled', 'cancelled by the caller'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /**
+   * `enqueue` for several commands at once (the local lease manager's `lease.batch`), each
+   * answered through `at(slot, …)` with its index: one callback for the whole batch instead of a
+   * closure per command. Commands with an abort signal take the `enqueue` path.
+   */
+  enqueueMany(cmds: readonly LeaseCommand[], opts: readonly ForwardOptions[], at: SettleAt<LeaseResult, TenureError>): void {
+    for (let i = 0; i < cmds.length; i++) {
+      const signal = opts[i].signal;
+      if (signal) this.enqueue(cmds[i], opts[i].deadline, signal, (err, result) => at(i, err, result));
+      else this.admit(cmds[i], opts[i].deadline, undefined, null, at, i);
+    }
+  }
+
+  /**
+   * Checks, encodes and offers one command; answers it at once when refused. Returns the queued
+   * item (for a caller that watches an abort signal), or null when it was answered already.
+   */
+  private admit(
+    cmd: LeaseCommand,
+    callerDeadline: number,
+    signal: AbortSignal | undefined,
+    settle: Settle<LeaseResult, TenureError> | null,
+    at: SettleAt<LeaseResult, TenureError> | null,
+    slot: number,
+  ): QueuedCommand<Waiting> | null {
     const raft = this.opts.raft;
-    if (this.stopped) return settle(new TenureError('Cancelled', 'leader forwarding stopped'));
-    if (raft.role !== 'leader') return settle(notLeaderError(raft.leader, raft.id));
-    if (signal?.aborted) return settle(new TenureError('Cancelled', 'cancelled before queueing'));
+    const refuse = (err: TenureError) => {
+      if (at) at(slot, err);
+      else settle!(err);
+      return null;
+    };
+    if (this.stopped) return refuse(new TenureError('Cancelled', 'leader forwarding stopped'));
+    if (raft.role !== 'leader') return refuse(notLeaderError(raft.leader, raft.id));
+    if (signal?.aborted) return refuse(new TenureError('Cancelled', 'cancelled before queueing'));
     const now = this.clock.now();
-    if (callerDeadline <= now) return settle(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
+    if (callerDeadline <= now) return refuse(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
     // Nothing waits forever, even for a caller that gave no deadline.
     const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
     const bytes = encodeLeaseCommand(cmd);
-    let onAbort: (() => void) | undefined;
-    let answered = false;
     const item: QueuedCommand<Waiting> = {
       lane: laneOf(cmd),
       size: bytes.byteLength,
       deadline,
       enqueuedAt: now,
       cancelled: false,
-      payload: {
-        bytes,
-        // Once only: an aborted command may still be answered by its proposal later. (Without a
-        // signal nothing but its one outcome answers it: no wrapper on the hot path.)
-        settle: signal
-          ? (err, result) => {
-              if (answered) return;
-              answered = true;
-              if (onAbort) signal.removeEventListener('abort', onAbort);
-              settle(err, result);
-            }
-          : settle,
-      },
+      payload: { bytes, settle, at, slot },
     };
     const admission = this.queue.offer(item, now);
     this.reportMode();
     if (!admission.admitted) {
       const { lane, reason, retryAfterMs } = admission;
-      return settle(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
-    }
-    if (signal) {
-      onAbort = () => {
-        item.cancelled = true; // dropped at dequeue if not yet proposed
-        item.payload.settle(new TenureError('Cancelled', 'cancelled by the caller'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
+      return refuse(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
     }
     this.schedulePump();
     this.armSweep(deadline);
+    return item;
   }
 
   private onRequest(req: IncomingRequest): Promise<FacadeApplyReply> {
@@ -206,17 +247,22 @@ export class FacadeLeader {
     const { commands, budgetMs, budgets } = parseFacadeRequest(req.data, this.maxPerRequest);
     const now = this.clock.now();
     const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
-    return collect<FacadeOutcome>(commands.length, (i, done) => {
-      let cmd: LeaseCommand;
-      try {
-        cmd = validateCommand(commands[i]);
-      } catch (err) {
-        return done({ error: toTenureError(err).toWire() });
+    return tally<FacadeOutcome>(commands.length, (finish) => {
+      const slots: number[] = [];
+      const cmds: LeaseCommand[] = [];
+      const opts: ForwardOptions[] = [];
+      for (let i = 0; i < commands.length; i++) {
+        try {
+          cmds.push(validateCommand(commands[i]));
+        } catch (err) {
+          finish(i, { error: toTenureError(err).toWire() });
+          continue;
+        }
+        const own = budgets?.[i];
+        slots.push(i);
+        opts.push({ deadline: own == null ? deadline : Math.min(deadline, now + own) });
       }
-      const own = budgets?.[i];
-      this.enqueue(cmd, own == null ? deadline : Math.min(deadline, now + own), undefined, (err, result) =>
-        done(err ? { error: err.toWire() } : { result: result! }),
-      );
+      this.enqueueMany(cmds, opts, (k, err, result) => finish(slots[k], err ? { error: err.toWire() } : { result: result! }));
     }).then((outcomes) => ({ outcomes }));
   }
 
@@ -249,23 +295,24 @@ export class FacadeLeader {
     this.inflight++;
     const raft = this.opts.raft;
     let left = batch.length;
-    const settled = () => {
+    // One callback for the whole batch, told which command by its slot.
+    const answerAt = (k: number, err: Error | null, result?: unknown) => {
+      const item = batch[k];
+      if (err) answer(item.payload, toTenureError(err));
+      else {
+        this.queue.recordCommitted(item, this.clock.now());
+        answer(item.payload, null, result as LeaseResult);
+      }
       if (--left > 0) return;
       this.inflight--;
       this.schedulePump();
     };
     // All proposed in this microtask: RaftNode puts them in one entry.
-    for (const item of batch) {
-      const answer: Settle<unknown> = (err, result) => {
-        if (err) item.payload.settle(toTenureError(err));
-        else {
-          this.queue.recordCommitted(item, this.clock.now());
-          item.payload.settle(null, result as LeaseResult);
-        }
-        settled();
-      };
-      if (raft.proposeWith) raft.proposeWith(item.payload.bytes, answer);
-      else settleFrom(raft.propose(item.payload.bytes), answer);
+    for (let k = 0; k < batch.length; k++) {
+      const bytes = batch[k].payload.bytes;
+      if (raft.proposeAt) raft.proposeAt(bytes, answerAt, k);
+      else if (raft.proposeWith) raft.proposeWith(bytes, (err, result) => answerAt(k, err, result));
+      else settleFrom(raft.propose(bytes), (err, result) => answerAt(k, err as Error | null, result));
     }
   }
 
@@ -298,7 +345,7 @@ export class FacadeLeader {
 
   private failQueued(err: TenureError): void {
     const items = this.queue.drainAll();
-    for (const item of items) item.payload.settle(err);
+    for (const item of items) answer(item.payload, err);
     if (items.length) {
       this.log.debug({ commands: items.length, code: err.code }, 'facade queue answered without proposing');
       this.reportMode();
@@ -399,6 +446,18 @@ export class FacadeForwarder implements Forwarder {
     this.counters.submitted++;
     this.counters.local++;
     local.enqueue(cmd, opts.deadline, opts.signal, settle);
+  }
+
+  /** On the leader, all into the local queue with one callback; elsewhere one `submitWith` each. */
+  submitMany(cmds: readonly LeaseCommand[], opts: readonly ForwardOptions[], at: SubmitSettleAt): void {
+    const local = this.opts.local;
+    if (!local?.leading || this.closed) {
+      for (let i = 0; i < cmds.length; i++) this.submitWith(cmds[i], opts[i], (err, result) => at(i, err, result));
+      return;
+    }
+    this.counters.submitted += cmds.length;
+    this.counters.local += cmds.length;
+    local.enqueueMany(cmds, opts, at);
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,7 @@ import { systemClock, type Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { encodeLeaseCommand } from './lease-state-machine.ts';
-import { settleFrom, type Settle } from './settle.ts';
+import { settleFrom, type Settle, type SettleAt } from './settle.ts';
 
 export interface ForwardOptions {
   /** Absolute deadline on the forwarder's clock (ms). */
@@ -27,11 +27,15 @@ export interface ForwardOptions {
 
 /** Answers one submitted command: an error, or its result. Called exactly once. */
 export type SubmitSettle = Settle<LeaseResult>;
+/** Answers each of several commands submitted together, by its index: once per command. */
+export type SubmitSettleAt = SettleAt<LeaseResult>;
 
 export interface Forwarder {
   submit(cmd: LeaseCommand, opts: ForwardOptions): Promise<LeaseResult>;
   /** Optional callback form of `submit` (no promise per command where the path allows it). */
   submitWith?(cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void;
+  /** Optional: submits `cmds[i]` with `opts[i]` for every i and answers each through `at(i, …)`. */
+  submitMany?(cmds: readonly LeaseCommand[], opts: readonly ForwardOptions[], at: SubmitSettleAt): void;
   close(): Promise<void>;
 }
 
@@ -39,6 +43,12 @@ export interface Forwarder {
 export function submitVia(forwarder: Forwarder, cmd: LeaseCommand, opts: ForwardOptions, settle: SubmitSettle): void {
   if (forwarder.submitWith) forwarder.submitWith(cmd, opts, settle);
   else settleFrom(forwarder.submit(cmd, opts), settle);
+}
+
+/** `submitMany` when the forwarder has it, else one `submitVia` per command. */
+export function submitManyVia(forwarder: Forwarder, cmds: readonly LeaseCommand[], opts: readonly ForwardOptions[], at: SubmitSettleAt): void {
+  if (forwarder.submitMany) return forwarder.submitMany(cmds, opts, at);
+  for (let i = 0; i < cmds.length; i++) submitVia(forwarder, cmds[i], opts[i], (err, result) => at(i, err, result));
 }
 
 /** What the direct forwarder needs from the local Raft node (RaftNode satisfies it). */

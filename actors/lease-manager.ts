@@ -4,14 +4,14 @@
  * single wildcard subscription (`….lease.*`, dispatched by op) so an unknown op gets `Invalid`
  * rather than silence; on NATS it is also the `tenure` micro service's endpoint.
  *
- * Per request: validate (actors/lease-requests.ts), send commands through the forwarder with the
- * retry policy (actors/lease-retry.ts), answer reads from the local FSM (or after a ReadIndex
+ * Per request: validate (actors/lease-requests.ts), send writes through the forwarder with the
+ * retry policy, bounded and shed by this node's load (actors/lease-writes.ts), answer reads from the local FSM (or after a ReadIndex
  * barrier when asked for `linearizable`), and park `wait` callers (actors/waiters.ts) until the
  * FSM releases their key.
  *
  * XState models only the lifecycle (idle → starting → serving → stopping → stopped); per-request
- * work is plain functions, never an actor per request. Admission here is a plain cap on writes in
- * flight from this node (`Overloaded`); lane-aware shedding belongs to the facade forwarder.
+ * work is plain functions, never an actor per request. Admission here is a cap on writes in flight
+ * from this node with lanes shed before it (`Overloaded`); the leader's queue admits again.
  */
 import { randomBytes } from 'node:crypto';
 import { createActor, fromPromise, setup, type Actor } from 'xstate';
@@ -21,9 +21,8 @@ import type { Bus, IncomingRequest, RequestHandler, Subscription } from '../bus/
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
 import { isLeaseOp, LEASE_OPS, subjects, type LeaseOp as ApiOp, type Subjects } from '../bus/subjects.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
-import { invalid, TenureError, toTenureError } from '../errors/errors.ts';
+import { invalid, TenureError } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
-import type { LeaseCommand } from '../lease/types.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
 import {
@@ -33,18 +32,15 @@ import {
   parseList,
   parseWait,
   parseWrite,
-  writeReply,
   type BatchReply,
-  type BatchResult,
   type ListReply,
   type WaitReply,
   type WriteOp,
 } from './lease-requests.ts';
 import { startMicroService } from './micro-service.ts';
-import { submitWithRetryThen } from './lease-retry.ts';
+import { LeaseWrites } from './lease-writes.ts';
 import { Waiters } from './waiters.ts';
 import { inspect } from './inspection.ts';
-import { collect, promiseOf, type Settle } from './settle.ts';
 
 export const LEASE_QUEUE = 'tenure-lease';
 
@@ -59,9 +55,7 @@ export interface ManagedRaft {
   readBarrier(deadlineMs?: number): Promise<number>;
 }
 
-/** Event-loop lag (ms) from which this node refuses claims, then revokes/pins (extensions: only at the in-flight bound). */
-export const LAG_SHED_CLAIMS_MS = 50;
-export const LAG_SHED_REVOKES_MS = 150;
+export { LAG_SHED_CLAIMS_MS, LAG_SHED_REVOKES_MS } from './lease-writes.ts';
 
 export interface LeaseManagerOptions {
   /** Event-loop lag signal for shedding (production nodes pass one; tests on simulated time don't). */
@@ -136,7 +130,7 @@ export class LeaseManager {
   private readonly actor: Actor<typeof lifecycle>;
   private readonly bootId = randomBytes(4).toString('hex');
   private anonCount = 0;
-  private inFlight = 0;
+  private readonly writes: LeaseWrites;
   private readonly active = new Set<Promise<unknown>>();
   private subs: Subscription[] = [];
   private service: Service | null = null;
@@ -150,6 +144,14 @@ export class LeaseManager {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });
+    this.writes = new LeaseWrites({
+      forwarder: opts.forwarder,
+      stateMachine: opts.stateMachine,
+      clock: this.clock,
+      loadMonitor: opts.loadMonitor,
+      maxInFlight: opts.maxInFlight,
+      counters: this.counters,
+    });
     this.actor = createActor(lifecycle, {
       inspect,
       clock: this.clock,
@@ -220,7 +222,7 @@ export class LeaseManager {
             maxPayloadBytes,
             metadata: { cluster: this.opts.cluster, node: this.opts.raft.id },
             logger: this.log,
-            stats: () => ({ ...this.counters, byOp: { ...this.counters.byOp }, waiters: this.waiters.size, inFlight: this.inFlight }),
+            stats: () => ({ ...this.counters, byOp: { ...this.counters.byOp }, waiters: this.waiters.size, inFlight: this.writes.inFlight }),
           },
           endpoints,
         );
@@ -262,7 +264,7 @@ export class LeaseManager {
    */
   private admit(subject: string, lane?: string): TenureError | null {
     const op = subject.slice(subject.lastIndexOf('.') + 1);
-    if (op !== 'batch') return this.shedding(op);
+    if (op !== 'batch') return this.writes.shedding(op);
     // A batch the client marked as claims only (`Tenure-Lane: claim`) is shed unread like one
     // claim: refusing a herd of claims costs one reply, not a decode per op. Any other batch is
     // judged op by op once decoded; before that only the hard bound applies to it — also when it
@@ -271,25 +273,7 @@ export class LeaseManager {
     // 12–14k → 19–21k extends/s). A refused direct batch says so (`direct`, with its lane), and the
     // client then sends batches of that kind through the queue group for a second.
     const details = subject === this.nodeBatchSubject ? { direct: true } : {};
-    return this.shedding(lane === 'claim' ? 'claim' : 'extend', details);
-  }
-
-  /** The `Overloaded` answer for `op` if this node is shedding that lane now, else null. */
-  private shedding(op: string, details: Record<string, unknown> = {}): TenureError | null {
-    const max = this.opts.maxInFlight ?? 10_000;
-    const lag = this.opts.loadMonitor?.lagMs ?? 0;
-    if (this.inFlight < max / 4 && lag < LAG_SHED_CLAIMS_MS) return null;
-    // Claims go first (a quarter of the bound, or a lagging loop), then revokes and pins; extensions
-    // only at the in-flight bound: keeping current holders is what the service is for.
-    let shed: boolean;
-    if (op === 'claim') shed = true;
-    else if (op === 'revoke' || op === 'pin' || op === 'unpin') shed = this.inFlight >= max / 2 || lag >= LAG_SHED_REVOKES_MS;
-    else if (op === 'extend') shed = this.inFlight >= max;
-    else shed = false;
-    if (!shed) return null;
-    this.counters.shed++;
-    const retryAfterMs = Math.round(100 + lag * 2 + Math.random() * 100);
-    return new TenureError('Overloaded', `node busy (${this.inFlight} commands in flight, event loop ${Math.round(lag)} ms late); ${op} is shed first`, { ...details, retryAfterMs, lane: op });
+    return this.writes.shedding(lane === 'claim' ? 'claim' : 'extend', details);
   }
 
   private handler(): RequestHandler {
@@ -342,7 +326,7 @@ export class LeaseManager {
 
   private async write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
     const { cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient());
-    return this.submit(op, cmd, this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
+    return this.writes.submit(op, cmd, this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
   }
 
   /**
@@ -350,54 +334,17 @@ export class LeaseManager {
    * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
    * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
    */
-  private batch(req: IncomingRequest): Promise<BatchReply> {
+  private async batch(req: IncomingRequest): Promise<BatchReply> {
     const parsed = parseBatch(req.data, () => this.freshClient());
-    const envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
-    // One refusal per op kind per batch: shedding is decided from the node's load, not the op, and a
-    // refused herd would otherwise cost an error object per op exactly when CPU is scarcest.
-    const refusals = new Map<WriteOp, BatchResult | null>();
-    return collect<BatchResult>(parsed.ops.length, (i, done) => {
-      const p = parsed.ops[i];
-      if ('error' in p) return done({ error: p.error.toWire() });
-      let refused = refusals.get(p.op);
-      if (refused === undefined) {
-        const shed = this.shedding(p.op);
-        refusals.set(p.op, (refused = shed ? { error: shed.toWire() } : null));
-      } else if (refused) this.counters.shed++;
-      if (refused) return done(refused);
-      const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, this.clock.now() + p.deadlineMs);
-      this.submitThen(p.op, p.cmd, deadline, (err, reply) => done(err ? { error: toTenureError(err).toWire() } : { result: reply }));
-    }).then((results) => ({ results, leader: this.opts.raft.leader }));
+    const results = await this.writes.batch(parsed.ops, this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
+    return { results, leader: this.opts.raft.leader };
   }
 
-  private submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
-    return promiseOf((settle) => this.submitThen(op, cmd, deadline, settle));
-  }
-
-  /** Submits with the retry policy and answers `done` once with the client's reply or an error. */
-  private submitThen(op: WriteOp, cmd: LeaseCommand, deadline: number, done: Settle<unknown>): void {
-    if (this.inFlight >= (this.opts.maxInFlight ?? 10_000)) {
-      this.counters.shed++;
-      return done(new TenureError('Overloaded', 'too many commands in flight on this node', { retryAfterMs: 100 }));
-    }
-    this.inFlight++;
-    submitWithRetryThen(this.opts.forwarder, cmd, op, deadline, this.clock, this.onRetry, (err, result) => {
-      this.inFlight--;
-      if (err) return done(err);
-      let reply: unknown;
-      try {
-        reply = writeReply(cmd, result!, this.opts.stateMachine.fsm.time());
-      } catch (e) {
-        return done(e);
-      }
-      done(null, reply);
-    });
-  }
-
-  private readonly onRetry = () => {
-    this.counters.retries++;
-  };
-
+  /**
+   * `lease.batch`: every op is validated, shed and submitted exactly as if it had come alone (its
+   * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
+   * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
+   */
   private async get(req: IncomingRequest): Promise<unknown> {
     const { key, linearizable } = parseGet(req.data);
     if (linearizable) await this.barrier(req);
@@ -438,7 +385,7 @@ export class LeaseManager {
       time: fsm.time(),
       leases: fsm.stats().leases,
       waiters: this.waiters.size,
-      inFlight: this.inFlight,
+      inFlight: this.writes.inFlight,
       ...this.opts.extraStatus?.(),
     };
   }

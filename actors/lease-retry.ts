@@ -45,34 +45,78 @@ export function submitWithRetryThen(
   onRetry: () => void,
   done: SubmitSettle,
 ): void {
+  retryLoop(forwarder, cmd, op, deadline, clock, onRetry, done, null);
+}
+
+/** The first attempt's own deadline: a share of the budget when a Timeout may be retried. */
+export function firstAttemptDeadline(op: WriteOp, deadline: number, now: number): number {
+  return attemptDeadlineOf(TIMEOUT_ATTEMPTS[op], deadline, now);
+}
+
+/**
+ * The policy's continuation after a first attempt made elsewhere (`submitMany`, with
+ * `firstAttemptDeadline`) failed with `err`: the same retries `submitWithRetryThen` would make.
+ */
+export function retryAfterFirstThen(
+  forwarder: Forwarder,
+  cmd: LeaseCommand,
+  op: WriteOp,
+  deadline: number,
+  clock: Clock,
+  onRetry: () => void,
+  first: { err: unknown; attemptDeadline: number },
+  done: SubmitSettle,
+): void {
+  retryLoop(forwarder, cmd, op, deadline, clock, onRetry, done, first);
+}
+
+function attemptDeadlineOf(timeoutsLeft: number, deadline: number, now: number): number {
+  return timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
+}
+
+function retryLoop(
+  forwarder: Forwarder,
+  cmd: LeaseCommand,
+  op: WriteOp,
+  deadline: number,
+  clock: Clock,
+  onRetry: () => void,
+  done: SubmitSettle,
+  first: { err: unknown; attemptDeadline: number } | null,
+): void {
   let timeoutsLeft = TIMEOUT_ATTEMPTS[op];
   let attempt = 0;
+  let attemptDeadline = deadline;
+  // Attempts run one after another, so one outcome handler serves them all.
+  const outcome: SubmitSettle = (err, result) => {
+    if (!err) return done(null, result);
+    if (!(err instanceof TenureError)) return done(err);
+    let delay: number;
+    if (err.code === 'Timeout' || (err.code === 'DeadlineExceeded' && attemptDeadline < deadline)) {
+      if (--timeoutsLeft < 1) return done(err);
+      delay = 0;
+    } else if (err.code === 'NotLeader' || err.code === 'NoLeader' || err.code === 'Overloaded') {
+      if (attempt >= (err.code === 'Overloaded' ? OVERLOADED_ATTEMPTS[op] : MAX_ATTEMPTS)) return done(err);
+      const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
+      delay = Math.max(hinted, backoff(attempt));
+    } else {
+      return done(err);
+    }
+    if (clock.now() + delay >= deadline) return done(err);
+    onRetry();
+    // Never retry inside the failed attempt's own call stack (a refusal may be synchronous).
+    if (delay > 0) clock.setTimeout(next, delay);
+    else queueMicrotask(next);
+  };
   const next = (): void => {
     attempt++;
-    const now = clock.now();
-    const attemptDeadline = timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
-    submitVia(forwarder, cmd, { deadline: attemptDeadline }, (err, result) => {
-      if (!err) return done(null, result);
-      if (!(err instanceof TenureError)) return done(err);
-      let delay: number;
-      if (err.code === 'Timeout' || (err.code === 'DeadlineExceeded' && attemptDeadline < deadline)) {
-        if (--timeoutsLeft < 1) return done(err);
-        delay = 0;
-      } else if (err.code === 'NotLeader' || err.code === 'NoLeader' || err.code === 'Overloaded') {
-        if (attempt >= (err.code === 'Overloaded' ? OVERLOADED_ATTEMPTS[op] : MAX_ATTEMPTS)) return done(err);
-        const hinted = typeof err.details.retryAfterMs === 'number' ? err.details.retryAfterMs : 0;
-        delay = Math.max(hinted, backoff(attempt));
-      } else {
-        return done(err);
-      }
-      if (clock.now() + delay >= deadline) return done(err);
-      onRetry();
-      // Never retry inside the failed attempt's own call stack (a refusal may be synchronous).
-      if (delay > 0) clock.setTimeout(next, delay);
-      else queueMicrotask(next);
-    });
+    attemptDeadline = attemptDeadlineOf(timeoutsLeft, deadline, clock.now());
+    submitVia(forwarder, cmd, { deadline: attemptDeadline }, outcome);
   };
-  next();
+  if (!first) return next();
+  attempt = 1;
+  attemptDeadline = first.attemptDeadline;
+  outcome(first.err);
 }
 
 /** Jittered exponential backoff: 10 ms, 20 ms, 40 ms … capped at 500 ms, times a random 0.5–1.5. */

@@ -1,13 +1,23 @@
 import { TenureError } from '../errors/errors.ts';
 import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
-import { promiseOf, type Settle } from './settle.ts';
+import { promiseOf, type Settle, type SettleAt } from './settle.ts';
 
 /** Answers one proposed command: an error, or the state machine's result once applied. */
 export type ProposalSettle = Settle<unknown, Error>;
+/** Answers one of several commands proposed together, by its slot. */
+export type ProposalSettleAt = SettleAt<unknown, Error>;
 
+/** A queued command and who answers it: `settle`, or `at` with `slot` (no closure per command). */
 interface Queued {
   command: Uint8Array;
-  settle: ProposalSettle;
+  settle: ProposalSettle | null;
+  at: ProposalSettleAt | null;
+  slot: number;
+}
+
+function answer(q: Queued, err: Error | null, result?: unknown): void {
+  if (q.at) q.at(q.slot, err, result);
+  else q.settle!(err, result);
 }
 
 interface Pending {
@@ -56,11 +66,20 @@ export class ProposalBatcher {
    * once, synchronously when the queue is full, else when the entry is applied or lost.
    */
   enqueueWith(command: Uint8Array, settle: ProposalSettle): void {
+    this.push({ command, settle, at: null, slot: 0 });
+  }
+
+  /** `enqueueWith` answered through `at(slot, …)`: commands proposed together share one callback. */
+  enqueueAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
+    this.push({ command, settle: null, at, slot });
+  }
+
+  private push(q: Queued): void {
     if (this.queue.length >= this.limits.maxQueuedCommands) {
-      settle(new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
+      answer(q, new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
       return;
     }
-    this.queue.push({ command, settle });
+    this.queue.push(q);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Everything proposed in this turn (e.g. all requests of one socket read) shares an entry.
@@ -95,17 +114,17 @@ export class ProposalBatcher {
     try {
       first = this.append(groups.map((g) => encodeCommandBatch(g.map((q) => q.command))));
     } catch (err) {
-      for (const q of queued) q.settle(err as Error);
+      for (const q of queued) answer(q, err as Error);
       return;
     }
     groups.forEach((g, i) => {
       this.pending.set(first.index + i, {
         term: first.term,
         resolve: (results) => {
-          for (let k = 0; k < g.length; k++) g[k].settle(null, results[k]);
+          for (let k = 0; k < g.length; k++) answer(g[k], null, results[k]);
         },
         reject: (e) => {
-          for (const q of g) q.settle(e);
+          for (const q of g) answer(q, e);
         },
       });
     });
@@ -127,7 +146,7 @@ export class ProposalBatcher {
     if (includeQueued) {
       const queued = this.queue;
       this.queue = [];
-      for (const q of queued) q.settle(err);
+      for (const q of queued) answer(q, err);
     }
   }
 }

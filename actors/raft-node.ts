@@ -12,7 +12,7 @@ import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
-import { ProposalBatcher, type ProposalSettle } from './proposal-batcher.ts';
+import { ProposalBatcher, type ProposalSettle, type ProposalSettleAt } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
@@ -201,6 +201,12 @@ export class RaftNode {
   proposeWith(command: Uint8Array, settle: ProposalSettle): void {
     if (this.core.role !== 'leader') settle(this.notLeader());
     else this.proposals.enqueueWith(command, settle);
+  }
+
+  /** `proposeWith` answered through `at(slot, …)`, so commands proposed together share one callback. */
+  proposeAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
+    if (this.core.role !== 'leader') at(slot, this.notLeader());
+    else this.proposals.enqueueAt(command, at, slot);
   }
 
   changeMembership(change: { add?: NodeId; remove?: NodeId }): Promise<void> {

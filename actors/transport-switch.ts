@@ -22,7 +22,7 @@ import type { RaftProposer } from '../machines/forwarder/wire.ts';
 import { FacadeForwarder, FacadeLeader, type FacadeLeaderOptions } from './facade-forwarder.ts';
 import { LegacyForwarder, LegacyForwarderLeader } from './legacy-forwarder.ts';
 import type { Leadership } from './raft-node.ts';
-import { submitVia, type Forwarder, type ForwardOptions, type SubmitSettle } from './forwarder.ts';
+import { submitManyVia, submitVia, type Forwarder, type ForwardOptions, type SubmitSettle, type SubmitSettleAt } from './forwarder.ts';
 import { promiseOf } from './settle.ts';
 
 export interface TransportSwitchResult {
@@ -74,6 +74,19 @@ export class TransportSwitch implements Forwarder {
     submitVia(this.transports[transport], cmd, opts, (err, result) => {
       this.inFlight[transport]--;
       settle(err, result);
+    });
+  }
+
+  submitMany(cmds: readonly LeaseCommand[], opts: readonly ForwardOptions[], at: SubmitSettleAt): void {
+    if (this.closed) {
+      for (let i = 0; i < cmds.length; i++) at(i, new TenureError('Cancelled', 'forwarder closed'));
+      return;
+    }
+    const transport = this.current;
+    this.inFlight[transport] += cmds.length;
+    submitManyVia(this.transports[transport], cmds, opts, (i, err, result) => {
+      this.inFlight[transport]--;
+      at(i, err, result);
     });
   }
 

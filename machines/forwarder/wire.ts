@@ -25,6 +25,8 @@ export interface RaftProposer {
   propose(command: Uint8Array): Promise<unknown>;
   /** Optional callback form of `propose` (no promise per command); `settle` runs exactly once. */
   proposeWith?(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void;
+  /** Optional: `proposeWith` answered through `at(slot, …)` (one callback for commands proposed together). */
+  proposeAt?(command: Uint8Array, at: (slot: number, err: Error | null, result?: unknown) => void, slot: number): void;
 }
 
 /** The node-addressed facade subject (`….facade.apply.<nodeId>`). */

@@ -55,6 +55,15 @@ export class ProposalGate implements RaftProposer {
     this.node.proposeWith(command, settle);
   }
 
+  proposeAt(command: Uint8Array, at: (slot: number, err: Error | null, result?: unknown) => void, slot: number): void {
+    if (this.held) {
+      this.held.push(() => this.proposeAt(command, at, slot));
+      return;
+    }
+    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
+    this.node.proposeAt(command, at, slot);
+  }
+
   /** Proposals waiting at the gate. */
   get holding(): number {
     return this.held?.length ?? 0;
