@@ -61,6 +61,13 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
+/** Answers a command that was not queued; null for `admit`'s caller. */
+function refuse(err: TenureError, settle: Settle<LeaseResult, TenureError> | null, at: SettleAt<LeaseResult, TenureError> | null, slot: number): null {
+  if (at) at(slot, err);
+  else settle!(err);
+  return null;
+}
+
 /** A queued command and who answers it: `settle`, or `at` with `slot` (one callback per batch). */
 interface Waiting {
   bytes: Uint8Array;
@@ -91,6 +98,7 @@ export class FacadeLeader {
   private sweepAt = Infinity;
   private lastSweep = -Infinity;
   private lastShedding = '';
+  private lastSheddingVersion = 0;
   private sub: Subscription | null = null;
   private stopped = false;
 
@@ -209,16 +217,13 @@ export class FacadeLeader {
     slot: number,
   ): QueuedCommand<Waiting> | null {
     const raft = this.opts.raft;
-    const refuse = (err: TenureError) => {
-      if (at) at(slot, err);
-      else settle!(err);
-      return null;
-    };
-    if (this.stopped) return refuse(new TenureError('Cancelled', 'leader forwarding stopped'));
-    if (raft.role !== 'leader') return refuse(notLeaderError(raft.leader, raft.id));
-    if (signal?.aborted) return refuse(new TenureError('Cancelled', 'cancelled before queueing'));
+    let refusal: TenureError | null = null;
     const now = this.clock.now();
-    if (callerDeadline <= now) return refuse(new TenureError('DeadlineExceeded', 'no time left to queue the command'));
+    if (this.stopped) refusal = new TenureError('Cancelled', 'leader forwarding stopped');
+    else if (raft.role !== 'leader') refusal = notLeaderError(raft.leader, raft.id);
+    else if (signal?.aborted) refusal = new TenureError('Cancelled', 'cancelled before queueing');
+    else if (callerDeadline <= now) refusal = new TenureError('DeadlineExceeded', 'no time left to queue the command');
+    if (refusal) return refuse(refusal, settle, at, slot);
     // Nothing waits forever, even for a caller that gave no deadline.
     const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
     const bytes = encodeLeaseCommand(cmd);
@@ -234,7 +239,8 @@ export class FacadeLeader {
     this.reportMode();
     if (!admission.admitted) {
       const { lane, reason, retryAfterMs } = admission;
-      return refuse(new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
+      const err = new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane });
+      return refuse(err, settle, at, slot);
     }
     this.schedulePump();
     this.armSweep(deadline);
@@ -354,6 +360,10 @@ export class FacadeLeader {
 
   /** One event per change of the shedding set, never per command. */
   private reportMode(): void {
+    // Called per command: the set is only looked at when the queue says it changed.
+    const version = this.queue.sheddingVersion;
+    if (version === this.lastSheddingVersion) return;
+    this.lastSheddingVersion = version;
     const shedding = this.queue.shedding();
     const key = shedding.join(',');
     if (key === this.lastShedding || this.stopped) return;

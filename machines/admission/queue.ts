@@ -81,6 +81,7 @@ export class AdmissionQueue<T> {
   private bytes = 0;
   private clockDepth = 0;
   private readonly sheddingNow: Record<Lane, boolean> = { clock: false, singular: false, extend: false, revoke: false, claim: false };
+  private sheddingChanges = 0;
   private lastPurgeAt = -Infinity;
   private readonly drained: RateMeter;
   private readonly latency = new LatencyHistogram();
@@ -110,6 +111,11 @@ export class AdmissionQueue<T> {
 
   depth(lane: Lane): number {
     return this.lanes[lane].length;
+  }
+
+  /** Changes of the shedding set so far: when unchanged, `shedding()` is what it was. */
+  get sheddingVersion(): number {
+    return this.sheddingChanges;
   }
 
   /** Lanes currently refusing because load reached their watermark. */
@@ -318,8 +324,11 @@ export class AdmissionQueue<T> {
     for (const lane of LANES) {
       const mark = lanes[lane].admitBelowLoad;
       if (lane === 'clock' || mark === Infinity) continue;
-      if (this.load >= mark) this.sheddingNow[lane] = true;
-      else if (this.load < mark * resumeFraction) this.sheddingNow[lane] = false;
+      const shed = this.load >= mark ? true : this.load < mark * resumeFraction ? false : this.sheddingNow[lane];
+      if (shed !== this.sheddingNow[lane]) {
+        this.sheddingNow[lane] = shed;
+        this.sheddingChanges++;
+      }
     }
   }
 
