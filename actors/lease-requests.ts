@@ -11,7 +11,7 @@
  *   manager makes a fresh pair, so such a request is never mistaken for a retry.
  */
 import { invalid, TenureError } from '../errors/errors.ts';
-import { validateCommand, validateKey, validateListFilter } from '../lease/validate.ts';
+import { validateKey, validateListFilter, validateWrite } from '../lease/validate.ts';
 import { failureToError, type LeaseCommand, type LeaseInfo, type LeaseKey, type LeaseListFilter, type LeaseResult } from '../lease/types.ts';
 
 export type WriteOp = 'claim' | 'extend' | 'revoke' | 'pin' | 'unpin';
@@ -60,7 +60,7 @@ export function parseWrite(op: WriteOp, data: unknown, freshClient: () => { clie
   if (clientId === undefined && seq === undefined) ({ clientId, seq } = freshClient());
   else if (clientId === undefined) throw invalid('clientId', 'missing (seq was given; send both or neither)');
   else if (seq === undefined) throw invalid('seq', 'missing (clientId was given; send both or neither)');
-  const cmd = validateCommand({ ...b, op, clientId, seq });
+  const cmd = validateWrite(b, op, clientId, seq);
   return { cmd, deadlineMs: optionalDeadline(b.deadlineMs) };
 }
 
@@ -90,7 +90,8 @@ export function parseBatch(data: unknown, freshClient: () => { clientId: string;
       return { op: null, error: invalid(`ops[${i}].op`, `must be one of ${WRITE_OPS.join(', ')}`) };
     }
     try {
-      return { op: op as WriteOp, ...parseWrite(op as WriteOp, raw, freshClient) };
+      const { cmd, deadlineMs } = parseWrite(op as WriteOp, raw, freshClient);
+      return { op: op as WriteOp, cmd, deadlineMs };
     } catch (err) {
       const e = err instanceof TenureError ? err : invalid(`ops[${i}]`, String(err));
       const field = typeof e.details.field === 'string' ? e.details.field : 'payload';

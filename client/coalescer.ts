@@ -198,7 +198,8 @@ export class WriteCoalescer {
       const remaining = i.deadline - now;
       // Like a request header deadline, pulled in so the server's DeadlineExceeded arrives first.
       const ms = Math.floor(remaining - Math.min(50, Math.max(0, remaining) * 0.1));
-      return { ...i.body, op: i.op, deadlineMs: Math.min(MAX_BODY_DEADLINE_MS, Math.max(1, ms)) };
+      // Object.assign, not `{ ...body, more }`: V8 takes a slow path for a spread followed by fields.
+      return Object.assign({}, i.body, { op: i.op, deadlineMs: Math.min(MAX_BODY_DEADLINE_MS, Math.max(1, ms)) });
     });
     for (const item of items) {
       if (item.deadline < latest) item.timer = setTimeout(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);

@@ -27,38 +27,50 @@ type Raw = Record<string, unknown>;
 export function validateCommand(raw: unknown, limits: ValidationLimits = DEFAULT_LIMITS): LeaseCommand {
   // Runs for every command on every node (again at apply): no closure, no spread, one object.
   try {
-    return command(raw, limits);
+    const o = object(raw, 'command');
+    return command(o, o.op, o.clientId, o.seq, limits);
   } catch (err) {
     throw unreadable(err);
   }
 }
 
-function command(raw: unknown, limits: ValidationLimits): LeaseCommand {
-  const o = object(raw, 'command');
-  const op = o.op;
+/**
+ * `validateCommand` for a request body whose op (from the subject or the batch entry) and
+ * idempotency identity (possibly a fresh one) are given apart from it: the same checks, without
+ * building a merged copy of the body first (an object spread plus fields costs ≈ 1–3 µs in V8).
+ */
+export function validateWrite(raw: unknown, op: unknown, clientId: unknown, seq: unknown, limits: ValidationLimits = DEFAULT_LIMITS): LeaseCommand {
+  try {
+    return command(object(raw, 'command'), op, clientId, seq, limits);
+  } catch (err) {
+    throw unreadable(err);
+  }
+}
+
+function command(o: Raw, op: unknown, cid: unknown, seq: unknown, limits: ValidationLimits): LeaseCommand {
   switch (op) {
     case 'claim':
     case 'extend': {
       const key = keyOf(o);
       const holder = text(o.holder, 'holder', MAX_NAME_LENGTH);
       const durationMs = duration(o.durationMs, limits.maxDurationMs);
-      return { op, key, holder, durationMs, clientId: clientId(o), seq: count(o.seq, 'seq') };
+      return { op, key, holder, durationMs, clientId: text(cid, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(seq, 'seq') };
     }
     case 'revoke': {
       const key = keyOf(o);
       const holder = text(o.holder, 'holder', MAX_NAME_LENGTH);
-      return { op, key, holder, clientId: clientId(o), seq: count(o.seq, 'seq') };
+      return { op, key, holder, clientId: text(cid, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(seq, 'seq') };
     }
     case 'pin':
     case 'unpin': {
       const key = keyOf(o);
       const entity = text(o.entity, 'entity', MAX_NAME_LENGTH);
-      return { op, key, entity, clientId: clientId(o), seq: count(o.seq, 'seq') };
+      return { op, key, entity, clientId: text(cid, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(seq, 'seq') };
     }
     case 'setTime': {
       const oldTime = count(o.oldTime, 'oldTime');
       const newTime = count(o.newTime, 'newTime');
-      return { op, oldTime, newTime, clientId: clientId(o), seq: count(o.seq, 'seq') };
+      return { op, oldTime, newTime, clientId: text(cid, 'clientId', MAX_CLIENT_ID_LENGTH), seq: count(seq, 'seq') };
     }
     default:
       throw invalid('op', op === undefined ? 'missing' : 'unknown operation');
@@ -110,10 +122,6 @@ function keyOf(o: Raw): LeaseKey {
     model: subjectName(src.model, 'model'),
     lease: subjectName(src.lease, 'lease'),
   };
-}
-
-function clientId(o: Raw): string {
-  return text(o.clientId, 'clientId', MAX_CLIENT_ID_LENGTH);
 }
 
 function text(v: unknown, field: string, maxLength: number): string {
