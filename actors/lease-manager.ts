@@ -324,9 +324,18 @@ export class LeaseManager {
     }
   }
 
-  private async write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
-    const { cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient());
-    return this.writes.submit(op, cmd, this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
+  // write and batch are not async functions: an async frame would keep `req` (and its decoded
+  // payload) alive until the reply, while only the parsed commands are needed.
+  private write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
+    let cmd, deadline;
+    try {
+      let deadlineMs;
+      ({ cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient()));
+      deadline = this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.writes.submit(op, cmd, deadline);
   }
 
   /**
@@ -334,17 +343,18 @@ export class LeaseManager {
    * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
    * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
    */
-  private async batch(req: IncomingRequest): Promise<BatchReply> {
-    const parsed = parseBatch(req.data, () => this.freshClient());
-    const results = await this.writes.batch(parsed.ops, this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000));
-    return { results, leader: this.opts.raft.leader };
+  private batch(req: IncomingRequest): Promise<BatchReply> {
+    let ops, envelope;
+    try {
+      const parsed = parseBatch(req.data, () => this.freshClient());
+      ops = parsed.ops;
+      envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.writes.batch(ops, envelope).then((results) => ({ results, leader: this.opts.raft.leader }));
   }
 
-  /**
-   * `lease.batch`: every op is validated, shed and submitted exactly as if it had come alone (its
-   * own clientId/seq, its own retry policy), and answered in order in one reply: `{ results:
-   * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
-   */
   private async get(req: IncomingRequest): Promise<unknown> {
     const { key, linearizable } = parseGet(req.data);
     if (linearizable) await this.barrier(req);

@@ -170,12 +170,37 @@ function isPlainObject(v: object): boolean {
  * the objects that need it. Arrays keep their length (JSON turns `undefined` items into null; we do the same).
  */
 function stripUndefined(value: unknown): unknown {
+  // Most replies have nothing to strip: find that out without allocating (the copying walk below
+  // takes an Object.keys array per object — a batch reply holds two objects per op).
+  if (value === null || typeof value !== 'object' || !holdsUndefined(value)) return value;
+  return strip(value);
+}
+
+/** Whether `value` has an undefined property or array item anywhere in its plain objects and arrays. */
+function holdsUndefined(value: object): boolean {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined || (item !== null && typeof item === 'object' && holdsUndefined(item))) return true;
+    }
+    return false;
+  }
+  if (!isPlainObject(value)) return false;
+  const src = value as Record<string, unknown>;
+  for (const k in src) {
+    const item = src[k];
+    if (item === undefined || (item !== null && typeof item === 'object' && holdsUndefined(item))) return true;
+  }
+  return false;
+}
+
+function strip(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
-      const s = item === undefined ? null : stripUndefined(item);
+      const s = item === undefined ? null : strip(item);
       if (s !== item && !out) out = value.slice(0, i);
       if (out) out.push(s);
     }
@@ -192,7 +217,7 @@ function stripUndefined(value: unknown): unknown {
       if (!out) out = copyKeys(src, keys, i);
       continue;
     }
-    const s = stripUndefined(item);
+    const s = strip(item);
     if (s !== item && !out) out = copyKeys(src, keys, i);
     if (out) setKey(out, k, s);
   }

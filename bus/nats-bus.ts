@@ -221,13 +221,15 @@ export class NatsBus implements Bus {
         this.counters.expiredOnArrival++;
         return;
       }
+      // The reply callback keeps the reply subject, not the message (and its payload) until then.
+      const replyTo = msg.reply;
       runHandler(raw, handler, max, log, (reply) => {
         if (reply.errorCode) {
           this.counters.errorReplies++;
           if (reply.errorCode === 'Internal') this.counters.internalErrors++;
         }
-        if (!msg.reply) return; // published, not requested: nobody to answer
-        msg.respond(reply.bytes, { headers: replyHeaders(reply) });
+        if (!replyTo) return; // published, not requested: nobody to answer
+        this.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply) });
       }, opts.admit);
     });
     return { unsubscribe: () => unsubscribe(sub) };

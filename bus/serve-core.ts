@@ -37,11 +37,12 @@ export function runHandler(
   reply: (reply: RawReply) => void,
   admit?: (subject: string, lane?: string) => TenureError | null,
 ): void {
+  const subject = raw.subject;
   const done = (r: RawReply): void => {
     try {
       reply(r);
     } catch (err) {
-      log.warn({ subject: raw.subject, err }, 'cannot send reply');
+      log.warn({ subject, err }, 'cannot send reply');
     }
   };
   // Cheap refusal before any decoding: under overload, shedding must cost far less than serving.
@@ -64,35 +65,39 @@ export function runHandler(
     return;
   }
 
+  // The callbacks here keep only what the reply needs (`subject`, `json`), never `raw` or `req`:
+  // a request's decoded payload (a batch's ops) would otherwise stay on the heap until the reply,
+  // surviving collection after collection while its commands are in flight.
+  const json = req.json;
   let settled = false;
   const ok = (value: unknown): void => {
     if (settled) return;
     settled = true;
     if (value !== undefined && (value === null || typeof value !== 'object')) {
-      log.error({ subject: raw.subject, type: value === null ? 'null' : typeof value }, 'handler returned a non-object reply');
-      done(errorReply(new TenureError('Internal', 'handler returned a non-object reply'), req.json));
+      log.error({ subject, type: value === null ? 'null' : typeof value }, 'handler returned a non-object reply');
+      done(errorReply(new TenureError('Internal', 'handler returned a non-object reply'), json));
       return;
     }
     let bytes: Uint8Array;
     try {
-      bytes = encode(value, req.json);
+      bytes = encode(value, json);
     } catch (err) {
-      log.error({ subject: raw.subject, err }, 'cannot encode reply');
-      done(errorReply(new TenureError('Internal', 'cannot encode reply'), req.json));
+      log.error({ subject, err }, 'cannot encode reply');
+      done(errorReply(new TenureError('Internal', 'cannot encode reply'), json));
       return;
     }
-    done({ bytes, json: req.json });
+    done({ bytes, json });
   };
   const fail = (err: unknown): void => {
     if (settled) return;
     settled = true;
     if (err instanceof TenureError) {
-      log.debug({ subject: raw.subject, code: err.code, msg: err.message }, 'request failed');
-      done(errorReply(err, req.json));
+      log.debug({ subject, code: err.code, msg: err.message }, 'request failed');
+      done(errorReply(err, json));
     } else {
-      log.error({ subject: raw.subject, err }, 'handler failed');
+      log.error({ subject, err }, 'handler failed');
       const message = err instanceof Error ? err.message : String(err);
-      done(errorReply(new TenureError('Internal', message), req.json));
+      done(errorReply(new TenureError('Internal', message), json));
     }
   };
 
