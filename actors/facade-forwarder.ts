@@ -39,7 +39,7 @@ import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions, SubmitSettle, SubmitSettleAt } from './forwarder.ts';
 import { inspect } from './inspection.ts';
-import { promiseOf, settleFrom, tally, type Settle, type SettleAt } from './settle.ts';
+import { promiseOf, settleFrom, settleOne, tally, type Settle, type SettleAt } from './settle.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
 export interface FacadeLeaderOptions {
@@ -61,13 +61,6 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
-/** Answers a command that was not queued; null for `admit`'s caller. */
-function refuse(err: TenureError, settle: Settle<LeaseResult, TenureError> | null, at: SettleAt<LeaseResult, TenureError> | null, slot: number): null {
-  if (at) at(slot, err);
-  else settle!(err);
-  return null;
-}
-
 /** A queued command and who answers it: `settle`, or `at` with `slot` (one callback per batch). */
 interface Waiting {
   bytes: Uint8Array;
@@ -77,8 +70,7 @@ interface Waiting {
 }
 
 function answer(w: Waiting, err: TenureError | null, result?: LeaseResult): void {
-  if (w.at) w.at(w.slot, err, result);
-  else w.settle!(err, result);
+  settleOne(w.settle, w.at, w.slot, err, result);
 }
 
 export class FacadeLeader {
@@ -223,7 +215,10 @@ export class FacadeLeader {
     else if (raft.role !== 'leader') refusal = notLeaderError(raft.leader, raft.id);
     else if (signal?.aborted) refusal = new TenureError('Cancelled', 'cancelled before queueing');
     else if (callerDeadline <= now) refusal = new TenureError('DeadlineExceeded', 'no time left to queue the command');
-    if (refusal) return refuse(refusal, settle, at, slot);
+    if (refusal) {
+      settleOne(settle, at, slot, refusal);
+      return null;
+    }
     // Nothing waits forever, even for a caller that gave no deadline.
     const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
     const bytes = encodeLeaseCommand(cmd);
@@ -239,8 +234,8 @@ export class FacadeLeader {
     this.reportMode();
     if (!admission.admitted) {
       const { lane, reason, retryAfterMs } = admission;
-      const err = new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane });
-      return refuse(err, settle, at, slot);
+      settleOne(settle, at, slot, new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
+      return null;
     }
     this.schedulePump();
     this.armSweep(deadline);

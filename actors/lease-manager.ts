@@ -5,9 +5,9 @@
  * rather than silence; on NATS it is also the `tenure` micro service's endpoint.
  *
  * Per request: validate (actors/lease-requests.ts), send writes through the forwarder with the
- * retry policy, bounded and shed by this node's load (actors/lease-writes.ts), answer reads from the local FSM (or after a ReadIndex
- * barrier when asked for `linearizable`), and park `wait` callers (actors/waiters.ts) until the
- * FSM releases their key.
+ * retry policy, bounded and shed by this node's load (actors/lease-writes.ts), answer reads from
+ * the local FSM (or after a ReadIndex barrier when asked for `linearizable`), and park `wait`
+ * callers (actors/waiters.ts) until the FSM releases their key.
  *
  * XState models only the lifecycle (idle → starting → serving → stopping → stopped); per-request
  * work is plain functions, never an actor per request. Admission here is a cap on writes in flight
@@ -22,6 +22,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
 import { isLeaseOp, LEASE_OPS, subjects, type LeaseOp as ApiOp, type Subjects } from '../bus/subjects.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 import { invalid, TenureError } from '../errors/errors.ts';
+import type { LeaseCommand } from '../lease/types.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
@@ -32,6 +33,7 @@ import {
   parseList,
   parseWait,
   parseWrite,
+  type BatchOp,
   type BatchReply,
   type ListReply,
   type WaitReply,
@@ -327,11 +329,12 @@ export class LeaseManager {
   // write and batch are not async functions: an async frame would keep `req` (and its decoded
   // payload) alive until the reply, while only the parsed commands are needed.
   private write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
-    let cmd, deadline;
+    let cmd: LeaseCommand;
+    let deadline: number;
     try {
-      let deadlineMs;
-      ({ cmd, deadlineMs } = parseWrite(op, req.data, () => this.freshClient()));
-      deadline = this.deadlineOf(req, deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
+      const parsed = parseWrite(op, req.data, () => this.freshClient());
+      cmd = parsed.cmd;
+      deadline = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -344,7 +347,8 @@ export class LeaseManager {
    * [{ result } | { error }] }`. Not a transaction: ops are independent and may share Raft entries.
    */
   private batch(req: IncomingRequest): Promise<BatchReply> {
-    let ops, envelope;
+    let ops: BatchOp[];
+    let envelope: number;
     try {
       const parsed = parseBatch(req.data, () => this.freshClient());
       ops = parsed.ops;

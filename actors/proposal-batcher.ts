@@ -1,6 +1,6 @@
 import { TenureError } from '../errors/errors.ts';
 import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
-import { promiseOf, type Settle, type SettleAt } from './settle.ts';
+import { promiseOf, settleOne, type Settle, type SettleAt } from './settle.ts';
 
 /** Answers one proposed command: an error, or the state machine's result once applied. */
 export type ProposalSettle = Settle<unknown, Error>;
@@ -16,8 +16,7 @@ interface Queued {
 }
 
 function answer(q: Queued, err: Error | null, result?: unknown): void {
-  if (q.at) q.at(q.slot, err, result);
-  else q.settle!(err, result);
+  settleOne(q.settle, q.at, q.slot, err, result);
 }
 
 interface Pending {

@@ -197,13 +197,12 @@ export class RaftNode {
     return promiseOf((settle) => this.proposeWith(command, settle));
   }
 
-  /** `propose` without a promise per command (the facade leader's hot path); `settle` runs once. */
+  /** `propose` without a promise per command; `settle` runs once. */
   proposeWith(command: Uint8Array, settle: ProposalSettle): void {
-    if (this.core.role !== 'leader') settle(this.notLeader());
-    else this.proposals.enqueueWith(command, settle);
+    this.proposeAt(command, (_slot, err, result) => settle(err, result), 0);
   }
 
-  /** `proposeWith` answered through `at(slot, …)`, so commands proposed together share one callback. */
+  /** `proposeWith` answered by slot: commands proposed together share one callback (facade leader). */
   proposeAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
     if (this.core.role !== 'leader') at(slot, this.notLeader());
     else this.proposals.enqueueAt(command, at, slot);

@@ -12,6 +12,12 @@ export type Settle<T, E = unknown> = (err: E | null, result?: T) => void;
  */
 export type SettleAt<T, E = unknown> = (slot: number, err: E | null, result?: T) => void;
 
+/** Answers an operation that has either a Settle of its own or a shared SettleAt and its slot. */
+export function settleOne<T, E>(settle: Settle<T, E> | null, at: SettleAt<T, E> | null, slot: number, err: E | null, result?: T): void {
+  if (at) at(slot, err, result);
+  else settle!(err, result);
+}
+
 /** The promise of an operation started with a Settle callback. */
 export function promiseOf<T>(start: (settle: Settle<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => start((err, result) => (err ? reject(err) : resolve(result as T))));
