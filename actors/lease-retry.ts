@@ -35,7 +35,11 @@ export function submitWithRetry(
   return promiseOf((settle) => submitWithRetryThen(forwarder, cmd, op, deadline, clock, onRetry, settle));
 }
 
-/** `submitWithRetry` with a callback (no promise per attempt on the leader's path); `done` runs once. */
+/**
+ * `submitWithRetry` with a callback (no promise per attempt on the leader's path); `done` runs once.
+ * With `first`, the first attempt was made elsewhere (`submitMany`, with `firstAttemptDeadline`) and
+ * failed with `first.err`: the policy continues from there with the same retries.
+ */
 export function submitWithRetryThen(
   forwarder: Forwarder,
   cmd: LeaseCommand,
@@ -44,45 +48,7 @@ export function submitWithRetryThen(
   clock: Clock,
   onRetry: () => void,
   done: SubmitSettle,
-): void {
-  retryLoop(forwarder, cmd, op, deadline, clock, onRetry, done, null);
-}
-
-/** The first attempt's own deadline: a share of the budget when a Timeout may be retried. */
-export function firstAttemptDeadline(op: WriteOp, deadline: number, now: number): number {
-  return attemptDeadlineOf(TIMEOUT_ATTEMPTS[op], deadline, now);
-}
-
-/**
- * The policy's continuation after a first attempt made elsewhere (`submitMany`, with
- * `firstAttemptDeadline`) failed with `err`: the same retries `submitWithRetryThen` would make.
- */
-export function retryAfterFirstThen(
-  forwarder: Forwarder,
-  cmd: LeaseCommand,
-  op: WriteOp,
-  deadline: number,
-  clock: Clock,
-  onRetry: () => void,
-  first: { err: unknown; attemptDeadline: number },
-  done: SubmitSettle,
-): void {
-  retryLoop(forwarder, cmd, op, deadline, clock, onRetry, done, first);
-}
-
-function attemptDeadlineOf(timeoutsLeft: number, deadline: number, now: number): number {
-  return timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
-}
-
-function retryLoop(
-  forwarder: Forwarder,
-  cmd: LeaseCommand,
-  op: WriteOp,
-  deadline: number,
-  clock: Clock,
-  onRetry: () => void,
-  done: SubmitSettle,
-  first: { err: unknown; attemptDeadline: number } | null,
+  first: { err: unknown; attemptDeadline: number } | null = null,
 ): void {
   let timeoutsLeft = TIMEOUT_ATTEMPTS[op];
   let attempt = 0;
@@ -117,6 +83,15 @@ function retryLoop(
   attempt = 1;
   attemptDeadline = first.attemptDeadline;
   outcome(first.err);
+}
+
+/** The first attempt's own deadline: a share of the budget when a Timeout may be retried. */
+export function firstAttemptDeadline(op: WriteOp, deadline: number, now: number): number {
+  return attemptDeadlineOf(TIMEOUT_ATTEMPTS[op], deadline, now);
+}
+
+function attemptDeadlineOf(timeoutsLeft: number, deadline: number, now: number): number {
+  return timeoutsLeft > 1 ? now + (deadline - now) / timeoutsLeft : deadline;
 }
 
 /** Jittered exponential backoff: 10 ms, 20 ms, 40 ms … capped at 500 ms, times a random 0.5–1.5. */

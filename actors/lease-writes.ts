@@ -18,7 +18,7 @@ import type { Clock } from '../clock/clock.ts';
 import { TenureError, toTenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
 import { submitManyVia, type Forwarder, type ForwardOptions } from './forwarder.ts';
-import { firstAttemptDeadline, retryAfterFirstThen, submitWithRetryThen } from './lease-retry.ts';
+import { firstAttemptDeadline, submitWithRetryThen } from './lease-retry.ts';
 import { writeReply, type BatchOp, type BatchResult, type WriteOp } from './lease-requests.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
 import { promiseOf, tally } from './settle.ts';
@@ -139,10 +139,11 @@ export class LeaseWrites {
           return finish(i, this.outcome(cmd, null, result));
         }
         const first = { err, attemptDeadline: firsts[k].deadline };
-        retryAfterFirstThen(this.opts.forwarder, cmd, ops[i].op as WriteOp, deadlines[k], this.opts.clock, this.onRetry, first, (e, r) => {
+        const done = (e: unknown, r?: LeaseResult) => {
           this.inFlightNow--;
           finish(i, this.outcome(cmd, e, r));
-        });
+        };
+        submitWithRetryThen(this.opts.forwarder, cmd, ops[i].op as WriteOp, deadlines[k], this.opts.clock, this.onRetry, done, first);
       });
     });
   }

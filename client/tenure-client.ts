@@ -102,23 +102,23 @@ export class TenureClient {
   }
 
   claim(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ClaimReply> {
-    return this.command('claim', { namespace: key.namespace, model: key.model, lease: key.lease, holder, durationMs }, opts);
+    return this.command('claim', Object.assign(keyFields(key), { holder, durationMs }), opts);
   }
 
   extend(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ExtendReply> {
-    return this.command('extend', { namespace: key.namespace, model: key.model, lease: key.lease, holder, durationMs }, opts);
+    return this.command('extend', Object.assign(keyFields(key), { holder, durationMs }), opts);
   }
 
   revoke(key: LeaseKey, holder: string, opts?: CallOptions): Promise<{ revoked: true }> {
-    return this.command('revoke', { namespace: key.namespace, model: key.model, lease: key.lease, holder }, opts);
+    return this.command('revoke', Object.assign(keyFields(key), { holder }), opts);
   }
 
   pin(key: LeaseKey, entity: string, opts?: CallOptions): Promise<{ pinnedBy: string[] }> {
-    return this.command('pin', { namespace: key.namespace, model: key.model, lease: key.lease, entity }, opts);
+    return this.command('pin', Object.assign(keyFields(key), { entity }), opts);
   }
 
   unpin(key: LeaseKey, entity: string, opts?: CallOptions): Promise<{ pinnedBy: string[] }> {
-    return this.command('unpin', { namespace: key.namespace, model: key.model, lease: key.lease, entity }, opts);
+    return this.command('unpin', Object.assign(keyFields(key), { entity }), opts);
   }
 
   /**
@@ -283,25 +283,16 @@ export class TenureClient {
 }
 
 /**
- * One op of `batch` as sent: the key flattened, the lane's identity and next seq, and any other
- * field the caller set. Built as literals: spreading objects (`{ ...key, ...rest, more }`) takes a
- * slow path in V8 that cost ≈ 3.5 µs per op (against ≈ 0.05 µs), most of a bulk client's CPU.
+ * A key as a request body's flat fields. Bodies are built from it with `Object.assign`, never as
+ * `{ ...key, more }`: V8 takes a slow path for a spread followed by more properties (≈ 1.5–3.5 µs
+ * per object against ≈ 0.1 µs), which was most of a bulk client's CPU.
  */
+function keyFields(key: LeaseKey): Record<string, unknown> {
+  return { namespace: key.namespace, model: key.model, lease: key.lease };
+}
+
+/** One op of `batch` as sent: the key flattened, the op's other fields, the lane's identity and next seq. */
 function batchBody(o: BatchOp, lane: Lane): Record<string, unknown> {
-  const k = o.key;
-  const seq = ++lane.seq;
-  let body: Record<string, unknown>;
-  switch (o.op) {
-    case 'pin':
-    case 'unpin':
-      body = { namespace: k.namespace, model: k.model, lease: k.lease, op: o.op, entity: o.entity, clientId: lane.id, seq };
-      break;
-    case 'revoke':
-      body = { namespace: k.namespace, model: k.model, lease: k.lease, op: o.op, holder: o.holder, clientId: lane.id, seq };
-      break;
-    default:
-      body = { namespace: k.namespace, model: k.model, lease: k.lease, op: o.op, holder: o.holder, durationMs: o.durationMs, clientId: lane.id, seq };
-  }
-  for (const f in o) if (f !== 'key' && !(f in body)) body[f] = (o as Record<string, unknown>)[f];
-  return body;
+  const { key, ...rest } = o; // an object rest is cheap; the spreads were not
+  return Object.assign(keyFields(key), rest, { clientId: lane.id, seq: ++lane.seq });
 }
