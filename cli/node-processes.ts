@@ -14,6 +14,19 @@ const TSX_LOADER = import.meta.resolve('tsx');
  */
 export const DEFAULT_NODE_ARGS = '--max-semi-space-size=4';
 
+/**
+ * glibc malloc settings for node processes, each unless the caller's environment sets it. By
+ * default glibc raises its mmap threshold every time a large block is freed, so after a while the
+ * Buffers that NATS, msgpackr and lmdb-js allocate come from the arenas, where freed memory stays
+ * resident: at 5× overload that "native" part of RSS grew from 14 to 46–53 MB and stayed there.
+ * A fixed 64 KiB threshold maps large blocks on their own (returned on free) and a 1 MiB trim
+ * threshold gives the heap top back: 21–24 MB (docs/benchmarks.md, thirteenth session).
+ */
+export const MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: '65536',
+  MALLOC_TRIM_THRESHOLD_: '1048576',
+};
+
 export interface NodeProcessOptions {
   id: string;
   nodes: string[];
@@ -45,7 +58,7 @@ export class NodeProcess {
     const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? DEFAULT_NODE_ARGS).split(' ').filter(Boolean);
     const args = [...nodeArgs, '--import', TSX_LOADER, join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
     const child = spawn(process.execPath, args, {
-      env: { ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
+      env: { ...MALLOC_ENV, ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
       stdio: ['ignore', 'pipe', o.stderr ?? 'inherit'],
     });
     this.child = child;

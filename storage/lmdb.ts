@@ -37,8 +37,8 @@ import {
   encodeSnapshotRecord,
   type SnapshotRecord,
 } from './records.ts';
-import { SnapshotDigest } from './snapshot-digest.ts';
-import { CorruptionError, type LoadedState, type LogWrite, type RaftStorage } from './types.ts';
+import { receiveSnapshot, SnapshotDigest } from './snapshot-digest.ts';
+import { CorruptionError, type LoadedState, type LogWrite, type RaftStorage, type UnmeasuredSnapshotMeta } from './types.ts';
 
 export const LOG_DB = 'log';
 export const STATE_DB = 'state';
@@ -49,7 +49,7 @@ export const SNAPSHOT_KEY = 'snapshot';
 /** Snapshot data is re-cut into pieces of about this size: few keys, bounded values. */
 const PIECE_BYTES = 256 * 1024;
 /** Staged bytes allowed in flight before waiting for their commit (memory bound on big snapshots). */
-const MAX_INFLIGHT_BYTES = 8 * 1024 * 1024;
+const MAX_INFLIGHT_BYTES = 2 * 1024 * 1024;
 
 export interface LmdbStorageOptions {
   /**
@@ -157,18 +157,18 @@ export class LmdbStorage implements RaftStorage {
   }
 
   async saveSnapshot(
-    meta: SnapshotMeta,
+    meta: SnapshotMeta | UnmeasuredSnapshotMeta,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     opts: { discardLog?: boolean } = {},
-  ): Promise<void> {
+  ): Promise<SnapshotMeta> {
     this.checkUsable();
     const discardLog = opts.discardLog ?? false;
-    // The encode/decode round trip validates meta and pins a copy the caller cannot mutate.
-    const pinned = decodeSnapshotRecord(encodeSnapshotRecord({ meta, generation: 0 })).meta;
+    const { pinned, digest } = receiveSnapshot(meta);
     shapeAfterSnapshot(this.currentShape(), pinned.index, discardLog); // fail before consuming the stream
-    const run = this.snapshotQueue.then(() => this.installSnapshot(pinned, chunks, discardLog));
+    const run = this.snapshotQueue.then(() => this.installSnapshot(pinned, digest, chunks, discardLog));
     this.snapshotQueue = run.catch(() => {});
-    return run;
+    await run;
+    return { ...pinned };
   }
 
   async readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null> {
@@ -189,6 +189,7 @@ export class LmdbStorage implements RaftStorage {
 
   private async installSnapshot(
     meta: SnapshotMeta,
+    digest: SnapshotDigest,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     discardLog: boolean,
   ): Promise<void> {
@@ -196,7 +197,7 @@ export class LmdbStorage implements RaftStorage {
     const generation = this.nextGeneration++;
     let issued = false;
     try {
-      await this.stage(meta, chunks, generation);
+      await this.stage(digest, chunks, generation); // a measuring digest fills in meta's size and checksum
       // Writes may have been issued while the data streamed: check against the shape as it is now.
       const next = shapeAfterSnapshot(this.currentShape(), meta.index, discardLog);
       const record = encodeSnapshotRecord({ meta, generation });
@@ -219,8 +220,7 @@ export class LmdbStorage implements RaftStorage {
   }
 
   /** Streams the data into `generation`, re-cut into PIECE_BYTES pieces, checking size and CRC. */
-  private async stage(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, generation: number): Promise<void> {
-    const digest = new SnapshotDigest(meta);
+  private async stage(digest: SnapshotDigest, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, generation: number): Promise<void> {
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     let pieceNo = 0;

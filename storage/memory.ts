@@ -23,8 +23,8 @@ import {
   encodeSnapshotRecord,
   ENTRY_PAYLOAD_OFFSET,
 } from './records.ts';
-import { SnapshotDigest } from './snapshot-digest.ts';
-import type { LoadedState, LogWrite, RaftStorage } from './types.ts';
+import { receiveSnapshot, SnapshotDigest } from './snapshot-digest.ts';
+import type { LoadedState, LogWrite, RaftStorage, UnmeasuredSnapshotMeta } from './types.ts';
 
 interface StoredSnapshot {
   record: Uint8Array;
@@ -62,29 +62,28 @@ export class MemoryStorage implements RaftStorage {
   }
 
   async saveSnapshot(
-    meta: SnapshotMeta,
+    meta: SnapshotMeta | UnmeasuredSnapshotMeta,
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     opts: { discardLog?: boolean } = {},
-  ): Promise<void> {
+  ): Promise<SnapshotMeta> {
     const discardLog = opts.discardLog ?? false;
-    // Encoding copies meta, so the caller may reuse its object while the data streams in.
-    const record = encodeSnapshotRecord({ meta, generation: 0 });
-    const pinned = decodeSnapshotRecord(record).meta;
+    const { pinned, digest } = receiveSnapshot(meta);
     shapeAfterSnapshot(this.shape, pinned.index, discardLog); // fail before consuming the stream
 
-    const digest = new SnapshotDigest(pinned);
     const staged: Uint8Array[] = [];
     for await (const chunk of chunks) {
       digest.update(chunk);
       staged.push(new Uint8Array(chunk));
     }
-    digest.verify();
+    digest.verify(); // a measuring digest fills in pinned's size and checksum
+    const record = encodeSnapshotRecord({ meta: pinned, generation: 0 });
 
     // Writes may have landed while the data streamed; check against the shape as it is now.
     const next = shapeAfterSnapshot(this.shape, pinned.index, discardLog);
     this.log = discardLog ? [] : this.log.slice(pinned.index - this.shape.snapshotIndex);
     this.snapshot = { record, chunks: staged };
     this.shape = next;
+    return { ...pinned };
   }
 
   async readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null> {

@@ -29,8 +29,11 @@ export interface RaftStorage {
    * snapshot data is dropped, and log entries with index <= meta.index are deleted (all entries
    * when `discardLog`, as when a follower installs a leader's snapshot that conflicts with its log).
    * `chunks` are written to a staging area first, so a crash mid-stream leaves the old snapshot intact.
+   * Without `size` and `checksum` (a snapshot streamed from this node's own state machine while it
+   * is captured, so it never sits whole in memory) they are measured from the stream; otherwise the
+   * stream must match them (CorruptionError). Resolves with the metadata as installed.
    */
-  saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void>;
+  saveSnapshot(meta: SnapshotMeta | UnmeasuredSnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<SnapshotMeta>;
   /** The current snapshot's data, streamed in chunks, checksum verified at the end (throws CorruptionError). */
   readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null>;
   close(): Promise<void>;
@@ -46,3 +49,6 @@ export class CorruptionError extends Error {
     this.name = 'CorruptionError';
   }
 }
+
+/** A snapshot's metadata before its data has been produced: size and checksum come from the stream. */
+export type UnmeasuredSnapshotMeta = Omit<SnapshotMeta, 'size' | 'checksum'> & { size?: undefined; checksum?: undefined };

@@ -86,6 +86,39 @@ describe('SnapshotTaker', () => {
     expect((sm.fsm as unknown as { cow: { open: number } }).cow.open).toBe(0);
   });
 
+  it('streams: storage takes each chunk before the next is produced, never the whole snapshot at once', async () => {
+    let produced = 0;
+    const sm: StateMachine = {
+      apply: () => [],
+      snapshot: function* () {
+        for (let i = 0; i < 5; i++) {
+          produced++;
+          yield Uint8Array.of(i, i, i);
+        }
+      },
+      restore: async () => {},
+    };
+    const inner = new MemoryStorage();
+    const seenAt: number[] = [];
+    const storage = Object.assign(Object.create(inner) as MemoryStorage, {
+      saveSnapshot: (meta: Parameters<MemoryStorage['saveSnapshot']>[0], chunks: AsyncIterable<Uint8Array>) =>
+        inner.saveSnapshot(meta, (async function* () {
+          for await (const c of chunks) {
+            seenAt.push(produced);
+            yield c;
+          }
+        })()),
+    });
+    const saved: { size: number; checksum: number }[] = [];
+    const taker = new SnapshotTaker({ stateMachine: sm, storage, logger: silentLogger, sliceMs: 50, onSaved: (m) => saved.push(m) });
+    taker.take(logAt(4));
+    await until(() => !taker.busy);
+    expect(seenAt).toEqual([1, 2, 3, 4, 5]);
+    const data = Uint8Array.from([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]);
+    expect(saved).toEqual([expect.objectContaining({ index: 4, size: 15, checksum: crc32(data) })]);
+    expect(taker.status().last).toMatchObject({ index: 4, bytes: 15, chunks: 5 });
+  });
+
   it('one at a time; a failed save is counted and the next one can run', async () => {
     const sm: StateMachine = { apply: () => [], snapshot: () => [Uint8Array.of(1, 2, 3)], restore: async () => {} };
     const storage = new MemoryStorage();

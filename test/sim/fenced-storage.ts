@@ -1,4 +1,4 @@
-import type { LogWrite, RaftStorage } from '../../storage/types.ts';
+import type { LogWrite, RaftStorage, UnmeasuredSnapshotMeta } from '../../storage/types.ts';
 import type { SnapshotMeta } from '../../machines/raft/types.ts';
 
 /**
@@ -42,7 +42,7 @@ export class FencedStorage implements RaftStorage {
     this.landed = landing.catch(() => {});
     return landing;
   }
-  async saveSnapshot(meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<void> {
+  async saveSnapshot(meta: SnapshotMeta | UnmeasuredSnapshotMeta, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { discardLog?: boolean }): Promise<SnapshotMeta> {
     this.check();
     const all: Uint8Array[] = [];
     for await (const c of chunks) all.push(c);

@@ -249,6 +249,29 @@ export function storageContract(name: string, harness: StorageHarness): void {
       expect(indexes((await storage.load()).entries)).toEqual([9, 10]);
     });
 
+    it('measures size and checksum of a snapshot saved without them, and reads it back verified', async () => {
+      await storage.write({ entries: entries(1, 10) });
+      const data = bytes(600 * 1024, 5); // spans several LMDB pieces
+      const installed = await storage.saveSnapshot(
+        { index: 7, term: 1, config: { voters: ['a', 'b', 'c'] } },
+        asyncChunks([data.slice(0, 100), data.slice(100, 300_000), data.slice(300_000)]),
+      );
+      const expected = snapshotOf(7, data);
+      expect(installed).toEqual(expected);
+      expect((await storage.load()).snapshot).toEqual(expected);
+      const snap = await readAll(storage);
+      expect(snap?.meta).toEqual(expected);
+      expect(snap !== null && Buffer.from(snap.data).equals(data)).toBe(true);
+      expect(indexes((await storage.load()).entries)).toEqual([8, 9, 10]);
+      // A stream that fails mid-way installs nothing, measured or not.
+      async function* failing(): AsyncIterable<Uint8Array> {
+        yield bytes(10);
+        throw new Error('stream broke');
+      }
+      await expect(storage.saveSnapshot({ index: 9, term: 1, config: { voters: ['a'] } }, failing())).rejects.toThrow('stream broke');
+      expect((await storage.load()).snapshot).toEqual(expected);
+    });
+
     it('accepts an empty snapshot', async () => {
       const meta = snapshotOf(0, new Uint8Array(0));
       await storage.saveSnapshot(meta, []);
