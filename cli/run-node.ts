@@ -10,6 +10,7 @@ import { createLogger } from '../log/logger.ts';
 import { LoadMonitor } from '../actors/load-monitor.ts';
 import { EventLoopMonitor } from '../actors/event-loop-monitor.ts';
 import { MemoryGovernor } from '../actors/memory-governor.ts';
+import { MALLOC_ENV } from './node-processes.ts';
 import { publishInspection } from '../actors/inspection.ts';
 import { admissionConfig, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 
@@ -52,6 +53,10 @@ export async function runNode(config: Config): Promise<void> {
         onOverBudget: (rss) => logger.warn({ rssMB: Math.round(rss / 2 ** 20), budgetMB: config.memoryBudgetMb }, 'resident memory over budget; collecting garbage as often as it allows'),
       }).start()
     : null;
+  if (memory && process.platform === 'linux' && process.env.MALLOC_MMAP_THRESHOLD_ === undefined) {
+    // Read by glibc before any JS runs, so only the launcher can set it (`npm start` and the benches do).
+    logger.info({ suggested: MALLOC_ENV }, 'glibc malloc settings not given: freed Buffers may stay resident (≈ 25 MB more RSS under load); see README');
+  }
   // Raft gets a connection of its own: heartbeats never queue behind a flood of client requests.
   const raftBus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}-raft`, logger });
   const storage = await LmdbStorage.open(dir);
