@@ -27,6 +27,11 @@ export const MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_TRIM_THRESHOLD_: '1048576',
 };
 
+/** A node process's environment: MALLOC_ENV and a `warn` log level unless `parent` sets them, then `extra`. */
+export function nodeEnv(parent: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...MALLOC_ENV, ...parent, TENURE_LOG_LEVEL: parent.TENURE_LOG_LEVEL ?? 'warn', ...extra };
+}
+
 export interface NodeProcessOptions {
   id: string;
   nodes: string[];
@@ -58,7 +63,7 @@ export class NodeProcess {
     const nodeArgs = o.nodeArgs ?? (process.env.TENURE_NODE_ARGS ?? DEFAULT_NODE_ARGS).split(' ').filter(Boolean);
     const args = [...nodeArgs, '--import', TSX_LOADER, join(here, 'main.ts'), 'node', '--node-id', o.id, '--nodes', o.nodes.join(','), '--nats-url', o.natsUrl, '--data-dir', o.dataDir, '--cluster', o.cluster];
     const child = spawn(process.execPath, args, {
-      env: { ...MALLOC_ENV, ...process.env, TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...o.env },
+      env: nodeEnv(process.env, o.env),
       stdio: ['ignore', 'pipe', o.stderr ?? 'inherit'],
     });
     this.child = child;
