@@ -66,13 +66,22 @@ export class SnapshotTaker {
     const index = log.applied;
     const term = log.term(index)!;
     const config = log.configAt(index).config;
-    // The state as of `index`: the iterable is fixed at this call, before anything awaits.
+    const started = performance.now();
+    // The state as of `index`: the iterable is fixed at this call, before anything awaits. Its
+    // first chunk is taken here so that the generator has started: only then does return() run its
+    // cleanup (the lease FSM ends its copy-on-write window there), even if storage refuses the
+    // snapshot without reading any of it.
     const iterator = this.o.stateMachine.snapshot()[Symbol.iterator]();
     const capture = { chunks: 0, slices: 1, longestSliceMs: 0, capturedAt: 0 };
-    const started = performance.now();
-    // Streamed: storage writes each chunk while the next ones are produced, so the snapshot never
-    // sits whole in memory (measured at 5× overload: a 20–25 MB spike of buffers per snapshot).
-    const meta = await this.o.storage.saveSnapshot({ index, term, config }, this.chunks(iterator, capture));
+    let meta: SnapshotMeta;
+    try {
+      const first = iterator.next();
+      // Streamed: storage writes each chunk while the next ones are produced, so the snapshot never
+      // sits whole in memory (measured at 5× overload: a 20–25 MB spike of buffers per snapshot).
+      meta = await this.o.storage.saveSnapshot({ index, term, config }, this.chunks(iterator, first, capture));
+    } finally {
+      iterator.return?.();
+    }
     if (this.stopped) return;
     this.stats.taken++;
     this.stats.last = {
@@ -90,13 +99,12 @@ export class SnapshotTaker {
   /** The state machine's chunks, produced in time slices of at most ≈ `sliceMs` of work each. */
   private async *chunks(
     iterator: Iterator<Uint8Array>,
+    first: IteratorResult<Uint8Array>,
     stats: { chunks: number; slices: number; longestSliceMs: number; capturedAt: number },
   ): AsyncGenerator<Uint8Array> {
     let sliceStart = performance.now();
     try {
-      for (;;) {
-        const next = iterator.next();
-        if (next.done) break;
+      for (let next = first; !next.done; next = iterator.next()) {
         stats.chunks++;
         yield next.value; // storage checksums and stages it before asking for the next one
         const now = performance.now();

@@ -86,6 +86,19 @@ describe('SnapshotTaker', () => {
     expect((sm.fsm as unknown as { cow: { open: number } }).cow.open).toBe(0);
   });
 
+  it('a snapshot storage refuses unread still ends the copy-on-write window', async () => {
+    const sm = new LeaseStateMachine();
+    for (let b = 0; b < 5; b++) sm.apply(b + 1, claims(b * 100, 100));
+    const storage = new MemoryStorage();
+    const taker = new SnapshotTaker({ stateMachine: sm, storage, logger: silentLogger, sliceMs: 4, onSaved: () => {} });
+    taker.take(logAt(5));
+    await until(() => !taker.busy);
+    taker.take(logAt(3)); // older than the stored one: refused before any chunk is read
+    await until(() => !taker.busy);
+    expect(taker.status()).toMatchObject({ taken: 1, failed: 1 });
+    expect((sm.fsm as unknown as { cow: { open: number } }).cow.open).toBe(0);
+  });
+
   it('streams: storage takes each chunk before the next is produced, never the whole snapshot at once', async () => {
     let produced = 0;
     const sm: StateMachine = {
