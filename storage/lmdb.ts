@@ -168,7 +168,7 @@ export class LmdbStorage implements RaftStorage {
     const run = this.snapshotQueue.then(() => this.installSnapshot(pinned, digest, chunks, discardLog));
     this.snapshotQueue = run.catch(() => {});
     await run;
-    return { ...pinned };
+    return pinned; // a private copy (receiveSnapshot); storage keeps only its encoded record
   }
 
   async readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null> {

@@ -83,7 +83,7 @@ export class MemoryStorage implements RaftStorage {
     this.log = discardLog ? [] : this.log.slice(pinned.index - this.shape.snapshotIndex);
     this.snapshot = { record, chunks: staged };
     this.shape = next;
-    return { ...pinned };
+    return pinned; // a private copy (receiveSnapshot); storage keeps only its encoded record
   }
 
   async readSnapshot(): Promise<{ meta: SnapshotMeta; chunks: AsyncIterable<Uint8Array> } | null> {
