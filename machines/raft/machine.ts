@@ -1,4 +1,4 @@
-import { assign, setup } from 'xstate';
+import { setup } from 'xstate';
 import type { Rng } from '../../clock/clock.ts';
 import type { RaftCore, Role } from './core.ts';
 import type { RaftMessage } from './messages.ts';
@@ -17,6 +17,14 @@ import type { NodeId, SnapshotMeta } from './types.ts';
  * grace of two heartbeat intervals (the peers' messages are read, a stalled leader sends its
  * heartbeats), at most `MAX_GRACES` times in a row, and acts when a timer fires on time or the
  * graces are used up. A follower that hears from its leader meanwhile restarts its timer as usual.
+ *
+ * Restarting is lazy. Every message from the leader restarts the election timer (the core bumps its
+ * `electionEpoch`); the chart only notes when (`noteReset`, in place) and lets the running timer
+ * be. When the timer fires it first asks whether it was restarted since it was armed: if so it arms
+ * again for what is left of a fresh randomized timeout counted from the last restart, so it acts
+ * exactly when no restart came for a whole timeout, as an eager restart would. Re-entering the
+ * state on every append (exit, enter, cancel and schedule a timer) cost a follower 90–180 µs per
+ * message on the write path, measured in place; noting costs a few.
  */
 
 type Respond<T> = (err: Error | null, value?: T) => void;
@@ -59,14 +67,21 @@ interface Armed {
   graces: number;
 }
 
+/** The election timer also notes the core's restarts (see "Restarting is lazy" above). */
+interface ElectionArmed extends Armed {
+  /** The core's `electionEpoch` last noted. */
+  epoch: number;
+  /** When a restart was last noted (the state's entry counts as one). */
+  resetAt: number;
+}
+
 interface RaftContext extends RaftMachineInput {
-  /** Election epoch the running election timer was started for. */
-  seenEpoch: number;
   /**
-   * The two guarded timers, noted in place (like `core`) by their delay functions: a follower
-   * restarts its election timer on every message from its leader, too often for a context copy.
+   * The two guarded timers, noted in place (like `core`) by their delay functions and `noteReset`:
+   * a follower restarts its election timer on every message from its leader, too often for a
+   * context copy.
    */
-  timers: { election: Armed; quorum: Armed };
+  timers: { election: ElectionArmed; quorum: Armed };
 }
 
 /** Notes that `t` is armed now for `delayMs`, after `graces` graces in a row; returns the delay. */
@@ -80,6 +95,18 @@ function arm(context: RaftContext, t: Armed, delayMs: number, graces: number): n
 /** The timer fired more than a heartbeat interval after it was due, and a grace is left. */
 function firedLate(context: RaftContext, t: Armed): boolean {
   return t.graces < MAX_GRACES && context.now() - (t.at + t.delayMs) > context.heartbeatMs;
+}
+
+/** A fresh randomized election timeout (ms). */
+function electionTimeoutMs(context: RaftContext): number {
+  return context.electionMinMs + Math.floor(context.rng.next() * (context.electionMaxMs - context.electionMinMs));
+}
+
+/** Notes the core's current election epoch as a restart now (in place: see RaftContext). */
+function noteReset(context: RaftContext): void {
+  const t = context.timers.election;
+  t.epoch = context.core.electionEpoch;
+  t.resetAt = context.now();
 }
 
 function call<T>(respond: Respond<T>, fn: () => T): void {
@@ -105,8 +132,24 @@ function followRole(except: Role) {
 const electionTimer = {
   initial: 'counting',
   states: {
-    counting: { after: { election: [{ guard: 'electionLate', target: 'grace' }, { actions: 'electionTimeout' }] } },
-    grace: { after: { electionGrace: [{ guard: 'electionLate', target: 'grace', reenter: true }, { actions: 'electionTimeout' }] } },
+    counting: {
+      after: {
+        election: [
+          { guard: 'restartedSinceArmed', target: 'counting', reenter: true },
+          { guard: 'electionLate', target: 'grace' },
+          { target: 'counting', reenter: true, actions: 'electionTimeout' },
+        ],
+      },
+    },
+    grace: {
+      after: {
+        electionGrace: [
+          { guard: 'restartedSinceArmed', target: 'counting' },
+          { guard: 'electionLate', target: 'grace', reenter: true },
+          { target: 'counting', actions: 'electionTimeout' },
+        ],
+      },
+    },
   },
 } as const;
 
@@ -119,8 +162,9 @@ export const raftMachine = setup({
   // Each guarded timer notes when it was armed and for how long as its delay is taken: XState reads
   // a delay exactly when it schedules the timer (entry actions may run later, e.g. at start).
   delays: {
+    // A fresh timeout counted from the last restart (noted lazily), at least 1 ms from now.
     election: ({ context }) =>
-      arm(context, context.timers.election, context.electionMinMs + Math.floor(context.rng.next() * (context.electionMaxMs - context.electionMinMs)), 0),
+      arm(context, context.timers.election, Math.max(1, context.timers.election.resetAt + electionTimeoutMs(context) - context.now()), 0),
     electionGrace: ({ context }) => arm(context, context.timers.election, 2 * context.heartbeatMs, context.timers.election.graces + 1),
     heartbeat: ({ context }) => context.heartbeatMs,
     quorumCheck: ({ context }) => arm(context, context.timers.quorum, context.electionMinMs, 0),
@@ -131,13 +175,18 @@ export const raftMachine = setup({
     is_preCandidate: roleIs('preCandidate'),
     is_candidate: roleIs('candidate'),
     is_leader: roleIs('leader'),
-    electionReset: ({ context }) => context.core.electionEpoch !== context.seenEpoch,
+    electionReset: ({ context }) => context.core.electionEpoch !== context.timers.election.epoch,
+    restartedSinceArmed: ({ context }) => context.timers.election.resetAt > context.timers.election.at,
     electionLate: ({ context }) => firedLate(context, context.timers.election),
     quorumLate: ({ context }) => firedLate(context, context.timers.quorum),
   },
   actions: {
-    noteEpoch: assign({ seenEpoch: ({ context }) => context.core.electionEpoch }),
-    electionTimeout: ({ context }) => context.core.electionTimeout(),
+    noteReset: ({ context }) => noteReset(context),
+    // The timeout restarts the timer (the core bumps its epoch): noted before the state re-arms it.
+    electionTimeout: ({ context }) => {
+      context.core.electionTimeout();
+      noteReset(context);
+    },
     heartbeat: ({ context }) => context.core.heartbeat(),
     checkQuorum: ({ context }) => context.core.checkQuorum(),
     step: ({ context, event }) => {
@@ -178,8 +227,8 @@ export const raftMachine = setup({
   id: 'raft',
   context: ({ input }) => ({
     ...input,
-    seenEpoch: -1,
-    timers: { election: { at: 0, delayMs: 0, graces: 0 }, quorum: { at: 0, delayMs: 0, graces: 0 } },
+    // resetAt starts now: at start XState reads the first delay before running entry actions.
+    timers: { election: { at: 0, delayMs: 0, graces: 0, epoch: -1, resetAt: input.now() }, quorum: { at: 0, delayMs: 0, graces: 0 } },
   }),
   initial: 'follower',
   on: {
@@ -197,22 +246,22 @@ export const raftMachine = setup({
   },
   states: {
     follower: {
-      entry: 'noteEpoch',
-      always: [...followRole('follower'), { guard: 'electionReset', target: 'follower', reenter: true }],
+      entry: 'noteReset',
+      always: [...followRole('follower'), { guard: 'electionReset', actions: 'noteReset' }],
       ...electionTimer,
     },
     preCandidate: {
-      entry: 'noteEpoch',
-      always: [...followRole('preCandidate'), { guard: 'electionReset', target: 'preCandidate', reenter: true }],
+      entry: 'noteReset',
+      always: [...followRole('preCandidate'), { guard: 'electionReset', actions: 'noteReset' }],
       ...electionTimer,
     },
     candidate: {
-      entry: 'noteEpoch',
-      always: [...followRole('candidate'), { guard: 'electionReset', target: 'candidate', reenter: true }],
+      entry: 'noteReset',
+      always: [...followRole('candidate'), { guard: 'electionReset', actions: 'noteReset' }],
       ...electionTimer,
     },
     leader: {
-      entry: 'noteEpoch',
+      entry: 'noteReset',
       always: followRole('leader'),
       type: 'parallel',
       states: {

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { Rng, SimClock } from '../../clock/clock.ts';
+import { raftMachine } from '../../machines/raft/machine.ts';
+import type { RaftCore } from '../../machines/raft/core.ts';
+
+/**
+ * The chart's election timer on simulated time, against a stand-in core: every MESSAGE restarts
+ * the timer (as a message from the leader does), `electionTimeout` is counted. The restart is
+ * noted lazily (machines/raft/machine.ts); these pin that it still acts exactly when a whole
+ * randomized timeout passed without one.
+ */
+function harness(opts: { voter?: boolean } = {}) {
+  const clock = new SimClock(1_000);
+  const timeouts: number[] = [];
+  const core = {
+    role: 'follower',
+    electionEpoch: 0,
+    step() {
+      this.electionEpoch++;
+      return [];
+    },
+    electionTimeout() {
+      timeouts.push(clock.now());
+      this.electionEpoch++; // as the real core: a timeout restarts the timer; a stand-in never campaigns
+    },
+    isVoter: () => opts.voter ?? true,
+  };
+  const actor = createActor(raftMachine, {
+    clock,
+    input: { core: core as unknown as RaftCore, rng: new Rng(7), electionMinMs: 300, electionMaxMs: 600, heartbeatMs: 50, now: () => clock.now() },
+  });
+  actor.start();
+  const message = () => actor.send({ type: 'MESSAGE', msg: {} as never, respond: () => {} });
+  return { clock, actor, timeouts, message };
+}
+
+describe('election timer (lazy restart)', () => {
+  it('never fires while messages keep coming, however many', async () => {
+    const h = harness();
+    for (let t = 0; t < 10_000; t += 50) {
+      await h.clock.advance(50);
+      h.message();
+      h.message(); // several per interval: each is a restart
+    }
+    expect(h.timeouts).toEqual([]);
+    h.actor.stop();
+  });
+
+  it('fires between min and max after the last message, not counted from an earlier one', async () => {
+    const h = harness();
+    for (let t = 0; t < 1_000; t += 100) {
+      await h.clock.advance(100);
+      h.message();
+    }
+    const last = h.clock.now();
+    await h.clock.advance(700);
+    expect(h.timeouts).toHaveLength(1);
+    const after = h.timeouts[0] - last;
+    expect(after).toBeGreaterThanOrEqual(300);
+    expect(after).toBeLessThan(600);
+    h.actor.stop();
+  });
+
+  it('fires at start when nothing is heard, once per timeout, never in a tight loop', async () => {
+    const h = harness({ voter: false });
+    await h.clock.advance(10_000);
+    // Each timeout re-arms a fresh one of 300–600 ms: 16–34 in 10 s.
+    expect(h.timeouts.length).toBeGreaterThanOrEqual(16);
+    expect(h.timeouts.length).toBeLessThanOrEqual(34);
+    expect(h.timeouts[0] - 1_000).toBeGreaterThanOrEqual(300);
+    for (let i = 1; i < h.timeouts.length; i++) expect(h.timeouts[i] - h.timeouts[i - 1]).toBeGreaterThanOrEqual(300);
+    h.actor.stop();
+  });
+});
