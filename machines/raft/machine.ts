@@ -20,9 +20,10 @@ import type { NodeId, SnapshotMeta } from './types.ts';
  *
  * Restarting is lazy. Every message from the leader restarts the election timer (the core bumps its
  * `electionEpoch`); the chart only notes when (`noteReset`, in place) and lets the running timer
- * be. When the timer fires it first asks whether it was restarted since it was armed: if so it arms
- * again for what is left of a fresh randomized timeout counted from the last restart, so it acts
- * exactly when no restart came for a whole timeout, as an eager restart would. Re-entering the
+ * be. When the timer fires on time it asks whether it was restarted since it was armed: if so it
+ * arms again for what is left of a fresh randomized timeout counted from the last restart, so it
+ * acts only when no restart came for a whole timeout, as an eager restart would (a timer that fires
+ * late takes its grace first, as above). Re-entering the
  * state on every append (exit, enter, cancel and schedule a timer) cost a follower 90–180 µs per
  * message on the write path, measured in place; noting costs a few.
  */
@@ -71,6 +72,8 @@ interface Armed {
 interface ElectionArmed extends Armed {
   /** The core's `electionEpoch` last noted. */
   epoch: number;
+  /** The epoch noted when the timer was armed: another one since means it was restarted. */
+  armedEpoch: number;
   /** When a restart was last noted (the state's entry counts as one). */
   resetAt: number;
 }
@@ -100,6 +103,13 @@ function firedLate(context: RaftContext, t: Armed): boolean {
 /** A fresh randomized election timeout (ms). */
 function electionTimeoutMs(context: RaftContext): number {
   return context.electionMinMs + Math.floor(context.rng.next() * (context.electionMaxMs - context.electionMinMs));
+}
+
+/** `arm` for the election timer, also noting which restart it was armed after. */
+function armElection(context: RaftContext, delayMs: number, graces: number): number {
+  const t = context.timers.election;
+  t.armedEpoch = t.epoch;
+  return arm(context, t, delayMs, graces);
 }
 
 /** Notes the core's current election epoch as a restart now (in place: see RaftContext). */
@@ -134,9 +144,10 @@ const electionTimer = {
   states: {
     counting: {
       after: {
+        // Late first: after a stall the grace lets queued messages in, restarted or not.
         election: [
-          { guard: 'restartedSinceArmed', target: 'counting', reenter: true },
           { guard: 'electionLate', target: 'grace' },
+          { guard: 'restartedSinceArmed', target: 'counting', reenter: true },
           { target: 'counting', reenter: true, actions: 'electionTimeout' },
         ],
       },
@@ -164,8 +175,8 @@ export const raftMachine = setup({
   delays: {
     // A fresh timeout counted from the last restart (noted lazily), at least 1 ms from now.
     election: ({ context }) =>
-      arm(context, context.timers.election, Math.max(1, context.timers.election.resetAt + electionTimeoutMs(context) - context.now()), 0),
-    electionGrace: ({ context }) => arm(context, context.timers.election, 2 * context.heartbeatMs, context.timers.election.graces + 1),
+      armElection(context, Math.max(1, context.timers.election.resetAt + electionTimeoutMs(context) - context.now()), 0),
+    electionGrace: ({ context }) => armElection(context, 2 * context.heartbeatMs, context.timers.election.graces + 1),
     heartbeat: ({ context }) => context.heartbeatMs,
     quorumCheck: ({ context }) => arm(context, context.timers.quorum, context.electionMinMs, 0),
     quorumGrace: ({ context }) => arm(context, context.timers.quorum, 2 * context.heartbeatMs, context.timers.quorum.graces + 1),
@@ -176,7 +187,7 @@ export const raftMachine = setup({
     is_candidate: roleIs('candidate'),
     is_leader: roleIs('leader'),
     electionReset: ({ context }) => context.core.electionEpoch !== context.timers.election.epoch,
-    restartedSinceArmed: ({ context }) => context.timers.election.resetAt > context.timers.election.at,
+    restartedSinceArmed: ({ context }) => context.timers.election.epoch !== context.timers.election.armedEpoch,
     electionLate: ({ context }) => firedLate(context, context.timers.election),
     quorumLate: ({ context }) => firedLate(context, context.timers.quorum),
   },
@@ -228,7 +239,7 @@ export const raftMachine = setup({
   context: ({ input }) => ({
     ...input,
     // resetAt starts now: at start XState reads the first delay before running entry actions.
-    timers: { election: { at: 0, delayMs: 0, graces: 0, epoch: -1, resetAt: input.now() }, quorum: { at: 0, delayMs: 0, graces: 0 } },
+    timers: { election: { at: 0, delayMs: 0, graces: 0, epoch: -1, armedEpoch: -1, resetAt: input.now() }, quorum: { at: 0, delayMs: 0, graces: 0 } },
   }),
   initial: 'follower',
   on: {

@@ -12,6 +12,9 @@ import type { RaftCore } from '../../machines/raft/core.ts';
  */
 function harness(opts: { voter?: boolean } = {}) {
   const clock = new SimClock(1_000);
+  // A stall: the chart's `now` jumps ahead while no timer fires (they fire late afterwards).
+  let stalled = 0;
+  const now = () => clock.now() + stalled;
   const timeouts: number[] = [];
   const core = {
     role: 'follower',
@@ -21,18 +24,25 @@ function harness(opts: { voter?: boolean } = {}) {
       return [];
     },
     electionTimeout() {
-      timeouts.push(clock.now());
+      timeouts.push(now());
       this.electionEpoch++; // as the real core: a timeout restarts the timer; a stand-in never campaigns
     },
     isVoter: () => opts.voter ?? true,
   };
   const actor = createActor(raftMachine, {
     clock,
-    input: { core: core as unknown as RaftCore, rng: new Rng(7), electionMinMs: 300, electionMaxMs: 600, heartbeatMs: 50, now: () => clock.now() },
+    input: { core: core as unknown as RaftCore, rng: new Rng(7), electionMinMs: 300, electionMaxMs: 600, heartbeatMs: 50, now },
   });
   actor.start();
   const message = () => actor.send({ type: 'MESSAGE', msg: {} as never, respond: () => {} });
-  return { clock, actor, timeouts, message };
+  const stall = (ms: number) => {
+    stalled += ms;
+  };
+  const untilGrace = async () => {
+    for (let i = 0; i < 1_000 && !actor.getSnapshot().matches({ follower: 'grace' }); i++) await clock.advance(1);
+    expect(actor.getSnapshot().matches({ follower: 'grace' })).toBe(true);
+  };
+  return { clock, actor, timeouts, message, stall, untilGrace };
 }
 
 describe('election timer (lazy restart)', () => {
@@ -70,6 +80,36 @@ describe('election timer (lazy restart)', () => {
     expect(h.timeouts.length).toBeLessThanOrEqual(34);
     expect(h.timeouts[0] - 1_000).toBeGreaterThanOrEqual(300);
     for (let i = 1; i < h.timeouts.length; i++) expect(h.timeouts[i] - h.timeouts[i - 1]).toBeGreaterThanOrEqual(300);
+    h.actor.stop();
+  });
+
+  it('a timer that fires late after a stall takes its grace first, even when restarted before the stall', async () => {
+    const h = harness();
+    await h.clock.advance(100);
+    h.message(); // restarted, then the process stalls for 2 s
+    h.stall(2_000);
+    await h.untilGrace(); // the timer comes due, 2 s late
+    expect(h.timeouts).toEqual([]);
+    h.message(); // the leader's queued heartbeat is read during the grace
+    await h.clock.advance(250);
+    expect(h.timeouts).toEqual([]);
+    for (let t = 0; t < 2_000; t += 50) {
+      await h.clock.advance(50);
+      h.message();
+    }
+    expect(h.timeouts).toEqual([]);
+    h.actor.stop();
+  });
+
+  it('after a stall with nothing heard it still acts, once the grace is over', async () => {
+    const h = harness();
+    await h.clock.advance(100);
+    h.message();
+    h.stall(2_000);
+    await h.untilGrace();
+    expect(h.timeouts).toEqual([]);
+    await h.clock.advance(200); // grace: two heartbeat intervals
+    expect(h.timeouts).toHaveLength(1);
     h.actor.stop();
   });
 });
