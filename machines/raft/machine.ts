@@ -23,9 +23,9 @@ import type { NodeId, SnapshotMeta } from './types.ts';
  * be. When the timer fires on time it asks whether it was restarted since it was armed: if so it
  * arms again for what is left of a fresh randomized timeout counted from the last restart, so it
  * acts only when no restart came for a whole timeout, as an eager restart would (a timer that fires
- * late takes its grace first, as above). Re-entering the
- * state on every append (exit, enter, cancel and schedule a timer) cost a follower 90–180 µs per
- * message on the write path, measured in place; noting costs a few.
+ * late takes its grace first, as above). Re-entering the state on every append (exit, enter,
+ * cancel and schedule a timer) cost a follower 90–180 µs per message on the write path, measured
+ * in place; noting costs a few.
  */
 
 type Respond<T> = (err: Error | null, value?: T) => void;
@@ -164,6 +164,15 @@ const electionTimer = {
   },
 } as const;
 
+/** A role that waits for a leader (follower, preCandidate, candidate): tracks the core, notes restarts, times out. */
+function waitingRole(role: Exclude<Role, 'leader'>) {
+  return {
+    entry: 'noteReset',
+    always: [...followRole(role), { guard: 'electionReset', actions: 'noteReset' }],
+    ...electionTimer,
+  } as const;
+}
+
 export const raftMachine = setup({
   types: {
     context: {} as RaftContext,
@@ -256,21 +265,9 @@ export const raftMachine = setup({
     CAMPAIGN: { actions: 'campaign' },
   },
   states: {
-    follower: {
-      entry: 'noteReset',
-      always: [...followRole('follower'), { guard: 'electionReset', actions: 'noteReset' }],
-      ...electionTimer,
-    },
-    preCandidate: {
-      entry: 'noteReset',
-      always: [...followRole('preCandidate'), { guard: 'electionReset', actions: 'noteReset' }],
-      ...electionTimer,
-    },
-    candidate: {
-      entry: 'noteReset',
-      always: [...followRole('candidate'), { guard: 'electionReset', actions: 'noteReset' }],
-      ...electionTimer,
-    },
+    follower: waitingRole('follower'),
+    preCandidate: waitingRole('preCandidate'),
+    candidate: waitingRole('candidate'),
     leader: {
       entry: 'noteReset',
       always: followRole('leader'),
