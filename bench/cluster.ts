@@ -213,6 +213,14 @@ export class BenchCluster {
     );
   }
 
+  /** Each node's last known pid and the bench's own nats-server (CPU accounting, bench/cpu-account.ts). */
+  processGroups(): Record<string, number[]> {
+    const groups: Record<string, number[]> = {};
+    for (const id of this.ids) groups[id] = this.pids.has(id) ? [this.pids.get(id)!] : [];
+    if (this.server) groups['nats-server'] = [this.server.pid];
+    return groups;
+  }
+
   /** Switches every node's forwarding transport at runtime (`control.<node>.transport`). */
   async setTransport(transport: Transport): Promise<void> {
     await Promise.all(this.ids.map((id) => this.bus.request(this.subj.control('transport', id), { transport }, { deadlineMs: 2000 })));

@@ -31,6 +31,7 @@ const repoRoot = resolve(here, '..');
 export { DEFAULTS, WORKLOADS, type BenchOptions, type WorkloadName } from './options.ts';
 
 import { overloadSummary, printSummary, summarizeRun } from './summary.ts';
+import { CpuWindow, okBetween, type CpuPerOp } from './cpu-account.ts';
 
 export { overloadSummary, summarizeRun };
 
@@ -51,6 +52,8 @@ export interface RunResult {
   /** Everything, including warm-up. */
   totalsAll: Totals;
   summary: Record<string, unknown>;
+  /** CPU µs per ok op over the window, by process and for the whole machine (bench/cpu-account.ts). */
+  cpuPerOp: CpuPerOp | null;
   markers: { x: number; label: string }[];
   restarts: { node: string; at: number; why: string }[];
   workerErrors: string[];
@@ -161,6 +164,8 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   };
   const toAll = (m: ParentMessage) => children.forEach((c) => c.connected && c.send(m));
 
+  // The load generator's workers and the bench itself are on the box too: their CPU counts.
+  const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }));
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
   const t0 = Date.now();
@@ -182,10 +187,13 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     // Node sampling once a second (each poll independent, so a slow answer never delays the next).
     const sampling = (async () => {
       const pending: Promise<void>[] = [];
+      if (startAt > Date.now()) await sleep(startAt - Date.now());
+      cpu.mark(0);
       for (let s = 0; !stopSampling; s++) {
         const at = startAt + (s + 1) * 1000;
         if (at > Date.now()) await sleep(at - Date.now());
         if (stopSampling) break;
+        cpu.mark(s + 1);
         pending.push(
           cluster.sample(900).then((samples) => {
             builder.addNodeSample(s, samples, Date.now());
@@ -260,6 +268,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     totals,
     totalsAll,
     summary: {},
+    cpuPerOp: cpu.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t), cpus().length),
     markers: markers.sort((a, b) => a.x - b.x),
     restarts: cluster.restarts.slice(restartsBefore),
     workerErrors,

@@ -2,11 +2,12 @@
 import { sumSeries } from './aggregate.ts';
 import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
 import type { RunResult } from './run.ts';
+import type { CpuPerOp } from './cpu-account.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** Headline numbers of a run (over its window). */
-export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'>): Record<string, unknown> {
+export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp'>>): Record<string, unknown> {
   const t = r.totals;
   const ops: Record<string, unknown> = {};
   for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
@@ -49,7 +50,7 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes) };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null };
 }
 
 /**
@@ -183,7 +184,18 @@ export function printSummary(r: RunResult): void {
     lines.push(`  Raft round, median per-second p50 ms: ${per.join('; ')}`);
   }
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
+  const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;
+  if (cpu) lines.push(`  ${cpuLine(cpu)}`);
   if (typeof r.summary.meanStealPct === 'number') lines.push(`  machine CPU steal (other guests) ${r.summary.meanStealPct} % on average`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));
+}
+
+/** "CPU per ok op (µs): n1 18 · … → processes 101, machine 108 (busy 93 %, steal 8 %); ceiling …". */
+export function cpuLine(c: CpuPerOp): string {
+  const us = (v: number | null) => (v === null ? '-' : v >= 100 ? String(Math.round(v)) : v.toFixed(1));
+  const parts = Object.entries(c.micros).map(([k, v]) => `${k} ${us(v)}`);
+  const machine = c.machineMicros === null ? '' : `, machine ${us(c.machineMicros)} (busy ${c.machineBusyPct} %, steal ${c.stealPct} %)`;
+  const ceiling = c.ceilingPerSec === null ? '' : `; at this cost ${c.cores} cores answer at most ≈ ${fmt(c.ceilingPerSec)}/s`;
+  return `CPU per ok op, µs: ${parts.join(' · ')} → processes ${us(c.processesMicros)}${machine}${ceiling}`;
 }

@@ -25,6 +25,16 @@ describe('tenure bench smoke run', () => {
     expect(Object.values(r.series.nodes).some((n) => n.role.includes('leader'))).toBe(true);
     expect(r.totals.counts['claim.ok']).toBeGreaterThan(0);
     expect(r.restarts).toEqual([]);
+    // CPU per ok op over the window, by process (the nodes, the bench's nats-server, its workers).
+    if (process.platform === 'linux') {
+      expect(Object.keys(r.cpuPerOp!.micros).sort()).toEqual(['bench', 'load generator', 'n1', 'n2', 'n3', 'nats-server']);
+      // The window ends early only if a worker had exited by its last second's reading.
+      expect(r.cpuPerOp!.seconds).toBeGreaterThanOrEqual(2);
+      expect(r.cpuPerOp!.ops).toBe(r.series.counts['claim.ok'].slice(0, r.cpuPerOp!.seconds).reduce((a, b) => a + b, 0));
+      for (const id of ['n1', 'n2', 'n3', 'load generator']) expect(r.cpuPerOp!.micros[id]).toBeGreaterThan(0);
+      expect(r.cpuPerOp!.machineMicros).toBeGreaterThan(0);
+      expect(r.summary.cpuPerOp).toEqual(r.cpuPerOp);
+    }
     const svg = readFileSync(report.runs[0].files.svg, 'utf8');
     expect(svg).toContain('<svg');
     expect(svg).toContain('claim ok');
