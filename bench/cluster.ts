@@ -213,9 +213,14 @@ export class BenchCluster {
     );
   }
 
-  /** Each node's last known pid and the bench's own nats-server (CPU accounting, bench/cpu-account.ts). */
+  /**
+   * Each node's last known pid and the bench's own nats-server (CPU accounting, bench/cpu-account.ts).
+   * Only for a cluster the bench started: an existing cluster's pids may belong to another machine
+   * or pid namespace, where the same number is some other process here.
+   */
   processGroups(): Record<string, number[]> {
     const groups: Record<string, number[]> = {};
+    if (!this.owned) return groups;
     for (const id of this.ids) groups[id] = this.pids.has(id) ? [this.pids.get(id)!] : [];
     if (this.server) groups['nats-server'] = [this.server.pid];
     return groups;

@@ -6,7 +6,7 @@
  * the operations answered ok in between.
  *
  * Throughput on a shared virtual machine moves with the hypervisor's steal (the same code gave
- * 5.9k and 11.2k claims/s an hour apart); CPU per operation moves much less, and it says what a
+ * 5.9k and 11.6k claims/s within the hour); CPU per operation moves much less, and it says what a
  * throughput target needs: the box can answer at most cores × 10⁶ / (machine µs per op) per second
  * at that cost. Linux only; elsewhere (or for a process not on this machine) the values are null.
  */

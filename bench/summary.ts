@@ -191,7 +191,7 @@ export function printSummary(r: RunResult): void {
   console.log(lines.join('\n'));
 }
 
-/** "CPU per ok op (µs): n1 18 · … → processes 101, machine 108 (busy 93 %, steal 8 %); ceiling …". */
+/** "CPU per ok op, µs: n1 18.0 · … → processes 101, machine 108 (busy 93 %, steal 8 %); at this cost …". */
 export function cpuLine(c: CpuPerOp): string {
   const us = (v: number | null) => (v === null ? '-' : v >= 100 ? String(Math.round(v)) : v.toFixed(1));
   const parts = Object.entries(c.micros).map(([k, v]) => `${k} ${us(v)}`);
