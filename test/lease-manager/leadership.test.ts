@@ -48,7 +48,17 @@ describe('leadership helper', () => {
     if (!next.done) seen.push(next.value);
     expect(seen[0]).toMatchObject({ type: 'acquired' });
     await second.stop();
-    if (first === la) expect(changesA.map((c) => c.type)).toEqual(['acquired', 'lost']);
+    if (first === la) {
+      // The lease never changed hands while `first` held it: it stepped down only when stopped. A
+      // stall past an extend's deadline may make the helper report a conservative 'lost' and claim
+      // again (CI saw one on a busy box); the server still had it as holder, so every 'acquired'
+      // carries the first tenure's token.
+      const types = changesA.map((c) => c.type);
+      expect(types.length % 2).toBe(0);
+      types.forEach((t, i) => expect(t).toBe(i % 2 === 0 ? 'acquired' : 'lost'));
+      for (const c of changesA) if (c.type === 'acquired') expect(c.token).toBe(firstToken);
+      expect(changesA.at(-1)).toEqual({ type: 'lost', reason: 'stopped' });
+    }
   });
 
   it('reports lost when the lease is taken away, then waits and reacquires', async () => {
