@@ -71,7 +71,8 @@ function readProc(pid: number): number | null {
   }
 }
 
-function readMachine(): CpuReading['machine'] {
+/** The machine line now (bench/steal.ts reads it too); null where /proc/stat is not readable. */
+export function readMachine(): CpuReading['machine'] {
   try {
     return parseMachineStat(readFileSync('/proc/stat', 'utf8'));
   } catch {
