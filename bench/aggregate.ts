@@ -41,8 +41,12 @@ export interface NodeSeries {
   legacyBacklog: (number | null)[];
   /** The facade leader's enqueue-to-commit p99 as the node reports it (ms). */
   commitP99Ms: (number | null)[];
-  /** Raft round stages (actors/raft-timings.ts), each second's p50 and p99 in ms (null: none that second). */
-  stages?: Record<string, { p50Ms: (number | null)[]; p99Ms: (number | null)[] }>;
+  /**
+   * Raft round stages (actors/raft-timings.ts), each second's p50 and p99 in ms (null: none that
+   * second) and how many were timed that second (`count`: on the leader `ownWrite` counts entries,
+   * on every node `write` counts disk writes — rounds, where per-round costs are paid).
+   */
+  stages?: Record<string, { p50Ms: (number | null)[]; p99Ms: (number | null)[]; count?: (number | null)[] }>;
 }
 
 export interface RunSeries {
@@ -195,7 +199,7 @@ export class SeriesBuilder {
         for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'stages') (arr as unknown[]).push(null);
         ns.up.push(false);
         for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
-        for (const st of Object.values(ns.stages!)) st.p50Ms.push(null), st.p99Ms.push(null);
+        for (const st of Object.values(ns.stages!)) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
         continue;
       }
       const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
@@ -244,11 +248,12 @@ export class SeriesBuilder {
       const cl = fl?.commitLatency as Record<string, number> | undefined;
       ns.commitP99Ms.push(cl && typeof cl.p99Ms === 'number' ? cl.p99Ms : null);
       for (const [stage, v] of Object.entries(smp.timings ?? {})) {
-        const st = (ns.stages![stage] ??= { p50Ms: before(), p99Ms: before() });
+        const st = (ns.stages![stage] ??= { p50Ms: before(), p99Ms: before(), count: before() });
         st.p50Ms.push(v.count > 0 ? v.p50Ms : null);
         st.p99Ms.push(v.count > 0 ? v.p99Ms : null);
+        st.count!.push(typeof v.count === 'number' ? v.count : null);
       }
-      for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null);
+      for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
       prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, pid: smp.pid };
     }
     return ns;

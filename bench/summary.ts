@@ -50,7 +50,7 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null };
 }
 
 /**
@@ -63,6 +63,24 @@ export function raftStages(nodes: RunResult['series']['nodes']): Record<string, 
     for (const [stage, v] of Object.entries(n.stages ?? {})) {
       const xs = v.p50Ms.filter((x): x is number => x !== null).sort((a, b) => a - b);
       if (xs.length) (out[id] ??= {})[stage] = Math.round(xs[Math.floor((xs.length - 1) / 2)] * 100) / 100;
+    }
+  }
+  return out;
+}
+
+/**
+ * How many Raft rounds a node ran, per node: the median over the run's seconds of that second's
+ * count of `write` (disk writes, every node) and, on a leader, `ownWrite` (entries appended). Per-
+ * round costs (a message per follower, a transaction, an fsync, a reply) are paid this often, so
+ * ok ops ÷ entries is how well the load batched. Seconds with no count are left out.
+ */
+export function raftRounds(nodes: RunResult['series']['nodes']): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [id, n] of Object.entries(nodes)) {
+    for (const [stage, v] of Object.entries(n.stages ?? {})) {
+      if (stage !== 'write' && stage !== 'ownWrite') continue;
+      const xs = (v.count ?? []).filter((x): x is number => typeof x === 'number' && x > 0).sort((a, b) => a - b);
+      if (xs.length) (out[id] ??= {})[stage === 'ownWrite' ? 'entries' : 'writes'] = xs[Math.floor((xs.length - 1) / 2)];
     }
   }
   return out;
@@ -182,6 +200,11 @@ export function printSummary(r: RunResult): void {
   if (stages && Object.keys(stages).length) {
     const per = Object.entries(stages).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
     lines.push(`  Raft round, median per-second p50 ms: ${per.join('; ')}`);
+  }
+  const rounds = r.summary.raftRounds as Record<string, Record<string, number>> | undefined;
+  if (rounds && Object.keys(rounds).length) {
+    const per = Object.entries(rounds).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
+    lines.push(`  Raft rounds per second (median): ${per.join('; ')}`);
   }
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;

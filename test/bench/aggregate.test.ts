@@ -4,7 +4,7 @@ import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
 import { parseSchedule, split } from '../../bench/run.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
 import { StealMeter } from '../../bench/steal.ts';
-import { raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
+import { raftRounds, raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
 
 const hist = (...ms: number[]) => {
   const h = newHistogram();
@@ -75,9 +75,21 @@ describe('SeriesBuilder', () => {
     b.addNodeSample(2, [sample('n1', st(3, 0)), sample('n2', {})], 12_000);
     b.addNodeSample(3, [sample('n1', st(5)), sample('n2', { timings: { appendReply: { count: 1, p50Ms: 2, p99Ms: 2 } } })], 13_000);
     const nodes = b.build(4).nodes;
-    expect(nodes.n1.stages!.applied).toEqual({ p50Ms: [4, 2, null, 5], p99Ms: [12, 6, null, 15] });
+    expect(nodes.n1.stages!.applied).toEqual({ p50Ms: [4, 2, null, 5], p99Ms: [12, 6, null, 15], count: [5, 5, 0, 5] });
     expect(nodes.n2.stages!.appendReply.p50Ms).toEqual([null, 1.234, null, 2]);
+    expect(nodes.n2.stages!.appendReply.count).toEqual([null, 3, null, 1]);
     expect(raftStages(nodes)).toEqual({ n1: { applied: 4, write: 2 }, n2: { appendReply: 1.23 } });
+  });
+
+  it('counts Raft rounds per second: the median of each second’s entries (leader) and disk writes', () => {
+    const b = new SeriesBuilder(['n1', 'n2']);
+    const lead = (entries: number, writes: number) => ({ timings: { ownWrite: { count: entries, p50Ms: 1, p99Ms: 2 }, write: { count: writes, p50Ms: 1, p99Ms: 2 } } });
+    const fol = (writes: number) => ({ timings: { write: { count: writes, p50Ms: 1, p99Ms: 2 }, appendReply: { count: writes, p50Ms: 1, p99Ms: 2 } } });
+    b.addNodeSample(0, [sample('n1', lead(900, 400)), sample('n2', fol(300))], 10_000);
+    b.addNodeSample(1, [sample('n1', lead(1000, 500)), sample('n2', { up: false })], 11_000);
+    b.addNodeSample(2, [sample('n1', lead(1200, 0)), sample('n2', fol(500))], 12_000);
+    // A second with no count (idle) is left out of the median rather than counted as 0.
+    expect(raftRounds(b.build(3).nodes)).toEqual({ n1: { entries: 1000, writes: 400 }, n2: { writes: 300 } });
   });
 });
 
