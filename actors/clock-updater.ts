@@ -18,7 +18,7 @@ import { silentLogger, type Logger } from '../log/logger.ts';
 import type { LeaseResult, SetTimeCommand } from '../lease/types.ts';
 import type { LeadershipSource } from './leadership-feed.ts';
 import { encodeLeaseCommand, type LeaseStateMachine } from './lease-state-machine.ts';
-import { inspect } from './inspection.ts';
+import { inspectable } from './inspection.ts';
 
 export interface ClockUpdaterOptions {
   nodeId: string;
@@ -91,11 +91,12 @@ export class ClockUpdater {
     this.clientId = `clock:${opts.nodeId}:${randomBytes(4).toString('hex')}`;
     this.lastMovedWall = this.clock.now();
     this.lastSeenTime = opts.stateMachine.fsm.time();
-    this.actor = createActor(clockMachine, {
-      inspect,
-      clock: this.clock,
-      input: { intervalMs: this.intervalMs, advance: () => this.advance() },
-    });
+    this.actor = inspectable(
+      createActor(clockMachine, {
+        clock: this.clock,
+        input: { intervalMs: this.intervalMs, advance: () => this.advance() },
+      }),
+    );
   }
 
   /** Wall ms since the FSM's global time last advanced (as seen by this node). */

@@ -38,7 +38,7 @@ import {
 import { encodeLeaseCommand } from './lease-state-machine.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions, SubmitSettle, SubmitSettleAt } from './forwarder.ts';
-import { inspect } from './inspection.ts';
+import { inspectable } from './inspection.ts';
 import { promiseOf, settleFrom, settleOne, tally, type Settle, type SettleAt } from './settle.ts';
 import { FACADE_MAX_COMMANDS, FacadeBatcher } from './facade-batcher.ts';
 
@@ -113,7 +113,7 @@ export class FacadeLeader {
             : new TenureError('Cancelled', 'cancelled while queued on the leader; the command was not applied'),
         ),
     });
-    this.mode = createActor(admissionModeMachine, { inspect });
+    this.mode = inspectable(createActor(admissionModeMachine));
   }
 
   start(): void {

@@ -42,7 +42,7 @@ import {
 import { startMicroService } from './micro-service.ts';
 import { LeaseWrites } from './lease-writes.ts';
 import { Waiters } from './waiters.ts';
-import { inspect } from './inspection.ts';
+import { inspectable } from './inspection.ts';
 
 export const LEASE_QUEUE = 'tenure-lease';
 
@@ -154,11 +154,12 @@ export class LeaseManager {
       maxInFlight: opts.maxInFlight,
       counters: this.counters,
     });
-    this.actor = createActor(lifecycle, {
-      inspect,
-      clock: this.clock,
-      input: { open: () => this.open(), close: () => this.close() },
-    });
+    this.actor = inspectable(
+      createActor(lifecycle, {
+        clock: this.clock,
+        input: { open: () => this.open(), close: () => this.close() },
+      }),
+    );
   }
 
   get state(): string {

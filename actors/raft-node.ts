@@ -17,7 +17,7 @@ import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
 import { SnapshotTaker } from './snapshot-taker.ts';
-import { inspect } from './inspection.ts';
+import { inspectable } from './inspection.ts';
 import { WritePipeline } from './write-pipeline.ts';
 import { RaftTimings } from './raft-timings.ts';
 
@@ -96,18 +96,9 @@ export class RaftNode {
       log,
     );
     this.proposals = new ProposalBatcher(this.opts, (datas) => this.appendCommands(datas));
-    this.actor = createActor(raftMachine, {
-      inspect,
-      clock: this.opts.clock,
-      input: {
-        core: this.core,
-        rng: new Rng(this.opts.seed),
-        electionMinMs: this.opts.electionMinMs,
-        electionMaxMs: this.opts.electionMaxMs,
-        heartbeatMs: this.opts.heartbeatMs,
-        now: () => this.opts.clock.now(),
-      },
-    });
+    const { electionMinMs, electionMaxMs, heartbeatMs } = this.opts;
+    const input = { core: this.core, rng: new Rng(this.opts.seed), electionMinMs, electionMaxMs, heartbeatMs, now: () => this.opts.clock.now() };
+    this.actor = inspectable(createActor(raftMachine, { clock: this.opts.clock, input }));
     this.actor.subscribe({
       next: () => this.afterTransition(),
       error: (err) => this.fail(err as Error),

@@ -13,7 +13,7 @@ import { createActor, type Actor } from 'xstate';
 import { systemClock, type Clock } from '../../clock/clock.ts';
 import { InFlightLimit } from './in-flight-limit.ts';
 import { leaderTrackerMachine } from './tracker-machine.ts';
-import { inspect } from '../../actors/inspection.ts';
+import { inspectable } from '../../actors/inspection.ts';
 
 export interface LeaderView {
   readonly leader: string | null;
@@ -53,7 +53,7 @@ export class LeaderTracker {
       maxWaiting: opts.maxWaiting ?? 4096,
       maxWaitMs: opts.maxWaitMs ?? 1000,
     });
-    this.actor = createActor(leaderTrackerMachine, { inspect });
+    this.actor = inspectable(createActor(leaderTrackerMachine));
     this.actor.start();
   }
 
