@@ -43,23 +43,12 @@ import type { LeaseEvent } from '../lease/types.ts';
 import { compareIds, EventStream, ORIGIN, type EventId } from './event-stream.ts';
 import type { LeadershipSource } from './leadership-feed.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
-import { inspect } from './inspection.ts';
+import { inspectable } from './inspection.ts';
+import { wireEvent } from './event-wire.ts';
 
 export type EventMode = 'auto' | 'leader' | 'off';
 
-export interface WireEvent {
-  kind: LeaseEvent['kind'];
-  namespace: string;
-  model: string;
-  lease: string;
-  holder: string | null;
-  expiry: number | null;
-  token: number | null;
-  index: number;
-  n: number;
-  entity?: string;
-  pinnedBy?: string[];
-}
+export type { WireEvent } from './event-wire.ts';
 
 export interface EventPublisherOptions {
   cluster: string;
@@ -152,16 +141,17 @@ export class EventPublisher {
     this.sliceMs = opts.drainSliceMs ?? 5;
     const wanted = opts.mode ?? 'auto';
     this.mode = wanted === 'off' ? 'off' : wanted === 'auto' && opts.nats ? 'jetstream' : 'leader';
-    this.actor = createActor(publisherMachine, {
-      inspect,
-      clock: this.clock,
-      input: {
-        setUp: () => this.setUp(),
-        resume: () => this.resume(),
-        isLeader: () => this.opts.leadership.current.role === 'leader',
-        activate: () => this.scheduleDrain(),
-      },
-    });
+    this.actor = inspectable(
+      createActor(publisherMachine, {
+        clock: this.clock,
+        input: {
+          setUp: () => this.setUp(),
+          resume: () => this.resume(),
+          isLeader: () => this.opts.leadership.current.role === 'leader',
+          activate: () => this.scheduleDrain(),
+        },
+      }),
+    );
     // Hooked at construction so events of entries replayed at start are queued too.
     this.unsubscribe.push(opts.stateMachine.onApplied((index, events) => this.onApplied(index, events)));
   }
@@ -305,7 +295,7 @@ export class EventPublisher {
       done++;
       this.head = q;
       const e = q.event;
-      const wire = toWire(e, q.index, q.n);
+      const wire = wireEvent(e, q.index, q.n);
       try {
         if (this.stream) this.stream.publish(q, e.key.namespace, e.key.model, e.key.lease, wire);
         else this.opts.bus.publish(this.subj.events(e.key.namespace, e.key.model, e.key.lease), wire, { json: true });
@@ -328,14 +318,4 @@ export class EventPublisher {
       this.qStart = 0;
     }
   }
-}
-
-export function toWire(e: LeaseEvent, index: number, n: number): WireEvent {
-  const { namespace, model, lease } = e.key;
-  const wire: WireEvent = { kind: e.kind, namespace, model, lease, holder: e.holder, expiry: e.expiry, token: e.token, index, n };
-  if (e.kind === 'pinned' || e.kind === 'unpinned') {
-    wire.entity = e.entity;
-    wire.pinnedBy = e.pinnedBy;
-  }
-  return wire;
 }

@@ -37,8 +37,17 @@ export interface Decoded {
   json: boolean;
 }
 
+/**
+ * A payload encoded by its sender (e.g. JSON written by hand for a fixed shape): `encode` hands its
+ * bytes on as they are. The sender vouches that they are in the format the message is sent as.
+ */
+export class Encoded {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** Encodes a payload; `undefined` becomes `{}`. Throws `Invalid` (field `payload`) if the value cannot be encoded. */
 export function encode(value: unknown, json: boolean): Uint8Array {
+  if (value instanceof Encoded) return value.bytes;
   try {
     if (json) {
       // JSON.stringify already leaves out undefined-valued properties (and writes undefined array
@@ -67,13 +76,34 @@ let slabUsed = 0;
 function utf8(text: string): Uint8Array {
   const most = text.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
   if (most > SLAB_BYTES / 8) return textEncoder.encode(text);
+  const buf = slabRoom(most);
+  return slabTake(slabUsed + buf.write(text, slabUsed));
+}
+
+/** Largest payload `slabRoom` makes room for. */
+export const SLAB_MAX_PAYLOAD = SLAB_BYTES / 8;
+
+/**
+ * For payloads written byte by byte into the shared slabs: returns the slab with at least `most`
+ * (≤ SLAB_MAX_PAYLOAD) bytes free from `slabOffset()`; write there, then `slabTake(end)` hands the
+ * bytes out. Nothing else may touch the slabs in between.
+ */
+export function slabRoom(most: number): Buffer {
   if (slabUsed + most > SLAB_BYTES) {
     slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
     slabUsed = 0;
   }
+  return slab;
+}
+
+export function slabOffset(): number {
+  return slabUsed;
+}
+
+export function slabTake(end: number): Uint8Array {
   const start = slabUsed;
-  slabUsed += slab.write(text, start);
-  return slab.subarray(start, slabUsed);
+  slabUsed = end;
+  return slab.subarray(start, end);
 }
 
 /** The same bytes as a Buffer (a view, no copy); a Buffer is returned as it is. Its subarrays are Buffers too. */

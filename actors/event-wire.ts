@@ -1,0 +1,108 @@
+/**
+ * An event as subscribers see it: JSON
+ *   { kind, namespace, model, lease, holder, expiry, token, index, n, entity?, pinnedBy? }
+ * `toWire` defines it (JSON.stringify of that object is the payload). `wireEvent` produces the same
+ * bytes for the common case without building the object or a string: the leader publishes one
+ * event per applied change (two per claimed lease: claimed, then expired), and the generic path —
+ * wire object, JSON.stringify, UTF-8 into a slab — was ≈ 5 % of the leader's CPU at 128 claiming
+ * clients. Written byte by byte into the slab it takes ≈ 0.54 µs per event against 1.15 µs
+ * (`.tmpx`-style microbenchmark of 300k claimed/expired events on this box). Any event with a string that JSON would escape or that is not ASCII, a number that is
+ * not a safe integer, or a pin event takes the generic path; test/lease-manager/event-wire.test.ts
+ * checks that both give identical bytes for any event.
+ */
+import { Encoded, encode, slabOffset, slabRoom, slabTake, SLAB_MAX_PAYLOAD } from '../bus/codec.ts';
+import type { LeaseEvent } from '../lease/types.ts';
+
+export interface WireEvent {
+  kind: LeaseEvent['kind'];
+  namespace: string;
+  model: string;
+  lease: string;
+  holder: string | null;
+  expiry: number | null;
+  token: number | null;
+  index: number;
+  n: number;
+  entity?: string;
+  pinnedBy?: string[];
+}
+
+export function toWire(e: LeaseEvent, index: number, n: number): WireEvent {
+  const { namespace, model, lease } = e.key;
+  const wire: WireEvent = { kind: e.kind, namespace, model, lease, holder: e.holder, expiry: e.expiry, token: e.token, index, n };
+  if (e.kind === 'pinned' || e.kind === 'unpinned') {
+    wire.entity = e.entity;
+    wire.pinnedBy = e.pinnedBy;
+  }
+  return wire;
+}
+
+const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
+const HEADS: Record<string, number[]> = {};
+for (const kind of ['claimed', 'extended', 'revoked', 'expired']) HEADS[kind] = ascii(`{"kind":"${kind}","namespace":"`);
+const MODEL = ascii('","model":"');
+const LEASE = ascii('","lease":"');
+const HOLDER = ascii('","holder":"');
+const EXPIRY = ascii('","expiry":');
+const TOKEN = ascii(',"token":');
+const INDEX = ascii(',"index":');
+const N = ascii(',"n":');
+/** Literal bytes plus up to 4 integers of ≤ 16 digits and the closing brace. */
+const FIXED = HEADS.extended.length + MODEL.length + LEASE.length + HOLDER.length + EXPIRY.length + TOKEN.length + INDEX.length + N.length + 4 * 16 + 1;
+
+/** Writes literal bytes at `at`; returns the end. */
+function lit(b: Buffer, at: number, bytes: number[]): number {
+  for (let i = 0; i < bytes.length; i++) b[at++] = bytes[i];
+  return at;
+}
+
+/** Copies a string JSON writes as it is (printable ASCII without `"` and `\`); -1 for any other. */
+function plain(b: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return -1;
+    b[at++] = c;
+  }
+  return at;
+}
+
+/** Writes a non-negative safe integer's digits; -1 for any other number. */
+function int(b: Buffer, at: number, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) return -1; // -0 passes, and JSON writes it as 0 too
+  if (v < 1e8) return digits(b, at, v | 0, 0);
+  // Above 10^8 (expiries are ms since 1970: 13 digits), in two int32 halves: float division per digit was half the cost.
+  const hi = Math.floor(v / 1e8);
+  return digits(b, int(b, at, hi), (v - hi * 1e8) | 0, 8);
+}
+
+/** Writes `v` (0 ≤ v < 10^8) in decimal, zero-padded to `width` digits. */
+function digits(b: Buffer, at: number, v: number, width: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  if (n < width) n = width;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = (v / 10) | 0;
+    b[i] = 48 + v - q * 10;
+    v = q;
+  }
+  return at + n;
+}
+
+/** The event's JSON payload, ready to publish (`Bus.publish` passes it through). */
+export function wireEvent(e: LeaseEvent, index: number, n: number): Encoded {
+  const k = e.key;
+  const head = HEADS[e.kind];
+  const most = FIXED + k.namespace.length + k.model.length + k.lease.length + (e.holder?.length ?? 0);
+  if (head !== undefined && e.holder !== null && most <= SLAB_MAX_PAYLOAD) {
+    const b = slabRoom(most);
+    let at = lit(b, slabOffset(), head);
+    if ((at = plain(b, at, k.namespace)) >= 0 && (at = plain(b, lit(b, at, MODEL), k.model)) >= 0 && (at = plain(b, lit(b, at, LEASE), k.lease)) >= 0 && (at = plain(b, lit(b, at, HOLDER), e.holder)) >= 0) {
+      if ((at = int(b, lit(b, at, EXPIRY), e.expiry!)) >= 0 && (at = int(b, lit(b, at, TOKEN), e.token!)) >= 0 && (at = int(b, lit(b, at, INDEX), index)) >= 0 && (at = int(b, lit(b, at, N), n)) >= 0) {
+        b[at++] = 0x7d; // }
+        return new Encoded(slabTake(at));
+      }
+    }
+    // Not taken: the slab region is written over by the next payload.
+  }
+  return new Encoded(encode(toWire(e, index, n), true));
+}
