@@ -6,7 +6,7 @@
  * event per applied change (two per claimed lease: claimed, then expired), and the generic path —
  * wire object, JSON.stringify, UTF-8 into a slab — was ≈ 5 % of the leader's CPU at 128 claiming
  * clients. Written byte by byte into the slab it takes ≈ 0.54 µs per event against 1.15 µs
- * (`.tmpx`-style microbenchmark of 300k claimed/expired events on this box). Any event with a string that JSON would escape or that is not ASCII, a number that is
+ * (a microbenchmark of 300k claimed and expired events on this box). Any event with a string that JSON would escape or that is not ASCII, a number that is
  * not a safe integer, or a pin event takes the generic path; test/lease-manager/event-wire.test.ts
  * checks that both give identical bytes for any event.
  */
