@@ -64,7 +64,7 @@ export function inspectableCount(): number {
   return registered.filter((r) => r.deref() !== undefined).length;
 }
 
-/** Whether an observer is attached to any actor now (for tests: none while inspection is off). */
+/** How many observers are attached now (for tests: none while inspection is off). */
 export function inspectionAttached(): number {
   return attached.length;
 }
