@@ -30,7 +30,6 @@ export class SnapshotDigest {
     private readonly measuring = false,
   ) {}
 
-
   get where(): string {
     return `snapshot ${this.meta.index}`;
   }
