@@ -17,6 +17,11 @@ export interface BenchOptions {
   connections: number;
   concurrency: number[];
   seconds: number;
+  /**
+   * Closed loop: seconds run before the measured window. 15 by default because a freshly started
+   * node is still compiling: V8's optimizing compiler took 15.7 % of the box 8–12 s into a run of
+   * extends and 0.7 % at 28–32 s, so a 2 s warm-up measured the JIT (docs/benchmarks.md, session 17).
+   */
   warmup: number;
   /** bulk: outstanding batch requests per connection. */
   depth: number;
@@ -69,7 +74,7 @@ export const DEFAULTS: BenchOptions = {
   connections: 8,
   concurrency: [16, 128],
   seconds: 10,
-  warmup: 2,
+  warmup: 15,
   depth: 4,
   batch: 512,
   coalesce: true,
