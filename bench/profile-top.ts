@@ -4,9 +4,14 @@
  * most total self time.
  *
  *   node --import tsx bench/profile-top.ts bench/results/profiles/<dir>/*.cpuprofile [--top 25]
+ *     [--inclusive] [--under <function name>]
+ *
+ * `--inclusive` adds inclusive time by function, `--under NAME` the self time of what runs below
+ * NAME (bench/profile-tree.ts).
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { inclusive, under, type TreeRow } from './profile-tree.ts';
 
 interface ProfileNode {
   id: number;
@@ -93,6 +98,13 @@ if (isMain) {
   const args = process.argv.slice(2);
   const ti = args.indexOf('--top');
   const top = ti >= 0 ? Number(args.splice(ti, 2)[1]) : 20;
+  const ii = args.indexOf('--inclusive');
+  const withInclusive = ii >= 0 && args.splice(ii, 1).length > 0;
+  const ui = args.indexOf('--under');
+  const underFn = ui >= 0 ? args.splice(ui, 2)[1] : undefined;
+  const print = (rs: TreeRow[]) => {
+    for (const r of rs) console.log(`    ${String(r.pct).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.name}`);
+  };
   for (const f of args) {
     const s = summarizeProfile(f, top);
     console.log(`\n== ${s.file}: ${s.totalMs} ms sampled, idle ${s.idlePct} %, GC ${s.gcPct} %, (program) ${s.programPct} %`);
@@ -100,5 +112,18 @@ if (isMain) {
     for (const e of s.topFiles.slice(0, 12)) console.log(`    ${String(e.pct).padStart(5)} %  ${String(e.selfMs).padStart(6)} ms  ${e.file}`);
     console.log('  self time by function:');
     for (const e of s.topFunctions) console.log(`    ${String(e.pct).padStart(5)} %  ${String(e.selfMs).padStart(6)} ms  ${e.name}  ${e.where}`);
+    if (withInclusive || underFn) {
+      const profile = JSON.parse(readFileSync(f, 'utf8')) as Profile;
+      if (withInclusive) {
+        const inc = inclusive(profile, top);
+        console.log(`  inclusive time by function (share of ${inc.busyMs} ms busy):`);
+        print(inc.rows);
+      }
+      if (underFn) {
+        const u = under(profile, underFn, top);
+        console.log(`  self time below ${underFn} (${u.ms} ms in all):`);
+        print(u.rows);
+      }
+    }
   }
 }
