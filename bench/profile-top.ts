@@ -11,20 +11,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { inclusive, under, type TreeRow } from './profile-tree.ts';
+import { inclusive, under, type TreeProfile, type TreeRow } from './profile-tree.ts';
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-interface Profile {
-  nodes: ProfileNode[];
+/** A `.cpuprofile` file: the call tree and samples (bench/profile-tree.ts) and the time span. */
+interface Profile extends TreeProfile {
   startTime: number;
   endTime: number;
-  samples: number[];
-  timeDeltas: number[];
 }
 
 export interface ProfileSummary {
