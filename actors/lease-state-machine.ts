@@ -1,9 +1,8 @@
 import type { StateMachine } from './raft-node.ts';
 import { LeaseFsm, type LeaseFsmOptions } from '../lease/fsm.ts';
 import type { LeaseCommand, LeaseEvent, LeaseResult } from '../lease/types.ts';
-import { validateCommand } from '../lease/validate.ts';
 import { TenureError } from '../errors/errors.ts';
-import { decodeLeaseCommand, encodeLeaseCommand } from '../lease/command-codec.ts';
+import { decodeValidCommand, encodeLeaseCommand } from '../lease/command-codec.ts';
 
 export { encodeLeaseCommand };
 
@@ -33,8 +32,8 @@ export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
 /**
  * Adapts the pure lease FSM to Raft's StateMachine: commands arrive encoded by
  * lease/command-codec.ts (older logs: msgpack), already validated
- * by the proposing lease manager; they are validated again here so that a bad entry yields an
- * `Invalid` result on every node alike instead of diverging.
+ * by the proposing lease manager; they are validated again as they are decoded (`decodeValidCommand`)
+ * so that a bad entry yields an `Invalid` result on every node alike instead of diverging.
  */
 export class LeaseStateMachine implements StateMachine {
   fsm: LeaseFsm;
@@ -56,7 +55,7 @@ export class LeaseStateMachine implements StateMachine {
     const bad = new Map<number, LeaseResult>();
     for (let i = 0; i < commands.length; i++) {
       try {
-        cmds.push(validateCommand(decodeLeaseCommand(commands[i])));
+        cmds.push(decodeValidCommand(commands[i]));
       } catch (err) {
         const e = err instanceof TenureError ? err : new TenureError('Invalid', 'undecodable command', { field: 'command' });
         bad.set(i, { ok: false, code: 'Invalid', message: e.message, field: String(e.details.field ?? 'command') } as LeaseResult);

@@ -124,7 +124,7 @@ function keyOf(o: Raw): LeaseKey {
   };
 }
 
-function text(v: unknown, field: string, maxLength: number): string {
+export function text(v: unknown, field: string, maxLength: number): string {
   if (v === undefined) throw invalid(field, 'missing');
   if (typeof v !== 'string') throw invalid(field, 'must be a string');
   if (v.length === 0) throw invalid(field, 'must not be empty');
@@ -150,20 +150,20 @@ function plainToken(s: string): boolean {
   return true;
 }
 
-function subjectName(v: unknown, field: string): string {
+export function subjectName(v: unknown, field: string): string {
   const s = text(v, field, MAX_NAME_LENGTH);
   if (!plainToken(s) && SUBJECT_SPECIAL.test(s)) throw invalid(field, "must not contain '.', '*', '>' or whitespace");
   return s;
 }
 
-function count(v: unknown, field: string): number {
+export function count(v: unknown, field: string): number {
   if (v === undefined) throw invalid(field, 'missing');
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid(field, 'must be an integer');
   if (v < 0) throw invalid(field, 'must not be negative');
   return v === 0 ? 0 : v; // -0 passes isSafeInteger; keep it out of the log
 }
 
-function duration(v: unknown, max: number): number {
+export function duration(v: unknown, max: number): number {
   if (v === undefined) throw invalid('durationMs', 'missing');
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw invalid('durationMs', 'must be an integer');
   if (v < 1 || v > max) throw invalid('durationMs', `must be between 1 and ${max}`);

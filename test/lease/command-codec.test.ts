@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { COMMAND_MARKER, decodeLeaseCommand, encodeLeaseCommand } from '../../lease/command-codec.ts';
+import { COMMAND_MARKER, decodeLeaseCommand, decodeValidCommand, encodeLeaseCommand } from '../../lease/command-codec.ts';
+import { TenureError } from '../../errors/errors.ts';
 import { validateCommand } from '../../lease/validate.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
 import type { LeaseCommand } from '../../lease/types.ts';
@@ -74,5 +75,35 @@ describe('lease command codec (Raft log encoding)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('decodeValidCommand answers exactly as validateCommand(decodeLeaseCommand(…)), for bad entries too (property)', () => {
+    // Strings and numbers of any kind, valid or not, written as an entry (the encoder does not validate).
+    const str = fc.oneof(fc.constantFrom('ns', 'a.b', 'x*', '', ' ', 'ok-name', 'é', '\u0000', 'x'.repeat(257), 'c'.repeat(129)), fc.string({ maxLength: 12 }));
+    const num = fc.oneof(fc.integer({ min: -3, max: 90_000_000 }), fc.constantFrom(-0, 0.5, Number.NaN, Infinity, 2 ** 53, 86_400_001));
+    const raw = fc.oneof(
+      fc.record({ op: fc.constantFrom('claim', 'extend'), ns: str, model: str, lease: str, holder: str, durationMs: num, clientId: str, seq: num }),
+      fc.record({ op: fc.constant('revoke'), ns: str, model: str, lease: str, holder: str, clientId: str, seq: num }),
+      fc.record({ op: fc.constantFrom('pin', 'unpin'), ns: str, model: str, lease: str, entity: str, clientId: str, seq: num }),
+      fc.record({ op: fc.constant('setTime'), ns: str, model: str, lease: str, oldTime: num, newTime: num, clientId: str, seq: num }),
+    );
+    const outcome = (f: () => unknown) => {
+      try {
+        return { value: f() };
+      } catch (err) {
+        return err instanceof TenureError ? { invalid: err.details.field, message: err.message } : { thrown: (err as Error).message };
+      }
+    };
+    fc.assert(
+      fc.property(raw, fc.nat(3), ({ ns, model, lease, ...rest }, cut) => {
+        const bytes = encodeLeaseCommand({ ...rest, key: { namespace: ns, model, lease } } as unknown as LeaseCommand);
+        for (const b of [bytes, bytes.subarray(0, Math.max(0, bytes.byteLength - cut))]) {
+          expect(outcome(() => decodeValidCommand(b))).toEqual(outcome(() => validateCommand(decodeLeaseCommand(b))));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    const packr = new Packr({ useRecords: false });
+    for (const cmd of samples) expect(decodeValidCommand(packr.pack(cmd))).toEqual(cmd); // msgpack entries of earlier versions
   });
 });
