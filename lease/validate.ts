@@ -124,6 +124,8 @@ function keyOf(o: Raw): LeaseKey {
   };
 }
 
+// The field checks below are also what lease/command-codec.ts `decodeValidCommand` runs on a log
+// entry's decoded fields (in the same order as `command`), so both paths answer alike.
 export function text(v: unknown, field: string, maxLength: number): string {
   if (v === undefined) throw invalid(field, 'missing');
   if (typeof v !== 'string') throw invalid(field, 'must be a string');
