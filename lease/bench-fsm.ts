@@ -7,9 +7,8 @@
  */
 import { Rng } from '../clock/clock.ts';
 import { fullCollection } from '../actors/memory-governor.ts';
-import { decodeLeaseCommand, encodeLeaseCommand } from './command-codec.ts';
+import { decodeValidCommand, encodeLeaseCommand } from './command-codec.ts';
 import { LeaseFsm } from './fsm.ts';
-import { validateCommand } from './validate.ts';
 import type { LeaseCommand, LeaseKey } from './types.ts';
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
@@ -141,7 +140,7 @@ function benchHeapPerLease(leases: number): void {
   for (let i = 0; i < leases; i++) {
     const key = { namespace: 'application-leadership', model: `model-${i % 50}`, lease: `claim-w${i % 3}-${i}` };
     const cmd: LeaseCommand = { op: 'claim', key, holder: `holder-${i % 3}-${i % 128}`, durationMs: 600_000, clientId: `client-${i % 128}`, seq: Math.floor(i / 128) + 1 };
-    cmds.push(validateCommand(decodeLeaseCommand(encodeLeaseCommand(cmd))));
+    cmds.push(decodeValidCommand(encodeLeaseCommand(cmd)));
     if (cmds.length === 256) fsm.apply(++index, cmds.splice(0));
   }
   fsm.apply(++index, cmds);

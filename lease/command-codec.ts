@@ -4,7 +4,7 @@
  * object walk was a tenth of the leader's CPU under load (docs/benchmarks.md, third session).
  *
  *   byte 0   0xc1 — a byte msgpack never uses, so entries written by older versions (a msgpack
- *            map) are still told apart and decoded by `decodeLeaseCommand`
+ *            map) are still told apart and decoded by `decodeValidCommand`
  *   byte 1   op code (OPS below)
  *   then the op's fields in a fixed order: strings as u16 byte length + UTF-8, numbers as f64 (BE)
  *     claim, extend   namespace model lease holder clientId | durationMs seq
@@ -12,9 +12,8 @@
  *     pin, unpin      namespace model lease entity clientId | seq
  *     setTime         clientId | oldTime newTime seq
  *
- * `decodeLeaseCommand` checks lengths and throws on anything malformed; it does not validate values
- * (names, ranges). `decodeValidCommand`, what the state machine applies, decodes and runs the checks
- * of `validateCommand` (lease/validate.ts) in one pass, so a bad entry is `Invalid` on every node alike.
+ * Decoding checks lengths and throws on anything malformed, and validates the values with
+ * lease/validate.ts's checks as it goes, so a bad entry is `Invalid` on every node alike.
  */
 import { Unpackr } from 'msgpackr';
 import { asBuffer } from '../bus/codec.ts';
@@ -137,35 +136,10 @@ class Reader {
 }
 
 /**
- * Decodes one command as stored in the log: the binary layout above, or (entries written before
- * it existed) a msgpack map. Returns an unvalidated object; throws on malformed bytes.
- */
-export function decodeLeaseCommand(bytes: Uint8Array): unknown {
-  if (bytes.byteLength === 0 || bytes[0] !== COMMAND_MARKER) return legacy.unpack(bytes);
-  if (bytes.byteLength < 2) throw new Error('command: truncated op');
-  const op = OPS[bytes[1] - 1];
-  if (op === undefined) throw new Error(`command: unknown op code ${bytes[1]}`);
-  const r = new Reader(bytes);
-  let out: Record<string, unknown>;
-  if (op === 'setTime') {
-    out = { op, clientId: r.string(), oldTime: r.number(), newTime: r.number() };
-  } else {
-    const key = { namespace: r.string(), model: r.string(), lease: r.string() };
-    const who = r.string();
-    const clientId = r.string();
-    if (op === 'pin' || op === 'unpin') out = { op, key, entity: who, clientId };
-    else if (op === 'revoke') out = { op, key, holder: who, clientId };
-    else out = { op, key, holder: who, clientId, durationMs: r.number() };
-  }
-  out.seq = r.number();
-  r.end();
-  return out;
-}
-
-/**
- * What the state machine applies: `validateCommand(decodeLeaseCommand(bytes))` — the same result,
- * the same `Invalid` error (checks in the same order) and the same throw on malformed bytes — built as
- * one object instead of a decoded one and its validated copy.
+ * Decodes and validates one command as stored in the log: the binary layout above, or (entries
+ * written before it existed) a msgpack map. Throws `Invalid` naming the field for a bad value (the
+ * checks of `validateCommand`, in its order, run on the fields as read: one object, no validated
+ * copy) and a plain Error for malformed bytes.
  */
 export function decodeValidCommand(bytes: Uint8Array): LeaseCommand {
   if (bytes.byteLength === 0 || bytes[0] !== COMMAND_MARKER) return validateCommand(legacy.unpack(bytes));

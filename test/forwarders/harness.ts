@@ -7,7 +7,7 @@
  */
 import { RaftNode } from '../../actors/raft-node.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
-import { decodeLeaseCommand } from '../../lease/command-codec.ts';
+import { decodeValidCommand } from '../../lease/command-codec.ts';
 import { ForwardingStack, type ForwardingStackOptions } from '../../actors/transport-switch.ts';
 import { SimNetwork, type SimEndpoint } from '../../bus/sim-bus.ts';
 import { SimClock } from '../../clock/clock.ts';
@@ -42,7 +42,7 @@ export class ProposalGate implements RaftProposer {
       const held = this.held;
       return new Promise((resolve) => held.push(() => resolve(this.propose(command))));
     }
-    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
+    this.proposed.push(decodeValidCommand(command));
     return this.node.propose(command);
   }
 
@@ -51,7 +51,7 @@ export class ProposalGate implements RaftProposer {
       this.held.push(() => this.proposeWith(command, settle));
       return;
     }
-    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
+    this.proposed.push(decodeValidCommand(command));
     this.node.proposeWith(command, settle);
   }
 
@@ -60,7 +60,7 @@ export class ProposalGate implements RaftProposer {
       this.held.push(() => this.proposeAt(command, at, slot));
       return;
     }
-    this.proposed.push(decodeLeaseCommand(command) as LeaseCommand);
+    this.proposed.push(decodeValidCommand(command));
     this.node.proposeAt(command, at, slot);
   }
 

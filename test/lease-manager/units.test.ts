@@ -12,7 +12,7 @@ import { Waiters } from '../../actors/waiters.ts';
 import { ClockUpdater } from '../../actors/clock-updater.ts';
 import { ManualLeadership } from '../../actors/leadership-feed.ts';
 import { encodeLeaseCommand, LeaseStateMachine } from '../../actors/lease-state-machine.ts';
-import { decodeLeaseCommand } from '../../lease/command-codec.ts';
+import { decodeValidCommand } from '../../lease/command-codec.ts';
 
 const key = { namespace: 'ns', model: 'm', lease: 'l' };
 const claim: LeaseCommand = { op: 'claim', key, holder: 'h', durationMs: 1000, clientId: 'c', seq: 1 };
@@ -105,7 +105,7 @@ describe('ClockUpdater', () => {
     let interfere = false;
     const raft = {
       propose: async (bytes: Uint8Array): Promise<unknown> => {
-        const cmd = decodeLeaseCommand(bytes) as LeaseCommand;
+        const cmd = decodeValidCommand(bytes);
         proposals.push(cmd);
         if (interfere && cmd.op === 'setTime') {
           // A deposed leader's setTime lands first: ours becomes OutOfSync.
