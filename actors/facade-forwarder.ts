@@ -35,7 +35,8 @@ import {
   type FacadeOutcome,
   type RaftProposer,
 } from '../machines/forwarder/wire.ts';
-import { encodeLeaseCommand } from './lease-state-machine.ts';
+import { encodedCommandSize, encodeLeaseCommand, writeLeaseCommand } from '../lease/command-codec.ts';
+import { writeCommandBatch } from '../machines/raft/command-batch.ts';
 import type { Leadership } from './raft-node.ts';
 import type { Forwarder, ForwardOptions, SubmitSettle, SubmitSettleAt } from './forwarder.ts';
 import { inspectable } from './inspection.ts';
@@ -61,9 +62,13 @@ export interface FacadeLeaderOptions {
   sweepIntervalMs?: number;
 }
 
-/** A queued command and who answers it: `settle`, or `at` with `slot` (one callback per batch). */
+/**
+ * A queued command and who answers it: `settle`, or `at` with `slot` (one callback per batch). The
+ * validated command waits as it is (its encoded size is the item's `size`) and is written straight
+ * into the Raft entry when proposed: no buffer per command, no copy into the entry.
+ */
 interface Waiting {
-  bytes: Uint8Array;
+  cmd: LeaseCommand;
   settle: Settle<LeaseResult, TenureError> | null;
   at: SettleAt<LeaseResult, TenureError> | null;
   slot: number;
@@ -221,14 +226,13 @@ export class FacadeLeader {
     }
     // Nothing waits forever, even for a caller that gave no deadline.
     const deadline = Math.min(callerDeadline, now + this.maxQueueWaitMs);
-    const bytes = encodeLeaseCommand(cmd);
     const item: QueuedCommand<Waiting> = {
       lane: laneOf(cmd),
-      size: bytes.byteLength,
+      size: encodedCommandSize(cmd),
       deadline,
       enqueuedAt: now,
       cancelled: false,
-      payload: { bytes, settle, at, slot },
+      payload: { cmd, settle, at, slot },
     };
     const admission = this.queue.offer(item, now);
     this.reportMode();
@@ -308,13 +312,40 @@ export class FacadeLeader {
       this.inflight--;
       this.schedulePump();
     };
+    if (raft.proposeEntryAt && raft.entryLimits) {
+      // Written straight into entries, as many as the batch needs within Raft's entry limits.
+      const { maxCommands, maxBytes } = raft.entryLimits;
+      let from = 0;
+      while (from < batch.length) {
+        let to = from;
+        let bytes = 4;
+        while (to < batch.length && to - from < maxCommands && (to === from || bytes + 4 + batch[to].size <= maxBytes)) bytes += 4 + batch[to++].size;
+        this.proposeEntry(batch, from, to, answerAt);
+        from = to;
+      }
+      return;
+    }
     // All proposed in this microtask: RaftNode puts them in one entry.
     for (let k = 0; k < batch.length; k++) {
-      const bytes = batch[k].payload.bytes;
+      const bytes = encodeLeaseCommand(batch[k].payload.cmd);
       if (raft.proposeAt) raft.proposeAt(bytes, answerAt, k);
       else if (raft.proposeWith) raft.proposeWith(bytes, (err, result) => answerAt(k, err, result));
       else settleFrom(raft.propose(bytes), (err, result) => answerAt(k, err as Error | null, result));
     }
+  }
+
+  /** Proposes `batch[from … to)` as one written entry, answered through `answerAt(from + k, …)`. */
+  private proposeEntry(batch: QueuedCommand<Waiting>[], from: number, to: number, answerAt: (k: number, err: Error | null, result?: unknown) => void): void {
+    let commandBytes = 0;
+    for (let k = from; k < to; k++) commandBytes += batch[k].size;
+    let entry: Uint8Array;
+    try {
+      entry = writeCommandBatch(to - from, commandBytes, (out, view, at, i) => writeLeaseCommand(batch[from + i].payload.cmd, out, view, at));
+    } catch (err) {
+      for (let k = from; k < to; k++) answerAt(k, err as Error);
+      return;
+    }
+    this.opts.raft.proposeEntryAt!(entry, to - from, from === 0 ? answerAt : (k, err, result) => answerAt(from + k, err, result));
   }
 
   /**

@@ -7,16 +7,22 @@ export type ProposalSettle = Settle<unknown, Error>;
 /** Answers one of several commands proposed together, by its slot. */
 export type ProposalSettleAt = SettleAt<unknown, Error>;
 
-/** A queued command and who answers it: `settle`, or `at` with `slot` (no closure per command). */
+/**
+ * A queued command and who answers it: `settle`, or `at` with `slot` (no closure per command).
+ * With `count` > 0 it is instead a whole entry written by the proposer (a command batch of `count`
+ * commands, answered through `at(0 … count-1, …)`), which goes into the log as it is.
+ */
 interface Queued {
   command: Uint8Array;
   settle: ProposalSettle | null;
   at: ProposalSettleAt | null;
   slot: number;
+  count: number;
 }
 
 function answer(q: Queued, err: Error | null, result?: unknown): void {
-  settleOne(q.settle, q.at, q.slot, err, result);
+  if (q.count === 0) settleOne(q.settle, q.at, q.slot, err, result);
+  else for (let k = 0; k < q.count; k++) q.at!(k, err, err ? undefined : (result as unknown[])[k]);
 }
 
 interface Pending {
@@ -39,6 +45,8 @@ export interface ProposalLimits {
  */
 export class ProposalBatcher {
   private queue: Queued[] = [];
+  /** Commands in `queue` (a written entry counts its commands). */
+  private queuedCommands = 0;
   private flushScheduled = false;
   private pending = new Map<number, Pending>();
 
@@ -49,7 +57,7 @@ export class ProposalBatcher {
   ) {}
 
   get queued(): number {
-    return this.queue.length;
+    return this.queuedCommands;
   }
 
   get inFlight(): number {
@@ -65,19 +73,31 @@ export class ProposalBatcher {
    * once, synchronously when the queue is full, else when the entry is applied or lost.
    */
   enqueueWith(command: Uint8Array, settle: ProposalSettle): void {
-    this.push({ command, settle, at: null, slot: 0 });
+    this.push({ command, settle, at: null, slot: 0, count: 0 });
   }
 
   /** `enqueueWith` answered through `at(slot, …)`: commands proposed together share one callback. */
   enqueueAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
-    this.push({ command, settle: null, at, slot });
+    this.push({ command, settle: null, at, slot, count: 0 });
+  }
+
+  /**
+   * A command batch of `count` commands the caller wrote itself (machines/raft/command-batch.ts
+   * layout), proposed as one entry of its own: command k is answered through `at(k, …)`. It skips
+   * the per-command buffers and the copy into the entry; the caller keeps it within the entry limits.
+   */
+  enqueueEntryAt(entry: Uint8Array, count: number, at: ProposalSettleAt): void {
+    if (!(count > 0)) throw new RangeError('a written entry carries at least one command');
+    this.push({ command: entry, settle: null, at, slot: 0, count });
   }
 
   private push(q: Queued): void {
-    if (this.queue.length >= this.limits.maxQueuedCommands) {
+    const n = q.count === 0 ? 1 : q.count;
+    if (this.queuedCommands + n > this.limits.maxQueuedCommands) {
       answer(q, new TenureError('Overloaded', 'proposal queue full', { retryAfterMs: 50 }));
       return;
     }
+    this.queuedCommands += n;
     this.queue.push(q);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -96,14 +116,20 @@ export class ProposalBatcher {
     if (this.queue.length === 0) return;
     const queued = this.queue;
     this.queue = [];
+    this.queuedCommands = 0;
+    // Single commands are grouped into entries in order; a written entry stands alone.
     const groups: Queued[][] = [];
     let group: Queued[] = [];
     let bytes = 0;
     for (const q of queued) {
-      if (group.length >= this.limits.maxCommandsPerEntry || (group.length > 0 && bytes + q.command.byteLength > this.limits.maxBytesPerEntry)) {
-        groups.push(group);
+      if (q.count > 0 || group.length >= this.limits.maxCommandsPerEntry || (group.length > 0 && bytes + q.command.byteLength > this.limits.maxBytesPerEntry)) {
+        if (group.length) groups.push(group);
         group = [];
         bytes = 0;
+      }
+      if (q.count > 0) {
+        groups.push([q]);
+        continue;
       }
       group.push(q);
       bytes += q.command.byteLength + 4;
@@ -111,12 +137,17 @@ export class ProposalBatcher {
     if (group.length) groups.push(group);
     let first: { index: number; term: number };
     try {
-      first = this.append(groups.map((g) => encodeCommandBatch(g.map((q) => q.command))));
+      first = this.append(groups.map((g) => (g[0].count > 0 ? g[0].command : encodeCommandBatch(g.map((q) => q.command)))));
     } catch (err) {
       for (const q of queued) answer(q, err as Error);
       return;
     }
     groups.forEach((g, i) => {
+      if (g[0].count > 0) {
+        const q = g[0];
+        this.pending.set(first.index + i, { term: first.term, resolve: (results) => answer(q, null, results), reject: (e) => answer(q, e) });
+        return;
+      }
       this.pending.set(first.index + i, {
         term: first.term,
         resolve: (results) => {
@@ -145,6 +176,7 @@ export class ProposalBatcher {
     if (includeQueued) {
       const queued = this.queue;
       this.queue = [];
+      this.queuedCommands = 0;
       for (const q of queued) answer(q, err);
     }
   }

@@ -199,6 +199,22 @@ export class RaftNode {
     else this.proposals.enqueueAt(command, at, slot);
   }
 
+  /** What one entry may carry: a proposer writing whole entries (`proposeEntryAt`) keeps within it. */
+  get entryLimits(): { maxCommands: number; maxBytes: number } {
+    return { maxCommands: this.opts.maxCommandsPerEntry, maxBytes: this.opts.maxBytesPerEntry };
+  }
+
+  /**
+   * Proposes a command batch of `count` commands written by the caller (machines/raft/command-batch.ts
+   * layout) as one entry; command k is answered through `at(k, …)` (facade leader: no buffer per command).
+   */
+  proposeEntryAt(entry: Uint8Array, count: number, at: ProposalSettleAt): void {
+    if (this.core.role !== 'leader') {
+      const err = this.notLeader();
+      for (let k = 0; k < count; k++) at(k, err);
+    } else this.proposals.enqueueEntryAt(entry, count, at);
+  }
+
   changeMembership(change: { add?: NodeId; remove?: NodeId }): Promise<void> {
     return new Promise((resolve, reject) => {
       this.actor.send({

@@ -27,6 +27,12 @@ export interface RaftProposer {
   proposeWith?(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void;
   /** Optional: `proposeWith` answered through `at(slot, …)` (one callback for commands proposed together). */
   proposeAt?(command: Uint8Array, at: (slot: number, err: Error | null, result?: unknown) => void, slot: number): void;
+  /**
+   * Optional: a command batch of `count` commands written by the caller, proposed as one entry
+   * (command k answered through `at(k, …)`), within `entryLimits`. Both or neither are present.
+   */
+  proposeEntryAt?(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void;
+  readonly entryLimits?: { maxCommands: number; maxBytes: number };
 }
 
 /** The node-addressed facade subject (`….facade.apply.<nodeId>`). */

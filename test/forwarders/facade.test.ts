@@ -238,4 +238,29 @@ describe('facade forwarder (simulated 3-node cluster)', () => {
     await cluster.run(1);
     expect(codes([t])).toEqual(['NoLeader']);
   });
+
+  it("writes a dispatched batch straight into entries within Raft's entry limits, each command answered", async () => {
+    for (const limits of [{ maxCommandsPerEntry: 3 }, { maxBytesPerEntry: 200 }]) {
+      cluster = new ForwardingCluster({ facadeLeader: { maxInflightProposals: 1 } }, undefined, undefined, limits);
+      const leader = await cluster.elect();
+      leader.gate.hold();
+      const first = submit(leader, claim('first'), 5000);
+      await cluster.run(20); // held at the gate: the next ones queue and leave as one batch
+      const batch = Array.from({ length: 8 }, (_, i) => submit(leader, claim(`k${i}`, `h${i}/0`), 5000));
+      leader.gate.release();
+      expect(await cluster.runUntil(() => settled([first, ...batch]), 2000)).toBe(true);
+      batch.forEach((t, i) => expect(t.outcome).toMatchObject({ status: 'ok', value: { ok: true, holder: `h${i}/0` } }));
+      // Proposed in order, in entries of at most 3 commands (200 bytes hold two of these claims).
+      expect(leader.gate.proposed.map((c) => (c.op === 'claim' ? c.key.lease : c.op)).filter((l) => l !== 'setTime')).toEqual(['first', ...batch.map((_, i) => `k${i}`)]);
+      const written = leader.gate.entries.filter((e) => e.commands > 0);
+      expect(written.reduce((n, e) => n + e.commands, 0)).toBe(9);
+      expect(written.length).toBeGreaterThanOrEqual(limits.maxCommandsPerEntry ? 4 : 5); // first + ⌈8/3⌉, or first + ⌈8/2⌉ at most 2 per 200 bytes
+      for (const e of written) {
+        if (limits.maxCommandsPerEntry) expect(e.commands).toBeLessThanOrEqual(3);
+        else if (e.commands > 1) expect(e.bytes).toBeLessThanOrEqual(200);
+      }
+      await cluster.shutdown();
+      cluster = null;
+    }
+  });
 });

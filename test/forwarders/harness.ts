@@ -6,8 +6,10 @@
  * simulated clock, so a run is deterministic; FWD_SEED=<n> replays the tests on another network seed.
  */
 import { RaftNode } from '../../actors/raft-node.ts';
+import type { RaftNodeOptions } from '../../actors/raft-node-options.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
 import { decodeValidCommand } from '../../lease/command-codec.ts';
+import { decodeCommandBatch } from '../../machines/raft/command-batch.ts';
 import { ForwardingStack, type ForwardingStackOptions } from '../../actors/transport-switch.ts';
 import { SimNetwork, type SimEndpoint } from '../../bus/sim-bus.ts';
 import { SimClock } from '../../clock/clock.ts';
@@ -23,7 +25,11 @@ export const CLUSTER = 'fwd';
 export class ProposalGate implements RaftProposer {
   /** Every command handed to Raft through this gate, decoded, in order. */
   readonly proposed: LeaseCommand[] = [];
+  /** Entries written whole by the proposer (`proposeEntryAt`), in order. */
+  readonly entries: { commands: number; bytes: number }[] = [];
   private held: (() => void)[] | null = null;
+  /** Commands of the written entries held (each is one item of `held`), less one each. */
+  private heldCommands = 0;
 
   constructor(readonly node: RaftNode) {}
 
@@ -64,9 +70,24 @@ export class ProposalGate implements RaftProposer {
     this.node.proposeAt(command, at, slot);
   }
 
-  /** Proposals waiting at the gate. */
+  get entryLimits() {
+    return this.node.entryLimits;
+  }
+
+  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void {
+    if (this.held) {
+      this.heldCommands += count - 1;
+      this.held.push(() => this.proposeEntryAt(entry, count, at));
+      return;
+    }
+    for (const command of decodeCommandBatch(entry)) this.proposed.push(decodeValidCommand(command));
+    this.entries.push({ commands: count, bytes: entry.byteLength });
+    this.node.proposeEntryAt(entry, count, at);
+  }
+
+  /** Commands waiting at the gate (a written entry counts its commands). */
   get holding(): number {
-    return this.held?.length ?? 0;
+    return this.held === null ? 0 : this.held.length + this.heldCommands;
   }
 
   hold(): void {
@@ -77,6 +98,7 @@ export class ProposalGate implements RaftProposer {
   release(): void {
     const held = this.held ?? [];
     this.held = null;
+    this.heldCommands = 0;
     for (const go of held) go();
   }
 }
@@ -114,6 +136,7 @@ export class ForwardingCluster {
     private readonly stackOptions: Partial<ForwardingStackOptions> = {},
     readonly ids = ['n1', 'n2', 'n3'],
     seed = Number(process.env.FWD_SEED ?? 11),
+    private readonly raftOptions: Partial<RaftNodeOptions> = {},
   ) {
     this.net = new SimNetwork({ seed, clock: this.clock });
   }
@@ -140,6 +163,7 @@ export class ForwardingCluster {
         heartbeatMs: 30,
         rpcTimeoutMs: 100,
         snapshotEveryEntries: 1_000_000,
+        ...this.raftOptions,
       });
       await raft.start();
       const gate = new ProposalGate(raft);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
-import { COMMAND_MARKER, decodeValidCommand, encodeLeaseCommand } from '../../lease/command-codec.ts';
+import { COMMAND_MARKER, decodeValidCommand, encodedCommandSize, encodeLeaseCommand, writeLeaseCommand } from '../../lease/command-codec.ts';
+import { decodeCommandBatch, encodeCommandBatch, writeCommandBatch } from '../../machines/raft/command-batch.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { validateCommand } from '../../lease/validate.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
@@ -106,5 +107,39 @@ describe('lease command codec (Raft log encoding)', () => {
     );
     const packr = new Packr({ useRecords: false });
     for (const cmd of samples) expect(decodeValidCommand(packr.pack(cmd))).toEqual(cmd); // msgpack entries of earlier versions
+  });
+
+  it('writes a batch of commands in place exactly as encoded one by one; the size it counts is exact (property)', () => {
+    // Any UTF-16 (lone surrogates, astral characters, NUL): the writer does not validate, and its
+    // size must match what TextEncoder writes (a lone surrogate becomes U+FFFD, 3 bytes).
+    const str = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20, unit: 'binary' }), fc.string({ maxLength: 8, unit: 'grapheme' }));
+    const num = fc.oneof(fc.integer({ min: 0, max: 90_000_000 }), fc.constantFrom(-0, 0.5, Number.NaN, 2 ** 53));
+    const raw = fc.oneof(
+      fc.record({ op: fc.constantFrom('claim', 'extend'), ns: str, model: str, lease: str, holder: str, durationMs: num, clientId: str, seq: num }),
+      fc.record({ op: fc.constant('revoke'), ns: str, model: str, lease: str, holder: str, clientId: str, seq: num }),
+      fc.record({ op: fc.constantFrom('pin', 'unpin'), ns: str, model: str, lease: str, entity: str, clientId: str, seq: num }),
+      fc.record({ op: fc.constant('setTime'), ns: str, model: str, lease: str, oldTime: num, newTime: num, clientId: str, seq: num }),
+    );
+    const asCommand = ({ ns, model, lease, ...rest }: { ns: string; model: string; lease: string }) => ({ ...rest, key: { namespace: ns, model, lease } }) as unknown as LeaseCommand;
+    fc.assert(
+      fc.property(fc.array(raw.map(asCommand), { minLength: 1, maxLength: 12 }), (cmds) => {
+        const one = cmds.map(encodeLeaseCommand);
+        cmds.forEach((c, i) => expect(encodedCommandSize(c)).toBe(one[i].byteLength));
+        const total = cmds.reduce((n, c) => n + encodedCommandSize(c), 0);
+        const entry = writeCommandBatch(cmds.length, total, (out, view, at, i) => writeLeaseCommand(cmds[i], out, view, at));
+        expect(entry).toEqual(encodeCommandBatch(one));
+        expect(decodeCommandBatch(entry).map((b) => Uint8Array.from(b))).toEqual(one.map((b) => Uint8Array.from(b)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses a batch whose commands do not fill exactly the room counted for them', () => {
+    const cmd = samples[0];
+    const size = encodedCommandSize(cmd);
+    const write = (out: Uint8Array, view: DataView, at: number) => writeLeaseCommand(cmd, out, view, at);
+    expect(() => writeCommandBatch(2, 2 * size + 1, write)).toThrow(/left unwritten/);
+    expect(() => writeCommandBatch(2, 2 * size - 1, write)).toThrow(/overran|out of bounds|Offset/);
+    expect(() => writeCommandBatch(1, size, () => 3)).toThrow(/overran/);
   });
 });
