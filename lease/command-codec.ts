@@ -72,7 +72,8 @@ export function encodedCommandSize(cmd: LeaseCommand): number {
 
 /**
  * Writes a validated command at `at` of `out` (fields beyond the op's own are ignored); returns its
- * end. `out` must have `encodedCommandSize(cmd)` bytes of room from `at`.
+ * end. `out` must have `encodedCommandSize(cmd)` bytes of room from `at`; `view` is a DataView over
+ * the same bytes at the same offsets (one per buffer, not one per command).
  */
 export function writeLeaseCommand(cmd: LeaseCommand, out: Uint8Array, view: DataView, at: number): number {
   const code = OP_CODE[cmd.op];
