@@ -1,6 +1,6 @@
 import { TenureError } from '../errors/errors.ts';
 import { encodeCommandBatch } from '../machines/raft/command-batch.ts';
-import { promiseOf, settleOne, type Settle, type SettleAt } from './settle.ts';
+import type { Settle, SettleAt } from './settle.ts';
 
 /** Answers one proposed command: an error, or the state machine's result once applied. */
 export type ProposalSettle = Settle<unknown, Error>;
@@ -8,20 +8,19 @@ export type ProposalSettle = Settle<unknown, Error>;
 export type ProposalSettleAt = SettleAt<unknown, Error>;
 
 /**
- * A queued command and who answers it: `settle`, or `at` with `slot` (no closure per command).
- * With `count` > 0 it is instead a whole entry written by the proposer (a command batch of `count`
- * commands, answered through `at(0 … count-1, …)`), which goes into the log as it is.
+ * A queued command answered by `settle` (`count` 0), or a whole entry written by the proposer: a
+ * command batch of `count` commands, answered through `at(0 … count-1, …)`, that goes into the log
+ * as it is.
  */
 interface Queued {
   command: Uint8Array;
   settle: ProposalSettle | null;
   at: ProposalSettleAt | null;
-  slot: number;
   count: number;
 }
 
 function answer(q: Queued, err: Error | null, result?: unknown): void {
-  if (q.count === 0) settleOne(q.settle, q.at, q.slot, err, result);
+  if (q.count === 0) q.settle!(err, result);
   else for (let k = 0; k < q.count; k++) q.at!(k, err, err ? undefined : (result as unknown[])[k]);
 }
 
@@ -64,21 +63,12 @@ export class ProposalBatcher {
     return this.pending.size;
   }
 
-  enqueue(command: Uint8Array): Promise<unknown> {
-    return promiseOf((settle) => this.enqueueWith(command, settle));
-  }
-
   /**
-   * The allocation-light form of `enqueue` for the leader's hot path: `settle` is called exactly
+   * One command, coalesced with the others of this turn into entries: `settle` is called exactly
    * once, synchronously when the queue is full, else when the entry is applied or lost.
    */
   enqueueWith(command: Uint8Array, settle: ProposalSettle): void {
-    this.push({ command, settle, at: null, slot: 0, count: 0 });
-  }
-
-  /** `enqueueWith` answered through `at(slot, …)`: commands proposed together share one callback. */
-  enqueueAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
-    this.push({ command, settle: null, at, slot, count: 0 });
+    this.push({ command, settle, at: null, count: 0 });
   }
 
   /**
@@ -88,7 +78,7 @@ export class ProposalBatcher {
    */
   enqueueEntryAt(entry: Uint8Array, count: number, at: ProposalSettleAt): void {
     if (!(count > 0)) throw new RangeError('a written entry carries at least one command');
-    this.push({ command: entry, settle: null, at, slot: 0, count });
+    this.push({ command: entry, settle: null, at, count });
   }
 
   private push(q: Queued): void {

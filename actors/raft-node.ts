@@ -12,7 +12,7 @@ import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
-import { ProposalBatcher, type ProposalSettle, type ProposalSettleAt } from './proposal-batcher.ts';
+import { ProposalBatcher, type ProposalSettleAt } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
@@ -185,18 +185,10 @@ export class RaftNode {
    * proposed in the same event-loop turn share one Raft entry.
    */
   propose(command: Uint8Array): Promise<unknown> {
-    return promiseOf((settle) => this.proposeWith(command, settle));
-  }
-
-  /** `propose` without a promise per command; `settle` runs once. */
-  proposeWith(command: Uint8Array, settle: ProposalSettle): void {
-    this.proposeAt(command, (_slot, err, result) => settle(err, result), 0);
-  }
-
-  /** `proposeWith` answered by slot: commands proposed together share one callback (facade leader). */
-  proposeAt(command: Uint8Array, at: ProposalSettleAt, slot: number): void {
-    if (this.core.role !== 'leader') at(slot, this.notLeader());
-    else this.proposals.enqueueAt(command, at, slot);
+    return promiseOf((settle) => {
+      if (this.core.role !== 'leader') settle(this.notLeader());
+      else this.proposals.enqueueWith(command, settle);
+    });
   }
 
   /** What one entry may carry: a proposer writing whole entries (`proposeEntryAt`) keeps within it. */

@@ -23,16 +23,12 @@ export interface RaftProposer {
   readonly leader: string | null;
   /** Resolves with the state machine's result once applied; commands proposed in one microtask share an entry. */
   propose(command: Uint8Array): Promise<unknown>;
-  /** Optional callback form of `propose` (no promise per command); `settle` runs exactly once. */
-  proposeWith?(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void;
-  /** Optional: `proposeWith` answered through `at(slot, …)` (one callback for commands proposed together). */
-  proposeAt?(command: Uint8Array, at: (slot: number, err: Error | null, result?: unknown) => void, slot: number): void;
   /**
-   * Optional: a command batch of `count` commands written by the caller, proposed as one entry
-   * (command k answered through `at(k, …)`), within `entryLimits`. Both or neither are present.
+   * A command batch of `count` commands written by the caller (the facade leader), proposed as one
+   * entry within `entryLimits`; command k is answered through `at(k, …)`, exactly once.
    */
-  proposeEntryAt?(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void;
-  readonly entryLimits?: { maxCommands: number; maxBytes: number };
+  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void;
+  readonly entryLimits: { maxCommands: number; maxBytes: number };
 }
 
 /** The node-addressed facade subject (`….facade.apply.<nodeId>`). */

@@ -3,18 +3,12 @@
  * u32 count, then per command u32 length + bytes. Length-checked on decode.
  */
 export function encodeCommandBatch(commands: Uint8Array[]): Uint8Array {
-  let size = 4;
-  for (const c of commands) size += 4 + c.byteLength;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, commands.length);
-  let at = 4;
-  for (const c of commands) {
-    view.setUint32(at, c.byteLength);
-    out.set(c, at + 4);
-    at += 4 + c.byteLength;
-  }
-  return out;
+  let bytes = 0;
+  for (const c of commands) bytes += c.byteLength;
+  return writeCommandBatch(commands.length, bytes, (out, _view, at, i) => {
+    out.set(commands[i], at);
+    return at + commands[i].byteLength;
+  });
 }
 
 export function decodeCommandBatch(data: Uint8Array): Uint8Array[] {

@@ -52,24 +52,6 @@ export class ProposalGate implements RaftProposer {
     return this.node.propose(command);
   }
 
-  proposeWith(command: Uint8Array, settle: (err: Error | null, result?: unknown) => void): void {
-    if (this.held) {
-      this.held.push(() => this.proposeWith(command, settle));
-      return;
-    }
-    this.proposed.push(decodeValidCommand(command));
-    this.node.proposeWith(command, settle);
-  }
-
-  proposeAt(command: Uint8Array, at: (slot: number, err: Error | null, result?: unknown) => void, slot: number): void {
-    if (this.held) {
-      this.held.push(() => this.proposeAt(command, at, slot));
-      return;
-    }
-    this.proposed.push(decodeValidCommand(command));
-    this.node.proposeAt(command, at, slot);
-  }
-
   get entryLimits() {
     return this.node.entryLimits;
   }

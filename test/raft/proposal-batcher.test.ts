@@ -18,19 +18,20 @@ function harness(limits = { maxQueuedCommands: 100, maxCommandsPerEntry: 3, maxB
   });
   const answers: string[] = [];
   const at = (tag: string) => (slot: number, err: Error | null, result?: unknown) => answers.push(err ? `${tag}${slot}:${(err as TenureError).code ?? err.message}` : `${tag}${slot}=${String(result)}`);
+  /** A single command's settle, answering as slot `slot` of `tag`. */
+  const one = (tag: string, slot: number) => (err: Error | null, result?: unknown) => at(tag)(slot, err, result);
   const applyAll = (term = 1) => log.forEach((e, i) => batcher.applied(i + 1, term, decodeCommandBatch(e).map((c) => c[0] + 100), () => new Error('replaced')));
-  return { log, batcher, answers, at, applyAll, failAppend: (e: Error) => (failAppend = e) };
+  return { log, batcher, answers, at, one, applyAll, failAppend: (e: Error) => (failAppend = e) };
 }
 
 describe('ProposalBatcher: written entries alongside single commands', () => {
   it('a written entry goes into the log as it is, between the singles proposed before and after it, each command answered by its slot', async () => {
     const h = harness();
-    const single = h.at('s');
-    h.batcher.enqueueAt(cmd(1), single, 0);
-    h.batcher.enqueueAt(cmd(2), single, 1);
+    h.batcher.enqueueWith(cmd(1), h.one('s', 0));
+    h.batcher.enqueueWith(cmd(2), h.one('s', 1));
     const written = encodeCommandBatch([cmd(10), cmd(11), cmd(12), cmd(13)]); // more than maxCommandsPerEntry: left as written
     h.batcher.enqueueEntryAt(written, 4, h.at('w'));
-    h.batcher.enqueueAt(cmd(3), single, 2);
+    h.batcher.enqueueWith(cmd(3), h.one('s', 2));
     expect(h.batcher.queued).toBe(7);
     await flushed();
     expect(h.batcher.queued).toBe(0);
@@ -59,7 +60,7 @@ describe('ProposalBatcher: written entries alongside single commands', () => {
 
   it('counts a written entry by its commands against the queue bound, and refuses it whole with Overloaded', async () => {
     const h = harness({ maxQueuedCommands: 4, maxCommandsPerEntry: 8, maxBytesPerEntry: 1024 });
-    h.batcher.enqueueAt(cmd(1), h.at('s'), 0);
+    h.batcher.enqueueWith(cmd(1), h.one('s', 0));
     h.batcher.enqueueEntryAt(encodeCommandBatch([cmd(2), cmd(3), cmd(4), cmd(5)]), 4, h.at('w'));
     expect(h.answers).toEqual(['w0:Overloaded', 'w1:Overloaded', 'w2:Overloaded', 'w3:Overloaded']);
     h.batcher.enqueueEntryAt(encodeCommandBatch([cmd(2), cmd(3), cmd(4)]), 3, h.at('v'));
