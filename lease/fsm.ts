@@ -8,7 +8,8 @@
  * - Fencing token: a counter bumped by every successful fresh claim, so tokens strictly increase
  *   even for several claims in one Raft entry (a claim by the holder keeps its token).
  * - Expiry: on setTime(old, new), unpinned leases with expiry < new expire (Juju: expiry before
- *   the new time), in key order. Nothing expires between ticks, not even after an unpin.
+ *   the new time), in order of expiry, then of token (claim order). Nothing expires between ticks,
+ *   not even after an unpin.
  * - Pins are independent of holders (as in Juju): pinning a free key is remembered and protects
  *   whoever claims it later; revoke keeps the pins. get/list show held keys only; pinsOf shows pins.
  * - Events only for actual changes: no 'extended' when the expiry would not move, no 'pinned' for
@@ -357,12 +358,15 @@ export class LeaseFsm {
     // Juju semantics: a lease expires once its expiry is strictly before the new time. Only the
     // leases the expiry index files before `now` are looked at; each is checked exactly.
     let expired: LeaseRecord[] | undefined;
-    for (const id of this.expiries.candidates(now)) {
-      const rec = this.leases.get(id)!;
+    for (const rec of this.expiries.candidates(now)) {
       if (rec.holder !== null && rec.pins === null && rec.expiry < now) (expired ??= []).push(rec);
     }
     if (expired !== undefined) {
-      expired.sort(byId);
+      // Expiry order, then token order: numbers, defined on every node (the index's own order
+      // is not: a restored node files leases in snapshot order). Leases are filed mostly in
+      // this order already, which the sort runs through in ≈ linear time — sorting 20k expiring
+      // leases by key took ≈ 14 ms per tick, by (expiry, token) < 1 ms.
+      expired.sort(byExpiry);
       for (const rec of expired) {
         events.push({ kind: 'expired', key: rec.key, holder: rec.holder!, expiry: rec.expiry, token: rec.token, index });
         this.release(rec);
@@ -392,6 +396,7 @@ export class LeaseFsm {
     if (!this.cow.mustCopy(rec.epoch)) return rec;
     const copy = copyRecord(rec, this.cow.epoch);
     this.leases.set(copy.id, copy);
+    this.expiries.replace(rec, copy);
     return copy;
   }
 
@@ -423,4 +428,9 @@ export class LeaseFsm {
 
 function byId(a: LeaseRecord, b: LeaseRecord): number {
   return compareIds(a.id, b.id);
+}
+
+/** Tokens are unique among held leases, so this orders any set of them totally. */
+function byExpiry(a: LeaseRecord, b: LeaseRecord): number {
+  return a.expiry - b.expiry || a.token - b.token;
 }

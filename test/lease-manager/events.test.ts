@@ -120,11 +120,11 @@ describe('lease events', () => {
     const expired = () => seen.filter((e) => e.model === 'burst' && e.kind === 'expired');
     await eventually(() => expired().length >= keys.length, 15_000, 'every expiry published');
     await delay(300);
-    // All, once each; within one tick in key order (the claims may straddle two ticks).
+    // All, once each; within one tick in order of expiry, then token (the claims may straddle two ticks).
     expect(expired().map((e) => e.lease).sort()).toEqual(keys.map((k) => k.lease));
-    const byTick = new Map<number, string[]>();
-    for (const e of expired()) byTick.set(e.index, [...(byTick.get(e.index) ?? []), e.lease]);
-    for (const leases of byTick.values()) expect(leases).toEqual([...leases].sort());
+    const byTick = new Map<number, { expiry: number; token: number }[]>();
+    for (const e of expired()) byTick.set(e.index, [...(byTick.get(e.index) ?? []), { expiry: e.expiry!, token: e.token! }]);
+    for (const leases of byTick.values()) expect(leases).toEqual([...leases].sort((x, y) => x.expiry - y.expiry || x.token - y.token));
     const want = reference.slice(from).filter((e) => e.lease.startsWith('b')).map(summary);
     expect(seen.filter((e) => e.model === 'burst').map(summary)).toEqual(want);
     expect(leader.events.counters.dropped).toBe(0);

@@ -19,11 +19,12 @@ describe('ExpiryIndex', () => {
     const c = held('c', 1_000); // bucket 10
     for (const r of [a, b, c]) idx.place(r);
     expect(idx.size).toBe(3);
-    expect(idx.candidates(0)).toEqual([]);
-    expect(idx.candidates(1)).toEqual([a.id]); // bucket 0 partly due: the caller checks expiry
-    expect(idx.candidates(101).sort()).toEqual([a.id, b.id].sort());
-    expect(idx.candidates(100)).toEqual([a.id]); // bucket 1 starts at 100: nothing in it is before 100
-    expect(idx.candidates(10_000).sort()).toEqual([a.id, b.id, c.id].sort());
+    const ids = (now: number) => idx.candidates(now).map((r) => r.id).sort();
+    expect(ids(0)).toEqual([]);
+    expect(ids(1)).toEqual([a.id]); // bucket 0 partly due: the caller checks expiry
+    expect(ids(101)).toEqual([a.id, b.id].sort());
+    expect(ids(100)).toEqual([a.id]); // bucket 1 starts at 100: nothing in it is before 100
+    expect(ids(10_000)).toEqual([a.id, b.id, c.id].sort());
   });
 
   it('moves a lease when its expiry changes and forgets it when removed', () => {
@@ -34,13 +35,29 @@ describe('ExpiryIndex', () => {
     idx.place(a);
     expect(idx.size).toBe(1);
     expect(idx.candidates(500)).toEqual([]);
-    expect(idx.candidates(901)).toEqual([a.id]);
+    expect(idx.candidates(901)).toEqual([a]);
     idx.remove(a);
     expect(a.bucket).toBe(NOT_FILED);
     expect(idx.size).toBe(0);
     expect(idx.candidates(10_000)).toEqual([]);
     idx.remove(a); // twice is harmless
     expect(idx.size).toBe(0);
+  });
+
+  it('a copy takes the place of the record it copies', () => {
+    const idx = new ExpiryIndex(100);
+    const a = held('a', 50);
+    idx.place(a);
+    const copy = { ...a };
+    idx.replace(a, copy);
+    expect(idx.candidates(60)).toEqual([copy]);
+    copy.expiry = 250;
+    idx.place(copy); // moves the copy, not a stale original
+    expect(idx.candidates(60)).toEqual([]);
+    expect(idx.size).toBe(1);
+    idx.replace(held('b', 10), held('b', 10)); // not filed: nothing to do
+    expect(idx.size).toBe(1);
+    expect(() => idx.replace({ ...a, bucket: copy.bucket }, held('x', 1))).toThrow(/missing from its bucket/);
   });
 
   it('rejects a non-positive bucket width', () => {
@@ -54,7 +71,7 @@ describe('LeaseFsm expiry through the index', () => {
   const cmd = (c: Bare<LeaseCommand>): LeaseCommand => ({ ...c, clientId: 'c', seq: ++seq }) as LeaseCommand;
   const key = (lease: string) => ({ namespace: 'ns', model: 'm', lease });
 
-  it('expires many leases in key order, keeps pinned ones until unpinned, and leaves the rest', () => {
+  it('expires many leases in order of expiry, keeps pinned ones until unpinned, and leaves the rest', () => {
     const fsm = new LeaseFsm({ expiryBucketMs: 10 });
     let index = 0;
     const claims: LeaseCommand[] = [];

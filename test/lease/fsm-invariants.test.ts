@@ -137,11 +137,11 @@ describe('lease semantics, by example', () => {
     expect(fsm.apply(4, [{ op: 'claim', key, holder: 'x', durationMs: 10, clientId: 'b', seq: 1 }]).results[0]).toMatchObject({ token: 2 });
   });
 
-  it('expired leases leave in key order', () => {
+  it('expired leases leave in order of expiry, then of token (claim order)', () => {
     const fsm = new LeaseFsm();
-    const keys = ['b', 'a', 'c'].map((lease) => ({ namespace: 'n', model: 'm', lease }));
-    fsm.apply(1, keys.map((k, i): LeaseCommand => ({ op: 'claim', key: k, holder: 'h', durationMs: 1, clientId: `c${i}`, seq: 1 })));
-    expect(clock(fsm, 2, 5, 1).events.map((e) => e.key.lease)).toEqual(['a', 'b', 'c']);
+    const claim = (lease: string, durationMs: number, i: number): LeaseCommand => ({ op: 'claim', key: { namespace: 'n', model: 'm', lease }, holder: 'h', durationMs, clientId: `c${i}`, seq: 1 });
+    fsm.apply(1, [claim('b', 2, 0), claim('a', 2, 1), claim('d', 1, 2), claim('c', 2, 3)]);
+    expect(clock(fsm, 2, 5, 1).events.map((e) => e.key.lease)).toEqual(['d', 'b', 'a', 'c']);
   });
 
   it('refuses to apply an index that is not after the last one', () => {

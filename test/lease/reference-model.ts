@@ -79,7 +79,7 @@ export class ReferenceModel {
       this.time = cmd.newTime;
       const expired = this.leases
         .filter((l) => l.expiry < cmd.newTime && this.pinnedBy(l.key).length === 0)
-        .sort((a, b) => compareKeys(a.key, b.key));
+        .sort((a, b) => a.expiry - b.expiry || a.token - b.token);
       for (const l of expired) events.push({ kind: 'expired', key: l.key, holder: l.holder, expiry: l.expiry, token: l.token, index });
       this.leases = this.leases.filter((l) => !expired.includes(l));
       this.clients = this.clients.filter((c) => !(c.lastUsed + this.clientTtlMs < cmd.newTime));
