@@ -27,11 +27,26 @@ export const MAX_TOKEN_LENGTH = 256;
 // Whitespace (any Unicode space), C0/C1 control characters, and NATS's special characters.
 const BAD_CHAR = /[\s\u0000-\u001f\u007f-\u009f.*>]/u;
 
+/**
+ * True when every character is printable ASCII other than space, `.`, `*` and `>`: the common
+ * case, a valid token without running BAD_CHAR (which stays the definition). False says only
+ * "look closer".
+ */
+export function plainToken(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e || c === 0x2e || c === 0x2a || c === 0x3e) return false;
+  }
+  return true;
+}
+
 /** Why `token` is not a valid subject token, or undefined if it is. */
 export function tokenProblem(token: unknown): string | undefined {
   if (typeof token !== 'string') return `must be a string, got ${token === null ? 'null' : typeof token}`;
   if (token.length === 0) return 'must not be empty';
   if (token.length > MAX_TOKEN_LENGTH) return `must be at most ${MAX_TOKEN_LENGTH} characters, got ${token.length}`;
+  // Every event published builds its subject from three tokens: the regex was ≈ 0.3 µs of each.
+  if (plainToken(token)) return undefined;
   const m = BAD_CHAR.exec(token);
   if (m) {
     const ch = m[0];

@@ -4,6 +4,7 @@
  * Every failure is `invalid(field, why)` with the field's exact name; nothing else is thrown.
  */
 import { TenureError, invalid } from '../errors/errors.ts';
+import { plainToken } from '../bus/subjects.ts';
 import type { LeaseCommand, LeaseKey, LeaseListFilter } from './types.ts';
 
 export const MAX_NAME_LENGTH = 256;
@@ -140,14 +141,6 @@ function printableAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-function plainToken(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x20 || c > 0x7e || c === 0x2e || c === 0x2a || c === 0x3e) return false;
   }
   return true;
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LEASE_OPS, subjectMatches, subjects, tokenProblem, validateSubject, validateToken } from '../../bus/subjects.ts';
 import { TenureError } from '../../errors/errors.ts';
@@ -62,6 +63,19 @@ describe('subjects', () => {
     for (const t of ['application-leadership', 'singular-controller', 'deadbeef-0bad-400d-8000-4b1d0d06f00d', 'app1', 'mysql_1', 'ünïcode']) {
       expect(tokenProblem(t)).toBeUndefined();
     }
+  });
+
+  it('the ASCII fast path agrees with the definition for any string', () => {
+    const BAD = /[\s\u0000-\u001f\u007f-\u009f.*>]/u;
+    const chars = fc.oneof(fc.constantFrom(' ', '.', '*', '>', '\t', '\u007f', '\u0085', '\u00a0', 'a', '-', '~'), fc.string({ unit: 'binary', maxLength: 1 }));
+    fc.assert(
+      fc.property(fc.array(chars, { minLength: 1, maxLength: 12 }), (parts) => {
+        const t = parts.join('');
+        if (t.length === 0 || t.length > 256) return;
+        expect(tokenProblem(t) === undefined).toBe(!BAD.test(t));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('matches wildcards the way NATS does', () => {
