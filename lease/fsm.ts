@@ -365,7 +365,7 @@ export class LeaseFsm {
       // Expiry order, then token order: numbers, defined on every node (the index's own order
       // is not: a restored node files leases in snapshot order). Leases are filed mostly in
       // this order already, which the sort runs through in ≈ linear time — sorting 20k expiring
-      // leases by key took ≈ 14 ms per tick, by (expiry, token) < 1 ms.
+      // leases filed in claim order took 11–12 ms by key, 0.5–1.6 ms by (expiry, token).
       expired.sort(byExpiry);
       for (const rec of expired) {
         events.push({ kind: 'expired', key: rec.key, holder: rec.holder!, expiry: rec.expiry, token: rec.token, index });
