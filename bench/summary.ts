@@ -196,16 +196,15 @@ export function printSummary(r: RunResult): void {
   if ('recoverySeconds' in ov) {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
   }
-  const stages = r.summary.raftStages as Record<string, Record<string, number>> | undefined;
-  if (stages && Object.keys(stages).length) {
-    const per = Object.entries(stages).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
-    lines.push(`  Raft round, median per-second p50 ms: ${per.join('; ')}`);
-  }
-  const rounds = r.summary.raftRounds as Record<string, Record<string, number>> | undefined;
-  if (rounds && Object.keys(rounds).length) {
-    const per = Object.entries(rounds).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
-    lines.push(`  Raft rounds per second (median): ${per.join('; ')}`);
-  }
+  // Per node, `n1 write 1.28 appendReply 1.52; n2 …`.
+  const perNode = (label: string, byNode: unknown) => {
+    const nodes = byNode as Record<string, Record<string, number>> | undefined;
+    if (!nodes || Object.keys(nodes).length === 0) return;
+    const per = Object.entries(nodes).map(([id, st]) => `${id} ${Object.entries(st).map(([k, v]) => `${k} ${v}`).join(' ')}`);
+    lines.push(`  ${label}: ${per.join('; ')}`);
+  };
+  perNode('Raft round, median per-second p50 ms', r.summary.raftStages);
+  perNode('Raft rounds per second (median)', r.summary.raftRounds);
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;
   if (cpu) lines.push(`  ${cpuLine(cpu)}`);
