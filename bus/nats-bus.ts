@@ -32,7 +32,8 @@ import {
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
-import { deadlineFrom, header, JSON_HEADERS, replyHeaders } from './nats-headers.ts';
+import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaders } from './nats-headers.ts';
+import { frameProtocol, publishFrame, type FrameProtocol } from './nats-frame.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -86,6 +87,8 @@ export class NatsBus implements Bus {
   private readonly defaultMaxPayload: number;
   private readonly closeTimeoutMs: number;
   private readonly inboxPrefix: string;
+  /** nats.js's protocol handler for publishing without its per-message strings (bus/nats-frame.ts), if usable. */
+  private readonly frames: FrameProtocol | null;
   private inboxSub?: NatsSubscription;
   private readonly pending = new Map<string, PendingRequest<NodeJS.Timeout>>();
   private nextToken = 0;
@@ -148,6 +151,7 @@ export class NatsBus implements Bus {
     this.defaultMaxPayload = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.inboxPrefix = createInbox();
+    this.frames = frameProtocol(nc);
     void this.watchStatus();
     nc.closed().then(
       (err) => this.onClosed(err ?? undefined),
@@ -229,6 +233,9 @@ export class NatsBus implements Bus {
           if (reply.errorCode === 'Internal') this.counters.internalErrors++;
         }
         if (!replyTo) return; // published, not requested: nobody to answer
+        // Plain and JSON answers through the frame path; error answers (their own headers) through nats.js.
+        const frameHeaders = reply.errorCode ? null : reply.json ? JSON_HEADER_BYTES : undefined;
+        if (frameHeaders !== null && this.frames && publishFrame(this.nc, this.frames, replyTo, reply.bytes, frameHeaders)) return;
         this.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply) });
       }, opts.admit);
     });
@@ -243,6 +250,7 @@ export class NatsBus implements Bus {
     const json = opts.json ?? false;
     const bytes = encode(payload, json);
     try {
+      if (this.frames && publishFrame(this.nc, this.frames, subject, bytes, json ? JSON_HEADER_BYTES : undefined)) return;
       if (json) {
         this.nc.publish(subject, bytes, JSON_PUBLISH);
       } else {

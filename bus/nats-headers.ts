@@ -38,6 +38,8 @@ export function frozenHeaders(entries: [string, string][]): MsgHdrs {
 
 /** `Content-Type: application/json`, shared by every JSON publish. */
 export const JSON_HEADERS = frozenHeaders([[CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE]]);
+/** Their encoded header block, for publishing without nats.js's per-message work (bus/nats-frame.ts). */
+export const JSON_HEADER_BYTES: Uint8Array = (JSON_HEADERS as MsgHdrs & { encode?: () => Uint8Array }).encode?.() ?? new TextEncoder().encode(`NATS/1.0\r\n${CONTENT_TYPE_HEADER}: ${JSON_CONTENT_TYPE}\r\n\r\n`);
 
 /** Headers of a reply: `Tenure-Error` for errors, Content-Type for JSON; `extra` adds more for errors. */
 export function replyHeaders(reply: RawReply, extraForErrors?: (h: MsgHdrs, code: string) => void): MsgHdrs | undefined {

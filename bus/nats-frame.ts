@@ -1,0 +1,90 @@
+/**
+ * Publishing without nats.js's per-message string work. `nc.publish` builds each message's
+ * protocol line as a template string (`PUB <subject> <size>\r\n`, `HPUB …` with headers) and
+ * UTF-8-encodes it with TextEncoder: at 128 claiming clients that encoding alone was a fifth of
+ * the leader's event publishing (two lease events per claim) and, with nats.js's checks around
+ * it, ≈ 7 % of the leader's busy time. This writes the same line byte by byte into the shared
+ * slabs (bus/codec.ts) and hands it, with the header block and the payload as they are, to the
+ * protocol handler's `sendCommand` — the call `nc.publish` ends in — so the message joins the
+ * same outbound buffer, in the same order, flushed and re-sent on reconnect exactly as before.
+ *
+ * It applies nats.js's own conditions and hands back anything else (`false`: the caller publishes
+ * with `nc.publish`, which answers it as it always did): a closed or draining connection, a
+ * subject that is not printable ASCII without spaces, headers the server does not support, a
+ * message over the server's max_payload, or a nats.js whose protocol handler lacks what is used
+ * here (`sendCommand`, `info`, the counters). test/bus/nats-frame.test.ts checks that the bytes
+ * match what nats.js's publish sends, for any subject, headers and payload it takes.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { slabOffset, slabRoom, slabTake, SLAB_MAX_PAYLOAD } from './codec.ts';
+
+/** What this needs of nats.js's protocol handler (`ProtocolHandler`, @nats-io/nats-core/internal). */
+export interface FrameProtocol {
+  info?: { headers?: boolean; max_payload: number };
+  noMorePublishing: boolean;
+  outBytes: number;
+  outMsgs: number;
+  sendCommand(cmd: Uint8Array, ...payloads: Uint8Array[]): void;
+}
+
+const CRLF = Uint8Array.of(13, 10);
+const PUB = [0x50, 0x55, 0x42, 0x20]; // 'PUB '
+const HPUB = [0x48, 0x50, 0x55, 0x42, 0x20]; // 'HPUB '
+
+/** The connection's protocol handler if it has what the frame path uses, else null. */
+export function frameProtocol(nc: NatsConnection): FrameProtocol | null {
+  const p = (nc as unknown as { protocol?: Partial<FrameProtocol> }).protocol;
+  if (!p || typeof p.sendCommand !== 'function' || typeof p.outMsgs !== 'number' || typeof p.outBytes !== 'number' || typeof p.noMorePublishing !== 'boolean') return null;
+  return p as FrameProtocol;
+}
+
+/** Writes a non-negative safe integer in decimal at `at`; returns the end. */
+function decimal(b: Buffer, at: number, v: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    b[i] = 48 + v - q * 10;
+    v = q;
+  }
+  return at + n;
+}
+
+/**
+ * Publishes `payload` on `subject`, with `headers` (an encoded header block, as
+ * `MsgHdrs.encode()` gives it) if any. Returns false, having sent nothing, when the caller must
+ * publish through `nc.publish` instead (see above).
+ */
+export function publishFrame(nc: NatsConnection, p: FrameProtocol, subject: string, payload: Uint8Array, headers?: Uint8Array): boolean {
+  const info = p.info;
+  if (info === undefined || p.noMorePublishing || nc.isClosed()) return false;
+  const hlen = headers === undefined ? 0 : headers.length;
+  if (hlen > 0 && !info.headers) return false;
+  const len = payload.length + hlen;
+  if (len > info.max_payload) return false;
+  const most = 5 + subject.length + 2 * 17 + 2;
+  if (subject.length === 0 || most > SLAB_MAX_PAYLOAD) return false;
+  const b = slabRoom(most);
+  let at = slabOffset();
+  const verb = hlen > 0 ? HPUB : PUB;
+  for (let i = 0; i < verb.length; i++) b[at++] = verb[i];
+  for (let i = 0; i < subject.length; i++) {
+    const c = subject.charCodeAt(i);
+    if (c <= 0x20 || c > 0x7e) return false; // nothing taken: the slab region is written over later
+    b[at++] = c;
+  }
+  b[at++] = 0x20;
+  if (hlen > 0) {
+    at = decimal(b, at, hlen);
+    b[at++] = 0x20;
+  }
+  at = decimal(b, at, len);
+  b[at++] = 13;
+  b[at++] = 10;
+  const line = slabTake(at);
+  p.outBytes += len;
+  p.outMsgs++;
+  if (hlen > 0) p.sendCommand(line, headers!, payload, CRLF);
+  else p.sendCommand(line, payload, CRLF);
+  return true;
+}

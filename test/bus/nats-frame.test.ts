@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { frameProtocol, publishFrame, type FrameProtocol } from '../../bus/nats-frame.ts';
+import { JSON_HEADER_BYTES, JSON_HEADERS } from '../../bus/nats-headers.ts';
+import { natsUrl, uniqueCluster } from '../support/nats.ts';
+
+type Publish = (this: unknown, subject: string, data: Uint8Array, options?: { headers?: unknown }) => void;
+
+/** A stand-in for nats.js's protocol handler that records what reaches `sendCommand`, as bytes. */
+function recorder(info: { headers: boolean; max_payload: number }) {
+  const sent: Uint8Array[] = [];
+  const fake = {
+    info,
+    noMorePublishing: false,
+    outBytes: 0,
+    outMsgs: 0,
+    sendCommand(cmd: Uint8Array | string, ...payloads: Uint8Array[]) {
+      const parts = [typeof cmd === 'string' ? new TextEncoder().encode(cmd) : cmd, ...payloads];
+      sent.push(Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
+    },
+  };
+  return { fake, sent };
+}
+
+const open = { isClosed: () => false } as unknown as NatsConnection;
+
+describe('publishing through the frame path (bus/nats-frame.ts)', () => {
+  let nc: NatsConnection;
+  let natsPublish: Publish;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: natsUrl(), noAsyncTraces: true });
+    const protocol = frameProtocol(nc);
+    expect(protocol).not.toBeNull(); // the nats.js in use has what the frame path needs
+    natsPublish = Object.getPrototypeOf(protocol).publish as Publish;
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  it("sends the bytes nats.js's publish sends, for any subject, payload and headers it takes (property)", () => {
+    const subject = fc.oneof(
+      fc.stringMatching(/^[!-~]{1,60}$/),
+      fc.constantFrom('tenure.v1.c.events.ns.m.lease-1', '_INBOX.abc.7', 'a b', 'é.x', '\t', 'x\ny', ''),
+      fc.string({ maxLength: 20, unit: 'binary' }),
+    );
+    const payload = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 9000, maxLength: 9100 }));
+    fc.assert(
+      fc.property(subject, payload, fc.boolean(), fc.boolean(), fc.constantFrom(100, 1 << 20), (subj, data, withHeaders, serverHeaders, maxPayload) => {
+        const info = { headers: serverHeaders, max_payload: maxPayload };
+        const ours = recorder(info);
+        const theirs = recorder(info);
+        const headers = withHeaders ? JSON_HEADER_BYTES : undefined;
+        const took = publishFrame(open, ours.fake as FrameProtocol, subj, data, headers);
+        let threw = false;
+        try {
+          if (/[ \n\r\t]/.test(subj) || subj.length === 0) throw new Error('nats.js refuses the subject (NatsConnection._check)');
+          natsPublish.call(theirs.fake, subj, data, withHeaders ? { headers: JSON_HEADERS } : {});
+        } catch {
+          threw = true;
+        }
+        if (took) {
+          // Taken: exactly what nats.js sends, and counted alike.
+          expect(threw).toBe(false);
+          expect(Buffer.concat(ours.sent)).toEqual(Buffer.concat(theirs.sent));
+          expect([ours.fake.outMsgs, ours.fake.outBytes]).toEqual([theirs.fake.outMsgs, theirs.fake.outBytes]);
+        } else {
+          // Handed back untouched: nats.js answers it (sends it, or refuses it with its own error).
+          expect(ours.sent).toEqual([]);
+          expect([ours.fake.outMsgs, ours.fake.outBytes]).toEqual([0, 0]);
+        }
+        // What it hands back: only what nats.js refuses, or what it must encode itself.
+        const plain = subj.length > 0 && /^[!-~]+$/.test(subj);
+        const fits = data.length + (headers?.length ?? 0) <= maxPayload && (!withHeaders || serverHeaders);
+        expect(took).toBe(plain && fits);
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('hands back a closed or draining connection, and one not yet told the server limits', () => {
+    const { fake, sent } = recorder({ headers: true, max_payload: 1 << 20 });
+    const closed = { isClosed: () => true } as unknown as NatsConnection;
+    expect(publishFrame(closed, fake as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
+    fake.noMorePublishing = true;
+    expect(publishFrame(open, fake as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
+    const noInfo = { ...fake, noMorePublishing: false, info: undefined };
+    expect(publishFrame(open, noInfo as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
+    expect(sent).toEqual([]);
+  });
+
+  it('delivers through a real server, in order with messages nats.js published, headers intact', async () => {
+    const subject = `${uniqueCluster('frame')}.x`;
+    const got: Msg[] = [];
+    const sub = nc.subscribe(subject, { callback: (_err, m) => got.push(m) });
+    await nc.flush();
+    const protocol = frameProtocol(nc)!;
+    const before = nc.stats().outMsgs;
+    for (let i = 0; i < 30; i++) {
+      const body = new TextEncoder().encode(JSON.stringify({ i }));
+      if (i % 3 === 0) nc.publish(subject, body, { headers: JSON_HEADERS });
+      else expect(publishFrame(nc, protocol, subject, body, i % 3 === 1 ? JSON_HEADER_BYTES : undefined)).toBe(true);
+    }
+    await nc.flush();
+    for (let t = 0; t < 100 && got.length < 30; t++) await new Promise((r) => setTimeout(r, 10));
+    sub.unsubscribe();
+    expect(got.map((m) => JSON.parse(new TextDecoder().decode(m.data)).i)).toEqual([...Array(30).keys()]);
+    got.forEach((m, i) => expect(m.headers?.get('Content-Type') ?? null).toBe(i % 3 === 2 ? null : 'application/json'));
+    expect(nc.stats().outMsgs - before).toBe(30);
+  });
+});
