@@ -78,6 +78,9 @@ export interface NatsBusStats {
 /** Longest delay Node's setTimeout accepts; longer budgets are treated as "no timer". */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Outbound bytes at which nats.js writes to the socket before the end of the turn (see connect). */
+const PENDING_LIMIT_BYTES = 1024 * 1024;
+
 /** Options of every JSON publish, shared (nats.js only reads them, and sets `reply` to ''). */
 const JSON_PUBLISH = { headers: JSON_HEADERS };
 
@@ -121,6 +124,11 @@ export class NatsBus implements Bus {
       maxReconnectAttempts: -1,
       waitOnFirstConnect: false,
       noAsyncTraces: true,
+      // nats.js writes its outbound buffer to the socket at the end of each microtask batch, and
+      // also inline whenever it passes `pendingLimit` (32 KiB by default, an option its types
+      // leave out): the leader's events of one Raft entry (≈ 50 KB at 128 claiming clients) went
+      // out in 2–3 writes. Each socket write also wakes nats-server; one write per batch instead.
+      ...({ pendingLimit: PENDING_LIMIT_BYTES } as object),
       timeout: timeoutMs,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? 1000,
     });

@@ -94,7 +94,11 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
   it('delivers through a real server, in order with messages nats.js published, headers intact', async () => {
     const subject = `${uniqueCluster('frame')}.x`;
     const got: Msg[] = [];
-    const sub = nc.subscribe(subject, { callback: (_err, m) => got.push(m) });
+    const sub = nc.subscribe(subject, {
+      callback: (_err, m) => {
+        got.push(m);
+      },
+    });
     await nc.flush();
     const protocol = frameProtocol(nc)!;
     const before = nc.stats().outMsgs;
