@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { frameProtocol, publishFrame, type FrameProtocol } from '../../bus/nats-frame.ts';
 import { JSON_HEADER_BYTES, JSON_HEADERS } from '../../bus/nats-headers.ts';
-import { natsUrl, uniqueCluster } from '../support/nats.ts';
+import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
 
 type Publish = (this: unknown, subject: string, data: Uint8Array, options?: { headers?: unknown }) => void;
 
@@ -78,6 +78,17 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
       }),
       { numRuns: 600 },
     );
+  });
+
+  it("NatsBus's connections use the frame path and write once per batch up to 1 MiB (nats.js still honours pendingLimit)", async () => {
+    const bus = await connectBus({ name: 'frame-check' });
+    try {
+      const protocol = frameProtocol(bus.nc) as FrameProtocol & { pendingLimit?: number };
+      expect(protocol).not.toBeNull();
+      expect(protocol.pendingLimit).toBe(1024 * 1024);
+    } finally {
+      await bus.close();
+    }
   });
 
   it('hands back a closed or draining connection, and one not yet told the server limits', () => {
