@@ -1,9 +1,12 @@
 /**
  * Publishing without nats.js's per-message string work. `nc.publish` builds each message's
  * protocol line as a template string (`PUB <subject> <size>\r\n`, `HPUB …` with headers) and
- * UTF-8-encodes it with TextEncoder: at 128 claiming clients that encoding alone was a fifth of
- * the leader's event publishing (two lease events per claim) and, with nats.js's checks around
- * it, ≈ 7 % of the leader's busy time. This writes the same line byte by byte into the shared
+ * UTF-8-encodes it with TextEncoder (a new ArrayBuffer per message): at 128 claiming clients that
+ * encoding was a fifth of the leader's event publishing (two lease events per claim; 0.86 of 3.19 s
+ * in a 30 s profile) and, with nats.js's checks and its publish around it, ≈ 1.3 s of the leader's
+ * 19.2 s busy; with the line written here, event publishing took 2.67 s in a profile of the same
+ * workload at the same rate (docs/benchmarks.md, twenty-second session). This writes the same line
+ * byte by byte into the shared
  * slabs (bus/codec.ts) and hands it, with the header block and the payload as they are, to the
  * protocol handler's `sendCommand` — the call `nc.publish` ends in — so the message joins the
  * same outbound buffer, in the same order, flushed and re-sent on reconnect exactly as before.
