@@ -6,10 +6,10 @@
  * in a 30 s profile) and, with nats.js's checks and its publish around it, ≈ 1.3 s of the leader's
  * 19.2 s busy; with the line written here, event publishing took 2.67 s in a profile of the same
  * workload at the same rate (docs/benchmarks.md, twenty-second session). This writes the same line
- * byte by byte into the shared
- * slabs (bus/codec.ts) and hands it, with the header block and the payload as they are, to the
- * protocol handler's `sendCommand` — the call `nc.publish` ends in — so the message joins the
- * same outbound buffer, in the same order, flushed and re-sent on reconnect exactly as before.
+ * byte by byte into the shared slabs (bus/codec.ts) and hands it, with the header block and the
+ * payload as they are, to the protocol handler's `sendCommand` — the call `nc.publish` ends in — so
+ * the message joins the same outbound buffer, in the same order, flushed and re-sent on reconnect
+ * exactly as before.
  *
  * It applies nats.js's own conditions and hands back anything else (`false`: the caller publishes
  * with `nc.publish`, which answers it as it always did): a closed or draining connection, a
