@@ -316,15 +316,13 @@ export class FacadeLeader {
   /** Proposes `batch[from … to)` (`commandBytes` encoded) as one written entry, answered through `answerAt(from + k, …)`. */
   private proposeEntry(batch: QueuedCommand<Waiting>[], from: number, to: number, commandBytes: number, answerAt: (k: number, err: Error | null, result?: unknown) => void): void {
     let entry: Uint8Array;
-    // The objects the entry is written from go along: this node's state machine applies them instead of decoding it.
-    const cmds: LeaseCommand[] = new Array(to - from);
     try {
-      entry = writeCommandBatch(to - from, commandBytes, (out, view, at, i) => writeLeaseCommand((cmds[i] = batch[from + i].payload.cmd), out, view, at));
+      entry = writeCommandBatch(to - from, commandBytes, (out, view, at, i) => writeLeaseCommand(batch[from + i].payload.cmd, out, view, at));
     } catch (err) {
       for (let k = from; k < to; k++) answerAt(k, err as Error);
       return;
     }
-    this.opts.raft.proposeEntryAt(entry, to - from, from === 0 ? answerAt : (k, err, result) => answerAt(from + k, err, result), cmds);
+    this.opts.raft.proposeEntryAt(entry, to - from, from === 0 ? answerAt : (k, err, result) => answerAt(from + k, err, result));
   }
 
   /**

@@ -3,7 +3,6 @@ import { LeaseFsm, type LeaseFsmOptions } from '../lease/fsm.ts';
 import type { LeaseCommand, LeaseEvent, LeaseResult } from '../lease/types.ts';
 import { TenureError } from '../errors/errors.ts';
 import { decodeValidCommand, encodeLeaseCommand } from '../lease/command-codec.ts';
-import { validateCommand } from '../lease/validate.ts';
 
 export { encodeLeaseCommand };
 
@@ -51,44 +50,12 @@ export class LeaseStateMachine implements StateMachine {
     };
   }
 
-  /**
-   * Entries this node wrote as leader, by their buffer (each entry written has one of its own; any
-   * other copy of its bytes — read back from disk, received — is another buffer and is decoded).
-   */
-  private readonly held = new WeakMap<ArrayBufferLike, readonly LeaseCommand[]>();
-  /** Commands applied from the objects their entry was written from (the rest were decoded). */
-  appliedFromWritten = 0;
-
-  written(entry: Uint8Array, commands: readonly unknown[]): void {
-    if (entry.byteOffset === 0 && entry.byteLength === entry.buffer.byteLength) this.held.set(entry.buffer, commands as readonly LeaseCommand[]);
-  }
-
-  /** Command `i` of the entry: from the object it was written from if this node wrote it, else decoded. */
-  private command(held: readonly LeaseCommand[] | undefined, commands: Uint8Array[], i: number): LeaseCommand {
-    if (held === undefined) return decodeValidCommand(commands[i]);
-    try {
-      // The same checks as decoding, on the same values (the floats round-trip; strings validation
-      // accepts have no lone surrogates, so they round-trip through UTF-8 too) …
-      const cmd = validateCommand(held[i]);
-      this.appliedFromWritten++;
-      return cmd;
-    } catch {
-      // … but a refused value may not: a lone surrogate was written as U+FFFD. Decoding decides.
-      return decodeValidCommand(commands[i]);
-    }
-  }
-
   apply(index: number, commands: Uint8Array[]): unknown[] {
     const cmds: LeaseCommand[] = [];
     const bad = new Map<number, LeaseResult>();
-    let held = commands.length > 0 ? this.held.get(commands[0].buffer) : undefined;
-    if (held !== undefined) {
-      this.held.delete(commands[0].buffer);
-      if (held.length !== commands.length) held = undefined;
-    }
     for (let i = 0; i < commands.length; i++) {
       try {
-        cmds.push(this.command(held, commands, i));
+        cmds.push(decodeValidCommand(commands[i]));
       } catch (err) {
         const e = err instanceof TenureError ? err : new TenureError('Invalid', 'undecodable command', { field: 'command' });
         bad.set(i, { ok: false, code: 'Invalid', message: e.message, field: String(e.details.field ?? 'command') } as LeaseResult);

@@ -14,12 +14,6 @@ export interface StateMachine {
    */
   snapshot(): Iterable<Uint8Array>;
   restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
-  /**
-   * The leader wrote `entry` itself from `commands` (`proposeEntryAt`): when that very entry (the
-   * same bytes object) is applied here, the state machine may start from these objects instead of
-   * decoding the bytes, provided it answers exactly as decoding would.
-   */
-  written?(entry: Uint8Array, commands: readonly unknown[]): void;
 }
 
 export interface RaftNodeOptions {

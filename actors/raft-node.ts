@@ -85,8 +85,16 @@ export class RaftNode {
       if (stored) await stateMachine.restore(stored.chunks);
     }
     const log = new RaftLog(snap, loaded.entries, loaded.hardState.commit);
-    const { maxInflight, maxEntriesPerMessage, maxBytesPerMessage } = this.opts;
-    this.core = new RaftCore({ id: this.id, maxInflight, maxEntriesPerMessage, maxBytesPerMessage }, loaded.hardState, log);
+    this.core = new RaftCore(
+      {
+        id: this.id,
+        maxInflight: this.opts.maxInflight,
+        maxEntriesPerMessage: this.opts.maxEntriesPerMessage,
+        maxBytesPerMessage: this.opts.maxBytesPerMessage,
+      },
+      loaded.hardState,
+      log,
+    );
     this.proposals = new ProposalBatcher(this.opts, (datas) => this.appendCommands(datas));
     const { electionMinMs, electionMaxMs, heartbeatMs } = this.opts;
     const input = { core: this.core, rng: new Rng(this.opts.seed), electionMinMs, electionMaxMs, heartbeatMs, now: () => this.opts.clock.now() };
@@ -190,17 +198,13 @@ export class RaftNode {
 
   /**
    * Proposes a command batch of `count` commands written by the caller (machines/raft/command-batch.ts
-   * layout) as one entry; command k is answered through `at(k, …)` (facade leader: no buffer per
-   * command). `commands`, the objects it was written from, go to the state machine's `written`.
+   * layout) as one entry; command k is answered through `at(k, …)` (facade leader: no buffer per command).
    */
-  proposeEntryAt(entry: Uint8Array, count: number, at: ProposalSettleAt, commands?: readonly unknown[]): void {
+  proposeEntryAt(entry: Uint8Array, count: number, at: ProposalSettleAt): void {
     if (this.core.role !== 'leader') {
       const err = this.notLeader();
       for (let k = 0; k < count; k++) at(k, err);
-      return;
-    }
-    if (commands) this.opts.stateMachine.written?.(entry, commands);
-    this.proposals.enqueueEntryAt(entry, count, at);
+    } else this.proposals.enqueueEntryAt(entry, count, at);
   }
 
   changeMembership(change: { add?: NodeId; remove?: NodeId }): Promise<void> {

@@ -201,8 +201,6 @@ export class TenureNode {
   private extraStatus(): Record<string, unknown> {
     return {
       clockLagMs: this.clockUpdater.lagMs,
-      // Commands this node applied from the objects it wrote its entries from, as leader (not decoded).
-      appliedFromWritten: this.stateMachine.appliedFromWritten,
       events: { mode: this.events.publishMode, state: this.events.state, queued: this.events.queued, ...this.events.counters },
       // The transport's name only: its queue metrics are on `control.<node>.status`.
       transport: (this.forwarding.status?.() as { transport?: string } | undefined)?.transport ?? 'direct',

@@ -25,10 +25,9 @@ export interface RaftProposer {
   propose(command: Uint8Array): Promise<unknown>;
   /**
    * A command batch of `count` commands written by the caller (the facade leader), proposed as one
-   * entry within `entryLimits`; command k is answered through `at(k, …)`, exactly once. `commands`,
-   * when given, are the objects the entry was written from (the state machine may apply those).
+   * entry within `entryLimits`; command k is answered through `at(k, …)`, exactly once.
    */
-  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void, commands?: readonly unknown[]): void;
+  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void;
   readonly entryLimits: { maxCommands: number; maxBytes: number };
 }
 

@@ -259,13 +259,6 @@ describe('facade forwarder (simulated 3-node cluster)', () => {
         if (limits.maxCommandsPerEntry) expect(e.commands).toBeLessThanOrEqual(3);
         else if (e.commands > 1) expect(e.bytes).toBeLessThanOrEqual(200);
       }
-      // The leader applied its own entries from the commands it wrote them from; followers decoded
-      // the bytes; all three ended in the same state.
-      await cluster.converge();
-      expect(leader.fsm.appliedFromWritten).toBe(written.reduce((n, e) => n + e.commands, 0));
-      const states = [...cluster.nodes.values()].map((n) => Buffer.concat([...n.fsm.snapshot()]));
-      for (const n of cluster.followers()) expect(n.fsm.appliedFromWritten).toBe(0);
-      for (const state of states) expect(state).toEqual(states[0]);
       await cluster.shutdown();
       cluster = null;
     }

@@ -56,15 +56,15 @@ export class ProposalGate implements RaftProposer {
     return this.node.entryLimits;
   }
 
-  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void, commands?: readonly unknown[]): void {
+  proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void {
     if (this.held) {
       this.heldCommands += count - 1;
-      this.held.push(() => this.proposeEntryAt(entry, count, at, commands));
+      this.held.push(() => this.proposeEntryAt(entry, count, at));
       return;
     }
     for (const command of decodeCommandBatch(entry)) this.proposed.push(decodeValidCommand(command));
     this.entries.push({ commands: count, bytes: entry.byteLength });
-    this.node.proposeEntryAt(entry, count, at, commands);
+    this.node.proposeEntryAt(entry, count, at);
   }
 
   /** Commands waiting at the gate (a written entry counts its commands). */
