@@ -106,6 +106,32 @@ export function slabTake(end: number): Uint8Array {
   return slab.subarray(start, end);
 }
 
+/**
+ * Writes a non-negative safe integer's decimal digits into `b` at `at` and returns the end; -1 for
+ * any other number (nothing useful written). For payloads and protocol lines written by hand.
+ */
+export function writeDecimal(b: Buffer, at: number, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) return -1; // -0 passes, and JSON writes it as 0 too
+  if (v < 1e8) return digits(b, at, v | 0, 0);
+  // Above 10^8 (expiries are ms since 1970: 13 digits) in two int32 halves: a float division per
+  // digit cost ≈ 0.3 µs of a lease event's 0.85 (actors/event-wire.ts).
+  const hi = Math.floor(v / 1e8);
+  return digits(b, writeDecimal(b, at, hi), (v - hi * 1e8) | 0, 8);
+}
+
+/** Writes `v` (0 ≤ v < 10^8) in decimal, zero-padded to `width` digits. */
+function digits(b: Buffer, at: number, v: number, width: number): number {
+  let n = 1;
+  for (let p = 10; p <= v; p *= 10) n++;
+  if (n < width) n = width;
+  for (let i = at + n - 1; i >= at; i--) {
+    const q = (v / 10) | 0;
+    b[i] = 48 + v - q * 10;
+    v = q;
+  }
+  return at + n;
+}
+
 /** The same bytes as a Buffer (a view, no copy); a Buffer is returned as it is. Its subarrays are Buffers too. */
 export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

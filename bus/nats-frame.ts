@@ -19,7 +19,7 @@
  * match what nats.js's publish sends, for any subject, headers and payload it takes.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { slabOffset, slabRoom, slabTake, SLAB_MAX_PAYLOAD } from './codec.ts';
+import { slabOffset, slabRoom, slabTake, SLAB_MAX_PAYLOAD, writeDecimal } from './codec.ts';
 
 /** What this needs of nats.js's protocol handler (`ProtocolHandler`, @nats-io/nats-core/internal). */
 export interface FrameProtocol {
@@ -39,18 +39,6 @@ export function frameProtocol(nc: NatsConnection): FrameProtocol | null {
   const p = (nc as unknown as { protocol?: Partial<FrameProtocol> }).protocol;
   if (!p || typeof p.sendCommand !== 'function' || typeof p.outMsgs !== 'number' || typeof p.outBytes !== 'number' || typeof p.noMorePublishing !== 'boolean') return null;
   return p as FrameProtocol;
-}
-
-/** Writes a non-negative safe integer in decimal at `at`; returns the end. */
-function decimal(b: Buffer, at: number, v: number): number {
-  let n = 1;
-  for (let p = 10; p <= v; p *= 10) n++;
-  for (let i = at + n - 1; i >= at; i--) {
-    const q = Math.floor(v / 10);
-    b[i] = 48 + v - q * 10;
-    v = q;
-  }
-  return at + n;
 }
 
 /**
@@ -78,10 +66,10 @@ export function publishFrame(nc: NatsConnection, p: FrameProtocol, subject: stri
   }
   b[at++] = 0x20;
   if (hlen > 0) {
-    at = decimal(b, at, hlen);
+    at = writeDecimal(b, at, hlen);
     b[at++] = 0x20;
   }
-  at = decimal(b, at, len);
+  at = writeDecimal(b, at, len);
   b[at++] = 13;
   b[at++] = 10;
   const line = slabTake(at);
