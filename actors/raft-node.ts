@@ -7,6 +7,7 @@ import { notLeaderError, TenureError } from '../errors/errors.ts';
 import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/core.ts';
 import { RaftLog } from '../machines/raft/log.ts';
 import { raftMachine } from '../machines/raft/machine.ts';
+import { RaftChart } from './raft-chart.ts';
 import type { RaftMessage } from '../machines/raft/messages.ts';
 import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
@@ -39,6 +40,8 @@ export class RaftNode {
   readonly leadership = new LatestMailbox<Leadership>();
   private core!: RaftCore;
   private actor!: Actor<typeof raftMachine>;
+  /** Write-path events go through here (actors/raft-chart.ts); the rest straight to the actor. */
+  private chart!: RaftChart;
   private subs: Subscription[] = [];
   private readonly subj: Subjects;
   private readonly opts: ResolvedRaftNodeOptions;
@@ -99,10 +102,7 @@ export class RaftNode {
     const { electionMinMs, electionMaxMs, heartbeatMs } = this.opts;
     const input = { core: this.core, rng: new Rng(this.opts.seed), electionMinMs, electionMaxMs, heartbeatMs, now: () => this.opts.clock.now() };
     this.actor = inspectable(createActor(raftMachine, { clock: this.opts.clock, input }));
-    this.actor.subscribe({
-      next: () => this.afterTransition(),
-      error: (err) => this.fail(err as Error),
-    });
+    this.chart = new RaftChart(this.actor, () => this.afterTransition(), (err) => this.fail(err));
     const bus = this.opts.bus;
     const raftLimit = this.opts.maxBytesPerMessage * 2 + 64 * 1024;
     this.subs.push(
@@ -259,7 +259,7 @@ export class RaftNode {
 
   private readIndexAsLeader(): Promise<number> {
     const { ctx, index } = this.waiters.startRead();
-    this.actor.send({ type: 'READ_INDEX', ctx, respond: (err) => err && this.waiters.readFailed(ctx, this.mapError(err)) });
+    this.chart.dispatch({ type: 'READ_INDEX', ctx, respond: (err) => err && this.waiters.readFailed(ctx, this.mapError(err)) });
     return index;
   }
 
@@ -277,7 +277,7 @@ export class RaftNode {
     if (this.stopped) throw new TenureError('NotLeader', 'node stopped', { leader: null });
     let result: { index: number; term: number } | undefined;
     let failure: Error | null = null;
-    this.actor.send({ type: 'PROPOSE', datas, respond: (err, r) => (err ? (failure = this.mapError(err)) : (result = r)) });
+    this.chart.dispatch({ type: 'PROPOSE', datas, respond: (err, r) => (err ? (failure = this.mapError(err)) : (result = r)) });
     if (failure) throw failure;
     if (!result) throw this.notLeader();
     this.timings.appended(result.index, datas.length);
@@ -294,7 +294,7 @@ export class RaftNode {
     let failure: Error | null = null;
     // Taken before stepping: the first write that starts after this point includes the step's changes.
     const gen = this.writes.mark();
-    this.actor.send({
+    this.chart.dispatch({
       type: 'MESSAGE',
       msg,
       respond: (err, r) => {
@@ -404,7 +404,7 @@ export class RaftNode {
     if (rd.write && rd.write.entries.length) {
       const last = rd.write.entries[rd.write.entries.length - 1];
       if (this.core.role === 'leader') this.timings.ownDurable(last.index);
-      this.actor.send({ type: 'PERSISTED', index: last.index, term: last.term });
+      this.chart.dispatch({ type: 'PERSISTED', index: last.index, term: last.term });
     }
     if (!early) for (const m of rd.messages) this.sendMessage(m);
     for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
@@ -430,7 +430,7 @@ export class RaftNode {
         this.timings.applied(e.index);
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
-      this.actor.send({ type: 'APPLIED', index: entries[entries.length - 1].index });
+      this.chart.dispatch({ type: 'APPLIED', index: entries[entries.length - 1].index });
       this.waiters.appliedTo(this.core.log.applied);
       this.maybeSnapshot();
       if (entries.length === 512) await new Promise((r) => setImmediate(r)); // stay responsive during catch-up
@@ -453,7 +453,7 @@ export class RaftNode {
         if (this.stopped) return;
         for (const r of replies) {
           if (r.type === 'appendResp' && r.success) this.timings.acked(r.index);
-          this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+          this.chart.dispatch({ type: 'MESSAGE', msg: r, respond: () => {} });
         }
       })
       .catch(() => {
@@ -464,7 +464,7 @@ export class RaftNode {
   private sendSnapshot(to: NodeId): void {
     this.snapshotSender.send(to, this.core.term, (result) => {
       if (this.stopped) return;
-      for (const r of result.replies) this.actor.send({ type: 'MESSAGE', msg: r, respond: () => {} });
+      for (const r of result.replies) this.chart.dispatch({ type: 'MESSAGE', msg: r, respond: () => {} });
       this.actor.send({ type: 'SNAPSHOT_SENT', to, ok: result.ok, index: result.index });
     });
   }
