@@ -89,6 +89,7 @@ export class Waiters {
 
   /** The FSM released `key` (revoked or expired) in entry `index`: wake everyone waiting on it. */
   released(key: LeaseKey, reason: 'revoked' | 'expired', index: number): void {
+    if (this.byKey.size === 0) return; // the common case: no key id built for every lease that expires
     const id = keyId(key.namespace, key.model, key.lease);
     const set = this.byKey.get(id);
     if (!set) return;
