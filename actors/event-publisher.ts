@@ -45,6 +45,8 @@ import type { LeadershipSource } from './leadership-feed.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
 import { inspectable } from './inspection.ts';
 import { wireEvent } from './event-wire.ts';
+import { EventFrames } from './event-frames.ts';
+import type { NatsBus } from '../bus/nats-bus.ts';
 
 export type EventMode = 'auto' | 'leader' | 'off';
 
@@ -132,9 +134,13 @@ export class EventPublisher {
   private replayedThrough = 0;
   private readonly actor: Actor<typeof publisherMachine>;
   private unsubscribe: (() => void)[] = [];
+  /** Leader-only mode on a NATS bus: events leave as whole messages, a run per drain (actors/event-frames.ts). */
+  private readonly frames: EventFrames | null;
 
   constructor(private readonly opts: EventPublisherOptions) {
     this.subj = subjects(opts.cluster);
+    const target = (opts.bus as { frameTarget?: NatsBus['frameTarget'] }).frameTarget ?? null;
+    this.frames = target ? new EventFrames(target.nc, target.protocol, this.subj.prefix) : null;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.maxQueue = opts.maxQueue ?? 10_000;
@@ -285,6 +291,7 @@ export class EventPublisher {
   private drain(max: number, sliceMs = Infinity): void {
     let done = 0;
     const until = sliceMs === Infinity ? Infinity : performance.now() + sliceMs;
+    const frames = this.stream ? null : this.frames;
     while (this.qStart < this.queue.length && done < max) {
       if ((done & 63) === 63 && performance.now() >= until) break;
       const q = this.queue[this.qStart++];
@@ -295,6 +302,13 @@ export class EventPublisher {
       done++;
       this.head = q;
       const e = q.event;
+      if (frames !== null) {
+        if (frames.add(e, q.index, q.n)) {
+          this.counters.published++;
+          continue;
+        }
+        frames.flush(); // what is written so far leaves before this one
+      }
       const wire = wireEvent(e, q.index, q.n);
       try {
         if (this.stream) this.stream.publish(q, e.key.namespace, e.key.model, e.key.lease, wire);
@@ -305,6 +319,7 @@ export class EventPublisher {
         this.log.debug({ err: (err as Error).message, index: q.index }, 'event publish failed');
       }
     }
+    frames?.flush();
     this.compact();
     if (this.qStart < this.queue.length) this.scheduleDrain();
   }

@@ -67,20 +67,41 @@ function plain(b: Buffer, at: number, s: string): number {
   return at;
 }
 
+/**
+ * Room `writeEventJson` needs for the event, or -1 when the event takes the generic path (a pin
+ * event, no holder, or longer than a slab payload).
+ */
+export function eventJsonMost(e: LeaseEvent): number {
+  const k = e.key;
+  if (HEADS[e.kind] === undefined || e.holder === null) return -1;
+  const most = FIXED + k.namespace.length + k.model.length + k.lease.length + e.holder.length;
+  return most <= SLAB_MAX_PAYLOAD ? most : -1;
+}
+
+/**
+ * Writes the event's JSON into `b` at `at` (with `eventJsonMost(e)` bytes of room) and returns the
+ * end, or -1 when it takes the generic path (a string JSON would escape, a number that is not a
+ * safe non-negative integer); what it wrote then is not used.
+ */
+export function writeEventJson(b: Buffer, at: number, e: LeaseEvent, index: number, n: number): number {
+  const k = e.key;
+  at = lit(b, at, HEADS[e.kind]);
+  if ((at = plain(b, at, k.namespace)) >= 0 && (at = plain(b, lit(b, at, MODEL), k.model)) >= 0 && (at = plain(b, lit(b, at, LEASE), k.lease)) >= 0 && (at = plain(b, lit(b, at, HOLDER), e.holder!)) >= 0) {
+    if ((at = writeDecimal(b, lit(b, at, EXPIRY), e.expiry!)) >= 0 && (at = writeDecimal(b, lit(b, at, TOKEN), e.token!)) >= 0 && (at = writeDecimal(b, lit(b, at, INDEX), index)) >= 0 && (at = writeDecimal(b, lit(b, at, N), n)) >= 0) {
+      b[at++] = 0x7d; // }
+      return at;
+    }
+  }
+  return -1;
+}
+
 /** The event's JSON payload, ready to publish (`Bus.publish` passes it through). */
 export function wireEvent(e: LeaseEvent, index: number, n: number): Encoded {
-  const k = e.key;
-  const head = HEADS[e.kind];
-  const most = FIXED + k.namespace.length + k.model.length + k.lease.length + (e.holder?.length ?? 0);
-  if (head !== undefined && e.holder !== null && most <= SLAB_MAX_PAYLOAD) {
+  const most = eventJsonMost(e);
+  if (most >= 0) {
     const b = slabRoom(most);
-    let at = lit(b, slabOffset(), head);
-    if ((at = plain(b, at, k.namespace)) >= 0 && (at = plain(b, lit(b, at, MODEL), k.model)) >= 0 && (at = plain(b, lit(b, at, LEASE), k.lease)) >= 0 && (at = plain(b, lit(b, at, HOLDER), e.holder)) >= 0) {
-      if ((at = writeDecimal(b, lit(b, at, EXPIRY), e.expiry!)) >= 0 && (at = writeDecimal(b, lit(b, at, TOKEN), e.token!)) >= 0 && (at = writeDecimal(b, lit(b, at, INDEX), index)) >= 0 && (at = writeDecimal(b, lit(b, at, N), n)) >= 0) {
-        b[at++] = 0x7d; // }
-        return new Encoded(slabTake(at));
-      }
-    }
+    const end = writeEventJson(b, slabOffset(), e, index, n);
+    if (end >= 0) return new Encoded(slabTake(end));
     // Not taken: the slab region is written over by the next payload.
   }
   return new Encoded(encode(toWire(e, index, n), true));

@@ -100,6 +100,11 @@ export function slabOffset(): number {
   return slabUsed;
 }
 
+/** Takes the bytes up to `end` without a view of them (for a writer that hands out its own runs). */
+export function slabAdvance(end: number): void {
+  slabUsed = end;
+}
+
 export function slabTake(end: number): Uint8Array {
   const start = slabUsed;
   slabUsed = end;

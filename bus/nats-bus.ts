@@ -250,6 +250,11 @@ export class NatsBus implements Bus {
     return { unsubscribe: () => unsubscribe(sub) };
   }
 
+  /** The connection and its protocol handler, for a caller that writes whole messages (actors/event-frames.ts); null without them. */
+  get frameTarget(): { nc: NatsConnection; protocol: FrameProtocol } | null {
+    return this.frames && !this.closing ? { nc: this.nc, protocol: this.frames } : null;
+  }
+
   publish(subject: string, payload: unknown, opts: { json?: boolean } = {}): void {
     if (this.closing || this.nc.isClosed()) {
       this.log.debug({ subject }, 'publish after close dropped');
