@@ -16,10 +16,10 @@
  * its turn: the run is in nats.js's hands only then.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { slabAdvance, slabOffset, slabRoom, SLAB_MAX_PAYLOAD, writeDecimal } from '../bus/codec.ts';
-import type { FrameProtocol } from '../bus/nats-frame.ts';
+import { slabAdvance, slabOffset, slabRoom, SLAB_MAX_PAYLOAD } from '../bus/codec.ts';
+import { writeSizes, type FrameProtocol } from '../bus/nats-frame.ts';
 import { JSON_HEADER_BYTES } from '../bus/nats-headers.ts';
-import { MAX_TOKEN_LENGTH } from '../bus/subjects.ts';
+import { MAX_TOKEN_LENGTH, plainToken } from '../bus/subjects.ts';
 import type { LeaseEvent } from '../lease/types.ts';
 import { eventJsonMost, writeEventJson } from './event-wire.ts';
 
@@ -74,12 +74,7 @@ export class EventFrames {
     if ((at = token(b, at, k.model)) < 0) return false;
     b[at++] = 0x2e;
     if ((at = token(b, at, k.lease)) < 0) return false;
-    b[at++] = 0x20;
-    at = writeDecimal(b, at, H);
-    b[at++] = 0x20;
-    at = writeDecimal(b, at, len);
-    b[at++] = 13;
-    b[at++] = 10;
+    at = writeSizes(b, at, H, len);
     b.set(JSON_HEADER_BYTES, at);
     at += H;
     b.copyWithin(at, p0, pEnd);
@@ -105,13 +100,9 @@ export class EventFrames {
   }
 }
 
-/** Copies a subject token that needs no check beyond its bytes (bus/subjects.ts `tokenProblem`); -1 for any other. */
+/** Copies a token that is a valid subject token as its bytes stand (bus/subjects.ts `plainToken`); -1 for any other. */
 function token(b: Buffer, at: number, s: string): number {
-  if (s.length === 0 || s.length > MAX_TOKEN_LENGTH) return -1;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x20 || c > 0x7e || c === 0x2e || c === 0x2a || c === 0x3e) return -1;
-    b[at++] = c;
-  }
+  if (s.length === 0 || s.length > MAX_TOKEN_LENGTH || !plainToken(s)) return -1;
+  for (let i = 0; i < s.length; i++) b[at++] = s.charCodeAt(i);
   return at;
 }

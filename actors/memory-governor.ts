@@ -40,7 +40,7 @@ export interface MemoryGovernorOptions {
 /**
  * Fraction of the budget from which the governor collects garbage itself. 0.96 until the twenty-third
  * session: with more claims served at 5× overload, peaks reached 253–260 MB against the 256 MB budget;
- * from 88 % they were 243–248 MB (docs/benchmarks.md). Below it nothing changes for normal load.
+ * from 88 % they were 242–252 MB in six runs (docs/benchmarks.md). Below it nothing changes for normal load.
  */
 export const COLLECT_AT = 0.88;
 const COLLECT_EVERY_MS = 2_000;

@@ -64,6 +64,19 @@ export function publishFrame(nc: NatsConnection, p: FrameProtocol, subject: stri
     if (c <= 0x20 || c > 0x7e) return false; // nothing taken: the slab region is written over later
     b[at++] = c;
   }
+  const line = slabTake(writeSizes(b, at, hlen, len));
+  p.outBytes += len;
+  p.outMsgs++;
+  if (hlen > 0) p.sendCommand(line, headers!, payload, CRLF);
+  else p.sendCommand(line, payload, CRLF);
+  return true;
+}
+
+/**
+ * Ends a protocol line after its subject: ` <hlen> <len>\r\n` (HPUB) or ` <len>\r\n` when `hlen` is
+ * 0 (PUB); returns the end. Sizes are non-negative safe integers (checked by the callers).
+ */
+export function writeSizes(b: Buffer, at: number, hlen: number, len: number): number {
   b[at++] = 0x20;
   if (hlen > 0) {
     at = writeDecimal(b, at, hlen);
@@ -72,10 +85,5 @@ export function publishFrame(nc: NatsConnection, p: FrameProtocol, subject: stri
   at = writeDecimal(b, at, len);
   b[at++] = 13;
   b[at++] = 10;
-  const line = slabTake(at);
-  p.outBytes += len;
-  p.outMsgs++;
-  if (hlen > 0) p.sendCommand(line, headers!, payload, CRLF);
-  else p.sendCommand(line, payload, CRLF);
-  return true;
+  return at;
 }

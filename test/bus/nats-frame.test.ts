@@ -4,36 +4,18 @@ import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { frameProtocol, publishFrame, type FrameProtocol } from '../../bus/nats-frame.ts';
 import { JSON_HEADER_BYTES, JSON_HEADERS } from '../../bus/nats-headers.ts';
 import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
+import { frameRecorder, openConnection, type NatsPublish } from '../support/frame-recorder.ts';
 
-type Publish = (this: unknown, subject: string, data: Uint8Array, options?: { headers?: unknown }) => void;
-
-/** A stand-in for nats.js's protocol handler that records what reaches `sendCommand`, as bytes. */
-function recorder(info: { headers: boolean; max_payload: number }) {
-  const sent: Uint8Array[] = [];
-  const fake = {
-    info,
-    noMorePublishing: false,
-    outBytes: 0,
-    outMsgs: 0,
-    sendCommand(cmd: Uint8Array | string, ...payloads: Uint8Array[]) {
-      const parts = [typeof cmd === 'string' ? new TextEncoder().encode(cmd) : cmd, ...payloads];
-      sent.push(Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
-    },
-  };
-  return { fake, sent };
-}
-
-const open = { isClosed: () => false } as unknown as NatsConnection;
 
 describe('publishing through the frame path (bus/nats-frame.ts)', () => {
   let nc: NatsConnection;
-  let natsPublish: Publish;
+  let natsPublish: NatsPublish;
 
   beforeAll(async () => {
     nc = await connect({ servers: natsUrl(), noAsyncTraces: true });
     const protocol = frameProtocol(nc);
     expect(protocol).not.toBeNull(); // the nats.js in use has what the frame path needs
-    natsPublish = Object.getPrototypeOf(protocol).publish as Publish;
+    natsPublish = Object.getPrototypeOf(protocol).publish as NatsPublish;
   });
 
   afterAll(async () => {
@@ -50,10 +32,10 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
     fc.assert(
       fc.property(subject, payload, fc.boolean(), fc.boolean(), fc.constantFrom(100, 1 << 20), (subj, data, withHeaders, serverHeaders, maxPayload) => {
         const info = { headers: serverHeaders, max_payload: maxPayload };
-        const ours = recorder(info);
-        const theirs = recorder(info);
+        const ours = frameRecorder(info);
+        const theirs = frameRecorder(info);
         const headers = withHeaders ? JSON_HEADER_BYTES : undefined;
-        const took = publishFrame(open, ours.fake as FrameProtocol, subj, data, headers);
+        const took = publishFrame(openConnection, ours.fake as FrameProtocol, subj, data, headers);
         let threw = false;
         try {
           if (/[ \n\r\t]/.test(subj) || subj.length === 0) throw new Error('nats.js refuses the subject (NatsConnection._check)');
@@ -92,13 +74,13 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
   });
 
   it('hands back a closed or draining connection, and one not yet told the server limits', () => {
-    const { fake, sent } = recorder({ headers: true, max_payload: 1 << 20 });
+    const { fake, sent } = frameRecorder({ headers: true, max_payload: 1 << 20 });
     const closed = { isClosed: () => true } as unknown as NatsConnection;
     expect(publishFrame(closed, fake as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
     fake.noMorePublishing = true;
-    expect(publishFrame(open, fake as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
+    expect(publishFrame(openConnection, fake as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
     const noInfo = { ...fake, noMorePublishing: false, info: undefined };
-    expect(publishFrame(open, noInfo as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
+    expect(publishFrame(openConnection, noInfo as FrameProtocol, 'a.b', Uint8Array.of(1))).toBe(false);
     expect(sent).toEqual([]);
   });
 

@@ -9,28 +9,8 @@ import { JSON_HEADER_BYTES, JSON_HEADERS } from '../../bus/nats-headers.ts';
 import { subjects, tokenProblem } from '../../bus/subjects.ts';
 import type { LeaseEvent } from '../../lease/types.ts';
 import { natsUrl } from '../support/nats.ts';
+import { frameRecorder, openConnection, type NatsPublish } from '../support/frame-recorder.ts';
 
-type Publish = (this: unknown, subject: string, data: Uint8Array, options?: { headers?: unknown }) => void;
-
-/** A stand-in for nats.js's protocol handler that records what reaches `sendCommand`, as bytes. */
-function recorder(info: { headers: boolean; max_payload: number }) {
-  const sent: Buffer[] = [];
-  const fake = {
-    info,
-    noMorePublishing: false,
-    outBytes: 0,
-    outMsgs: 0,
-    calls: 0,
-    sendCommand(cmd: Uint8Array | string, ...payloads: Uint8Array[]) {
-      this.calls++;
-      const parts = [typeof cmd === 'string' ? new TextEncoder().encode(cmd) : cmd, ...payloads];
-      sent.push(Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
-    },
-  };
-  return { fake, sent };
-}
-
-const open = { isClosed: () => false } as unknown as NatsConnection;
 const subj = subjects('c1');
 
 // Names mostly plain subject tokens, some that the subject or JSON refuses or must escape.
@@ -46,11 +26,11 @@ const event = fc.oneof(
 
 describe('lease events as whole messages (actors/event-frames.ts)', () => {
   let nc: NatsConnection;
-  let natsPublish: Publish;
+  let natsPublish: NatsPublish;
 
   beforeAll(async () => {
     nc = await connect({ servers: natsUrl(), noAsyncTraces: true });
-    natsPublish = Object.getPrototypeOf(frameProtocol(nc)).publish as Publish;
+    natsPublish = Object.getPrototypeOf(frameProtocol(nc)).publish as NatsPublish;
   });
 
   afterAll(async () => {
@@ -62,9 +42,9 @@ describe('lease events as whole messages (actors/event-frames.ts)', () => {
     fc.assert(
       fc.property(fc.array(event, { minLength: 1, maxLength: 40 }), fc.constantFrom(250, 1 << 20), (events, maxPayload) => {
         const info = { headers: true, max_payload: maxPayload };
-        const ours = recorder(info);
-        const theirs = recorder(info);
-        const frames = new EventFrames(open, ours.fake as FrameProtocol, subj.prefix);
+        const ours = frameRecorder(info);
+        const theirs = frameRecorder(info);
+        const frames = new EventFrames(openConnection, ours.fake as FrameProtocol, subj.prefix);
         // What the publisher does with an event `add` refuses: the usual publish (nats.js here).
         const usual = (target: typeof ours.fake, e: LeaseEvent, n: number) => {
           const k = e.key;
@@ -96,13 +76,13 @@ describe('lease events as whole messages (actors/event-frames.ts)', () => {
 
   it('takes nothing when the server lacks headers or the connection is closed or draining', () => {
     const e: LeaseEvent = { kind: 'claimed', key: { namespace: 'ns', model: 'm', lease: 'l' }, holder: 'h', expiry: 5, token: 1, index: 3 };
-    const noHeaders = recorder({ headers: false, max_payload: 1 << 20 });
-    expect(new EventFrames(open, noHeaders.fake as FrameProtocol, subj.prefix).add(e, 3, 0)).toBe(false);
-    const closed = recorder({ headers: true, max_payload: 1 << 20 });
+    const noHeaders = frameRecorder({ headers: false, max_payload: 1 << 20 });
+    expect(new EventFrames(openConnection, noHeaders.fake as FrameProtocol, subj.prefix).add(e, 3, 0)).toBe(false);
+    const closed = frameRecorder({ headers: true, max_payload: 1 << 20 });
     expect(new EventFrames({ isClosed: () => true } as unknown as NatsConnection, closed.fake as FrameProtocol, subj.prefix).add(e, 3, 0)).toBe(false);
-    const draining = recorder({ headers: true, max_payload: 1 << 20 });
+    const draining = frameRecorder({ headers: true, max_payload: 1 << 20 });
     draining.fake.noMorePublishing = true;
-    expect(new EventFrames(open, draining.fake as FrameProtocol, subj.prefix).add(e, 3, 0)).toBe(false);
+    expect(new EventFrames(openConnection, draining.fake as FrameProtocol, subj.prefix).add(e, 3, 0)).toBe(false);
     for (const r of [noHeaders, closed, draining]) expect(r.sent).toEqual([]);
   });
 
