@@ -353,7 +353,7 @@ export class FacadeLeader {
   }
 
   private failQueued(err: TenureError): void {
-    const items = this.queue.drainAll();
+    const items = this.queue.drainAll(this.clock.now());
     for (const item of items) answer(item.payload, err);
     if (items.length) {
       this.log.debug({ commands: items.length, code: err.code }, 'facade queue answered without proposing');

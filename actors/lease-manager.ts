@@ -54,6 +54,7 @@ export interface ManagedRaft {
   readonly term: number;
   readonly appliedIndex: number;
   readonly commitIndex: number;
+  /** Resolves once this node has applied everything committed before the call; rejects with DeadlineExceeded after `deadlineMs`. */
   readBarrier(deadlineMs?: number): Promise<number>;
 }
 
@@ -378,11 +379,15 @@ export class LeaseManager {
 
   private async wait(req: IncomingRequest): Promise<WaitReply> {
     const { key, deadlineMs } = parseWait(req.data);
+    // Fixed on arrival: the barrier's time comes out of the wait's budget, not on top of it (it
+    // used to be taken after the barrier, so under a herd of waits — barriers ≈ 1 s — answers came
+    // past the caller's own timer and a third of 10,000 waits ended in Timeout, unanswered).
+    const deadline = this.deadlineOf(req, deadlineMs, this.opts.defaultWaitMs ?? 30_000);
     // A ReadIndex barrier first, so a wait sent after a successful claim sees that claim even on
     // a follower that has not applied it yet (otherwise it would answer a stale "free").
-    await this.barrier(req);
+    await this.barrier(req, deadline);
     if (this.opts.stateMachine.fsm.get(key) === null) return { free: true, reason: 'free' };
-    const outcome = await this.waiters.add(key, this.deadlineOf(req, deadlineMs, this.opts.defaultWaitMs ?? 30_000));
+    const outcome = await this.waiters.add(key, deadline);
     return outcome.index === undefined ? { free: true, reason: outcome.reason } : { free: true, reason: outcome.reason, index: outcome.index };
   }
 
@@ -405,10 +410,11 @@ export class LeaseManager {
     };
   }
 
-  private async barrier(req: IncomingRequest): Promise<void> {
-    const remaining = this.deadlineOf(req, undefined, this.opts.defaultDeadlineMs ?? 5000) - this.clock.now();
+  /** A ReadIndex barrier within the request's deadline (and `until`, if earlier). */
+  private async barrier(req: IncomingRequest, until = Infinity): Promise<void> {
+    const remaining = Math.min(until, this.deadlineOf(req, undefined, this.opts.defaultDeadlineMs ?? 5000)) - this.clock.now();
     if (!(remaining > 0)) throw new TenureError('DeadlineExceeded', 'deadline passed before the read');
-    await this.opts.raft.readBarrier(remaining);
+    await this.opts.raft.readBarrier(remaining); // ends by `remaining` (DeadlineExceeded), whatever it waits on
   }
 
   /**

@@ -15,7 +15,7 @@ import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
 import { ProposalBatcher, type ProposalSettleAt } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
-import { ReadWaiters, SharedRequest } from './read-waiters.ts';
+import { beforeDeadline, ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
 import { SnapshotTaker } from './snapshot-taker.ts';
 import { inspectable } from './inspection.ts';
@@ -235,19 +235,20 @@ export class RaftNode {
    * Linearizable read barrier: resolves once this node has applied everything committed before the
    * call (ReadIndex, asking the leader when this node is a follower).
    */
-  async readBarrier(deadlineMs = this.opts.rpcTimeoutMs * 2): Promise<number> {
-    const index = this.core.role === 'leader' ? await this.readIndexAsLeader() : await this.readIndexFromLeader(deadlineMs);
-    await this.waitApplied(index);
-    return index;
+  readBarrier(deadlineMs = this.opts.rpcTimeoutMs * 2): Promise<number> {
+    const read = this.core.role === 'leader' ? this.readIndexAsLeader() : this.readIndexFromLeader(deadlineMs);
+    const safe = read.then((index) => this.waitApplied(index).then(() => index));
+    // The caller's deadline holds whatever the read waits on (a shared request, a lagging apply).
+    return beforeDeadline(safe, deadlineMs, () => new TenureError('DeadlineExceeded', 'deadline passed before the read was confirmed'));
   }
 
   private leaderReads = new SharedRequest<number>();
 
   private readIndexFromLeader(deadlineMs: number): Promise<number> {
-    return this.leaderReads.run(() => {
+    return this.leaderReads.run(Date.now() + deadlineMs, (ms) => {
       const leader = this.core.lead;
       if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
-      return this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs }).then((r) => r.index);
+      return this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => r.index);
     });
   }
 

@@ -45,17 +45,23 @@ export class ReadWaiters {
 /**
  * One request at a time, shared: callers arriving while one is out share the next one (not the
  * current: it may have been answered from a state older than their call), so a burst of ReadIndex
- * calls on a follower costs at most two round trips to the leader.
+ * calls on a follower costs at most two round trips to the leader. The shared request may take as
+ * long as the latest deadline among the callers sharing it (until the twenty-fourth session it
+ * took the budget of whoever arrived first, so one caller with little time left could fail a whole
+ * herd of waits with `Timeout`); each caller still stops at its own deadline (`beforeDeadline`).
  */
 export class SharedRequest<T> {
   private current: Promise<T> | null = null;
   private next: Promise<T> | null = null;
+  private nextDeadline = 0;
 
-  run(ask: () => Promise<T>): Promise<T> {
+  /** `deadline`: this caller's, in `now()` terms; `ask` is told how many ms the request may take. */
+  run(deadline: number, ask: (ms: number) => Promise<T>, now: () => number = Date.now): Promise<T> {
     if (!this.current) {
-      this.current = ask().finally(() => (this.current = null));
+      this.current = ask(Math.max(1, deadline - now())).finally(() => (this.current = null));
       return this.current;
     }
+    this.nextDeadline = this.next ? Math.max(this.nextDeadline, deadline) : deadline;
     this.next ??= this.current
       .then(
         () => undefined,
@@ -63,8 +69,28 @@ export class SharedRequest<T> {
       )
       .then(() => {
         this.next = null;
-        return this.run(ask);
+        return this.run(this.nextDeadline, ask, now);
       });
     return this.next;
   }
+}
+
+/**
+ * `work`, or `onLate()`'s error once `ms` have passed without it settling (the work itself goes on;
+ * its outcome is then ignored). The timer is cleared as soon as `work` settles.
+ */
+export function beforeDeadline<T>(work: Promise<T>, ms: number, onLate: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onLate()), Math.max(0, ms));
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }

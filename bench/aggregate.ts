@@ -37,6 +37,8 @@ export interface NodeSeries {
   shedPerSec: (number | null)[];
   /** Per lane refusals during that second. */
   shedByLane: Record<string, (number | null)[]>;
+  /** Refusals during that second by the admission rule that refused them (`too-slow`, `shedding`, …). */
+  shedByReason?: Record<string, (number | null)[]>;
   /** Legacy pubsub leader backlog. */
   legacyBacklog: (number | null)[];
   /** The facade leader's enqueue-to-commit p99 as the node reports it (ms). */
@@ -187,8 +189,8 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
-    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; pid: number | null } | null = null;
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, shedByReason: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
+    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; why: Record<string, number> | null; pid: number | null } | null = null;
     // A series first seen mid-run: null for the seconds before this one.
     const before = (): (number | null)[] => t.slice(0, ns.up.length - 1).map(() => null);
     for (const s of t) {
@@ -196,14 +198,15 @@ export class SeriesBuilder {
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         // Every per-second series gets a gap (derived from the series themselves, so none is missed).
-        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'stages') (arr as unknown[]).push(null);
+        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'shedByReason' && key !== 'stages') (arr as unknown[]).push(null);
         ns.up.push(false);
-        for (const lane of Object.keys(ns.shedByLane)) ns.shedByLane[lane].push(null);
+        for (const series of [ns.shedByLane, ns.shedByReason!]) for (const k of Object.keys(series)) series[k].push(null);
         for (const st of Object.values(ns.stages!)) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
         continue;
       }
       const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
       const shed: Record<string, number> | null = fl?.shed ?? fl?.refused ?? null;
+      const why: Record<string, number> | null = fl?.shedByReason ?? null;
       const samePid = prev && prev.pid === smp.pid;
       ns.up.push(true);
       ns.role.push(smp.role);
@@ -234,15 +237,20 @@ export class SeriesBuilder {
         const total = Object.values(shed).reduce((a, b) => a + (Number(b) || 0), 0);
         const prevTotal = prev?.shed && samePid ? Object.values(prev.shed).reduce((a, b) => a + (Number(b) || 0), 0) : null;
         ns.shedPerSec.push(prevTotal === null ? null : Math.max(0, total - prevTotal));
-        for (const [lane, v] of Object.entries(shed)) {
-          ns.shedByLane[lane] ??= before();
-          const pv = prev?.shed && samePid ? prev.shed[lane] : undefined;
-          ns.shedByLane[lane].push(pv === undefined ? null : Math.max(0, Number(v) - Number(pv)));
-        }
       } else {
         ns.shedPerSec.push(null);
       }
-      for (const lane of Object.keys(ns.shedByLane)) if (ns.shedByLane[lane].length < ns.up.length) ns.shedByLane[lane].push(null);
+      // Per key, what the counter rose by since the previous sample of the same process.
+      const deltas = (series: Record<string, (number | null)[]>, now: Record<string, number> | null, was: Record<string, number> | null | undefined) => {
+        for (const [k, v] of Object.entries(now ?? {})) {
+          series[k] ??= before();
+          const pv = was && samePid ? was[k] : undefined;
+          series[k].push(pv === undefined ? null : Math.max(0, Number(v) - Number(pv)));
+        }
+        for (const k of Object.keys(series)) if (series[k].length < ns.up.length) series[k].push(null);
+      };
+      deltas(ns.shedByLane, shed, prev?.shed);
+      deltas(ns.shedByReason!, why, prev?.why);
       const backlog = smp.forwarding?.legacy?.leader?.backlog;
       ns.legacyBacklog.push(typeof backlog === 'number' ? backlog : null);
       const cl = fl?.commitLatency as Record<string, number> | undefined;
@@ -254,7 +262,7 @@ export class SeriesBuilder {
         st.count!.push(typeof v.count === 'number' ? v.count : null);
       }
       for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
-      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, pid: smp.pid };
+      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, why: why ? { ...why } : null, pid: smp.pid };
     }
     return ns;
   }

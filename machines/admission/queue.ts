@@ -6,7 +6,7 @@
  *   its lane's watermark. Watermarks rise with priority (claim < revoke < extend), so under
  *   pressure claims are refused first and extensions last; the clock lane is never shed and never
  *   counts against client bounds. A command is also refused when the queue ahead of it (its lane
- *   and the lanes above) would take longer to drain, at the measured drain rate, than its caller
+ *   and the lanes above) would take longer to drain, at its measured service rate, than its caller
  *   still waits ('too-slow'): admitting it would only let it expire in the queue, and a queue of
  *   commands that all expire commits nothing useful (goodput falls to zero while throughput
  *   stays up — the metastable collapse seen at 5× overload). Refusals carry `retryAfterMs`.
@@ -17,7 +17,7 @@
  */
 import { admissionConfig, LANES, type AdmissionConfig, type AdmissionOverrides, type Lane } from './lanes.ts';
 import { Fifo } from './fifo.ts';
-import { LatencyHistogram, RateMeter, type LatencySummary } from './meters.ts';
+import { BusyRateMeter, LatencyHistogram, type LatencySummary } from './meters.ts';
 
 export interface QueuedCommand<T> {
   lane: Lane;
@@ -47,6 +47,8 @@ export interface AdmissionMetrics {
   admitted: Record<Lane, number>;
   /** Refusals (Overloaded) per lane. */
   shed: Record<Lane, number>;
+  /** Refusals (Overloaded) by why: which rule refused them. */
+  shedByReason: Record<RefusalReason, number>;
   expired: number;
   cancelled: number;
   /** Lanes currently refusing because of load. */
@@ -57,6 +59,11 @@ export interface AdmissionMetrics {
   lastBatch: number;
   /** Commands leaving the queue (proposed or dropped) per second over the rate window. */
   drainPerSec: number;
+  /**
+   * The same per second of the window's busy time (while commands waited): what the `too-slow`
+   * rule and retry hints go by; null when the queue was never busy for a whole ms of the window.
+   */
+  serviceRatePerSec: number | null;
   /** Enqueue to commit, for commands whose proposal resolved. */
   commitLatency: LatencySummary;
 }
@@ -83,12 +90,14 @@ export class AdmissionQueue<T> {
   private readonly sheddingNow: Record<Lane, boolean> = { clock: false, singular: false, extend: false, revoke: false, claim: false };
   private sheddingChanges = 0;
   private lastPurgeAt = -Infinity;
-  private readonly drained: RateMeter;
+  /** Departures, over wall time (`drainPerSec`) and over busy time (what `too-slow` and retry hints use). */
+  private readonly drained: BusyRateMeter;
   private readonly latency = new LatencyHistogram();
   private readonly counters = {
     peakLoad: 0,
     admitted: perLane(),
     shed: perLane(),
+    shedByReason: { 'lane-full': 0, shedding: 0, 'bytes-full': 0, 'too-slow': 0 } as Record<RefusalReason, number>,
     expired: 0,
     cancelled: 0,
     batches: 0,
@@ -100,7 +109,7 @@ export class AdmissionQueue<T> {
   constructor(opts: AdmissionQueueOptions<T>) {
     this.config = admissionConfig(opts.config);
     this.onDrop = opts.onDrop;
-    this.drained = new RateMeter(this.config.rateWindowMs);
+    this.drained = new BusyRateMeter(this.config.rateWindowMs);
     this.lanes = { clock: new Fifo(), singular: new Fifo(), extend: new Fifo(), revoke: new Fifo(), claim: new Fifo() };
   }
 
@@ -134,9 +143,11 @@ export class AdmissionQueue<T> {
     }
     if (refusal) {
       this.counters.shed[item.lane]++;
+      this.counters.shedByReason[refusal]++;
       return { admitted: false, lane: item.lane, reason: refusal, retryAfterMs: this.retryAfter(item, refusal, now) };
     }
     this.lanes[item.lane].push(item);
+    this.drained.busy(now);
     this.counters.admitted[item.lane]++;
     if (item.lane === 'clock') this.clockDepth++;
     else {
@@ -173,10 +184,7 @@ export class AdmissionQueue<T> {
         }
       }
     }
-    if (removed) {
-      this.drained.record(now, removed);
-      this.updateShedding();
-    }
+    if (removed) this.left(now, removed);
     if (batch.length) {
       const c = this.counters;
       c.batches++;
@@ -209,20 +217,18 @@ export class AdmissionQueue<T> {
       }
       removed += gone.length;
     }
-    if (removed) {
-      this.drained.record(now, removed);
-      this.updateShedding();
-    }
+    if (removed) this.left(now, removed);
     return { removed, nextDeadline };
   }
 
   /** Empties the queue (leadership lost, shutdown): the owner answers every command. */
-  drainAll(): QueuedCommand<T>[] {
+  drainAll(now: number): QueuedCommand<T>[] {
     const out: QueuedCommand<T>[] = [];
     for (const lane of LANES) out.push(...this.lanes[lane].drain());
     this.load = 0;
     this.bytes = 0;
     this.clockDepth = 0;
+    this.drained.idle(now);
     this.updateShedding();
     return out;
   }
@@ -243,6 +249,7 @@ export class AdmissionQueue<T> {
       queuedBytes: this.bytes,
       admitted: { ...c.admitted },
       shed: { ...c.shed },
+      shedByReason: { ...c.shedByReason },
       expired: c.expired,
       cancelled: c.cancelled,
       shedding: this.shedding(),
@@ -251,11 +258,19 @@ export class AdmissionQueue<T> {
       maxBatch: c.maxBatch,
       lastBatch: c.lastBatch,
       drainPerSec: this.drained.perMs(now) * 1000,
+      serviceRatePerSec: ((r) => (r === null ? null : r * 1000))(this.drained.perBusyMs(now)),
       commitLatency: this.latency.summary(),
     };
   }
 
   // ---- internals ----
+
+  /** `n` commands left the queue at `now` (proposed or dropped). */
+  private left(now: number, n: number): void {
+    this.drained.record(now, n);
+    if (this.load + this.clockDepth === 0) this.drained.idle(now);
+    this.updateShedding();
+  }
 
   private refusal(item: QueuedCommand<T>, now: number): RefusalReason | undefined {
     const lane = item.lane;
@@ -269,9 +284,13 @@ export class AdmissionQueue<T> {
 
   /**
    * Expected wait (ms) of a command joining `lane` now: the commands ahead of it (its lane and the
-   * lanes above) over the drain rate. A queue shorter than one batch leaves with the next
-   * proposal, so it counts as no wait; with no drain measured yet (a burst into an idle queue, or
-   * Raft stalled for a whole window) this rule refuses nothing and the lanes' bounds apply.
+   * lanes above) over the service rate — departures per ms of the window's *busy* time, not of
+   * wall time: after an idle spell the wall-time rate counts the idle part and would call a burst
+   * into a queue that drains thousands per second seconds deep (seen in the leaseclaimer bench: a
+   * herd of 2,000 extensions falling due at once during a half-second stall was refused 3,357
+   * times — by this rule, the only one that could refuse them — and 165 failed). A queue shorter than one batch leaves with the next proposal, so it
+   * counts as no wait; with no departure measured (a burst into an idle queue, or Raft stalled for
+   * a whole window) this rule refuses nothing and the lanes' bounds apply.
    */
   private waitAhead(lane: Lane, now: number): number {
     let ahead = 0;
@@ -280,14 +299,15 @@ export class AdmissionQueue<T> {
       if (l === lane) break;
     }
     if (ahead < this.config.maxBatchCommands) return 0;
-    const rate = this.drained.perMs(now);
-    return rate > 0 ? ahead / rate : 0;
+    const rate = this.drained.perBusyMs(now);
+    return rate !== null && rate > 0 ? ahead / rate : 0;
   }
 
   /**
    * When to retry: how many commands must leave the queue before this command would be admitted,
-   * divided by the rate at which commands currently leave it (proposed or dropped, measured over
-   * `rateWindowMs`). Nothing leaving (Raft stalled) gives the maximum. The hint is a lower bound
+   * divided by the rate at which commands currently leave it (proposed or dropped, over
+   * `rateWindowMs`): the service rate, or the wall-time rate while no busy time is measured.
+   * Nothing leaving (Raft stalled) gives the maximum. The hint is a lower bound
    * under sustained load; clients add jitter so retries do not arrive in lockstep.
    */
   private retryAfter(item: QueuedCommand<T>, reason: RefusalReason, now: number): number {
@@ -314,7 +334,7 @@ export class AdmissionQueue<T> {
       const average = this.load ? this.bytes / this.load : item.size;
       needed = Math.ceil((this.bytes + item.size - maxQueuedBytes) / Math.max(1, average));
     }
-    const rate = this.drained.perMs(now);
+    const rate = this.drained.perBusyMs(now) ?? this.drained.perMs(now);
     const ms = rate > 0 ? Math.max(1, needed) / rate : maxRetryAfterMs;
     return Math.ceil(Math.min(maxRetryAfterMs, Math.max(minRetryAfterMs, ms)));
   }

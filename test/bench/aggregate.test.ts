@@ -54,7 +54,9 @@ describe('SeriesBuilder', () => {
 
   it('turns node samples into CPU %, RSS MB, queue depth and shed-per-second series; a new pid resets deltas', () => {
     const b = new SeriesBuilder(['n1', 'n2']);
-    const fwd = (depth: number, shed: number) => ({ facade: { leader: { depth: { claim: depth, extend: 1 }, shed: { claim: shed, extend: 0 } } } });
+    const fwd = (depth: number, shed: number) => ({
+      facade: { leader: { depth: { claim: depth, extend: 1 }, shed: { claim: shed, extend: 0 }, shedByReason: { shedding: shed, 'too-slow': shed * 2 } } },
+    });
     b.addNodeSample(0, [sample('n1', { cpuMicros: 1_000_000, forwarding: fwd(5, 10) }), sample('n2', { up: false })], 10_000);
     b.addNodeSample(1, [sample('n1', { cpuMicros: 1_500_000, rss: 128 * 2 ** 20, forwarding: fwd(7, 25) }), sample('n2', {})], 11_000);
     b.addNodeSample(2, [sample('n1', { pid: 11, cpuMicros: 100_000, forwarding: fwd(0, 0) }), sample('n2', {})], 12_000);
@@ -64,7 +66,9 @@ describe('SeriesBuilder', () => {
     expect(n1.queueDepth).toEqual([6, 8, 1]);
     expect(n1.shedPerSec).toEqual([null, 15, null]);
     expect(n1.shedByLane.claim).toEqual([null, 15, null]);
+    expect(n1.shedByReason).toEqual({ shedding: [null, 15, null], 'too-slow': [null, 30, null] });
     expect(b.build(3).nodes.n2.up).toEqual([false, true, true]);
+    expect(b.build(3).nodes.n2.shedByReason).toEqual({});
   });
 
   it('records each second’s Raft stage percentiles per node, and the run summary takes their median', () => {

@@ -66,10 +66,10 @@ describe('AdmissionQueue', () => {
 
     for (let i = 0; i < 25; i++) q.offer(item('extend'), 0);
     expect(q.takeBatch(1)).toHaveLength(10); // maxBatchCommands
-    q.drainAll();
+    q.drainAll(1);
     for (let i = 0; i < 5; i++) q.offer(item('extend', 0, 1_000_000, 300), 0);
     expect(q.takeBatch(1)).toHaveLength(3); // 3 × 300 ≤ 1000 bytes
-    q.drainAll();
+    q.drainAll(1);
     q.offer(item('extend', 0, 1_000_000, 5000), 0);
     expect(q.takeBatch(1)).toHaveLength(1); // an oversize command still goes, alone
   });
@@ -160,8 +160,8 @@ describe('AdmissionQueue', () => {
     q.takeBatch(10);
     q.takeBatch(20);
     for (let i = 0; i < 30; i++) expect(q.offer(item('extend', 20), 20).admitted).toBe(true);
-    const rate = q.metrics(20).drainPerSec / 1000; // commands per ms
-    expect(rate).toBeGreaterThan(0);
+    const rate = q.metrics(20).serviceRatePerSec! / 1000; // commands per busy ms: 20 left in 20 busy ms
+    expect(rate).toBeCloseTo(1, 5);
     const wait = 30 / rate; // 30 extends ahead
     const hasty = q.offer(item('extend', 20, 20 + wait / 2), 20);
     expect(hasty).toMatchObject({ admitted: false, reason: 'too-slow', lane: 'extend' });
@@ -171,16 +171,48 @@ describe('AdmissionQueue', () => {
     expect(q.offer(item('singular', 20, 20 + wait / 2), 20).admitted).toBe(true);
   });
 
-  it('derives retry-after from the drain rate and the excess load', () => {
+  it('derives retry-after from the service rate and the excess load', () => {
     const { q } = queue();
     for (let i = 0; i < 40; i++) q.offer(item('claim', 0), 0);
     // Nothing has drained yet: the hint is the maximum (Raft may be stalled).
     const stalled = q.offer(item('claim', 0), 0);
     expect(stalled).toMatchObject({ admitted: false, reason: 'shedding', retryAfterMs: 5000 });
-    // Drain 10 commands over the window: 0.1 per ms. Load 30 ≥ resume mark 20: 11 must leave → 110 ms.
+    // 10 commands leave in 50 ms of busy queue: 0.2 per ms. Load 30 ≥ resume mark 20: 11 must leave → 55 ms.
     q.takeBatch(50);
     const hinted = q.offer(item('claim', 50), 50);
-    expect(hinted).toMatchObject({ admitted: false, reason: 'shedding', retryAfterMs: 110 });
+    expect(hinted).toMatchObject({ admitted: false, reason: 'shedding', retryAfterMs: 55 });
+  });
+
+  it('judges a burst after an idle spell by the rate the queue drains at while busy, not over wall time', () => {
+    const { q } = queue();
+    // 20 commands leave within 2 ms of busy queue (10 per ms), then the queue idles.
+    for (let i = 0; i < 20; i++) q.offer(item('extend', 0), 0);
+    q.takeBatch(1);
+    q.takeBatch(2);
+    // 88 ms later a burst of 30 arrives, each caller waiting 20 ms more. Over the 100 ms window's
+    // wall time the drain rate is 0.2 per ms (150 ms for 30 ahead), but the queue serves 10 per ms.
+    const m = q.metrics(90);
+    expect(m.drainPerSec).toBeCloseTo(200, 5);
+    expect(m.serviceRatePerSec).toBeCloseTo(10_000, 5);
+    for (let i = 0; i < 30; i++) expect(q.offer(item('extend', 90, 110), 90)).toEqual({ admitted: true });
+    // Still refused when it truly cannot be reached: 30 ahead at 10 per ms is 3 ms, a 2 ms budget is too short.
+    expect(q.offer(item('extend', 90, 92), 90)).toMatchObject({ admitted: false, reason: 'too-slow' });
+  });
+
+  it('reports the same rate over busy and wall time while the queue never empties', () => {
+    const { q } = queue();
+    let t = 0;
+    for (let i = 0; i < 25; i++) q.offer(item('revoke', t), t);
+    for (t = 10; t <= 200; t += 10) {
+      q.takeBatch(t); // 10 leave every 10 ms …
+      for (let i = 0; i < 10; i++) q.offer(item('revoke', t), t); // … and 10 arrive: never empty
+    }
+    const m = q.metrics(200);
+    expect(m.drainPerSec).toBeCloseTo(1000, 5);
+    // Equal up to the window's edge: the wall-time meter divides by its whole window, the busy one
+    // by the time elapsed in it (90 of 100 ms here).
+    expect(m.serviceRatePerSec! / m.drainPerSec).toBeGreaterThan(0.9);
+    expect(m.serviceRatePerSec! / m.drainPerSec).toBeLessThan(1.15);
   });
 
   it('recovers once load falls below the resume mark (hysteresis)', () => {
