@@ -53,7 +53,7 @@ describe('claim race, wait, expiry and fencing (3 nodes, real NATS)', () => {
     expect(w1).toMatchObject({ free: true, reason: 'revoked' });
 
     // The loser now claims; the old winner stops extending; the next waiter wakes on expiry.
-    const second = await loser.claim(key, loserName, 600);
+    const second = await loser.claim(key, loserName, 1500);
     expect(second.token).toBeGreaterThan(firstToken);
     const t0 = Date.now();
     const w2 = await winner.wait(key, { deadlineMs: 10_000 });

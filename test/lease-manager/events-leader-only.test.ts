@@ -41,8 +41,10 @@ describe('lease events, leader-only mode on NATS', () => {
       const key = { namespace: NS, model: 'lo', lease: `l${i}` };
       ops.push(
         (async () => {
-          await a.claim(key, 'a/0', 300);
-          await a.extend(key, 'a/0', 5000);
+          // Long enough that the extend cannot miss it, however long the 2,000-claim burst below
+          // keeps it queued (a 300 ms claim expired first on a loaded CI machine: NotHeld).
+          await a.claim(key, 'a/0', 30_000);
+          await a.extend(key, 'a/0', 60_000);
           if (i % 3 === 0) await a.pin(key, 'machine-0');
           if (i % 3 === 0) await a.unpin(key, 'machine-0');
           if (i % 2 === 0) await a.revoke(key, 'a/0');

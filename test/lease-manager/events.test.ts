@@ -39,7 +39,7 @@ async function traffic(round: string): Promise<void> {
     const key = { namespace: NS, model: `m-${round}`, lease: `l${i}` };
     ops.push(
       (async () => {
-        await a.claim(key, 'a/0', 300); // short: some of these expire via the clock updater
+        await a.claim(key, 'a/0', 3000); // not so short that the extend below can find it expired on a loaded machine
         await b.claim(key, 'b/0', 5000).catch(() => {}); // Held
         await a.extend(key, 'a/0', 5000);
         if (i % 3 === 0) await a.pin(key, 'machine-0');
