@@ -32,7 +32,7 @@ import {
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
-import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaders } from './nats-headers.ts';
+import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBytes, replyHeaders } from './nats-headers.ts';
 import { frameProtocol, publishFrame, type FrameProtocol } from './nats-frame.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
@@ -241,9 +241,9 @@ export class NatsBus implements Bus {
           if (reply.errorCode === 'Internal') this.counters.internalErrors++;
         }
         if (!replyTo) return; // published, not requested: nobody to answer
-        // Plain and JSON answers through the frame path; error answers (their own headers) through nats.js.
-        const frameHeaders = reply.errorCode ? null : reply.json ? JSON_HEADER_BYTES : undefined;
-        if (frameHeaders !== null && this.frames && publishFrame(this.nc, this.frames, replyTo, reply.bytes, frameHeaders)) return;
+        // Every answer through the frame path, errors too (their header block encoded once per code).
+        const frameHeaders = this.frames ? replyHeaderBytes(reply) : null;
+        if (frameHeaders !== null && publishFrame(this.nc, this.frames!, replyTo, reply.bytes, frameHeaders)) return;
         this.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply) });
       }, opts.admit);
     });

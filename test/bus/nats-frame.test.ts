@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { frameProtocol, publishFrame, type FrameProtocol } from '../../bus/nats-frame.ts';
-import { JSON_HEADER_BYTES, JSON_HEADERS } from '../../bus/nats-headers.ts';
+import { JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBytes, replyHeaders } from '../../bus/nats-headers.ts';
+import { ERROR_CODES, TenureError } from '../../errors/errors.ts';
 import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
 import { frameRecorder, openConnection, type NatsPublish } from '../support/frame-recorder.ts';
 
@@ -106,5 +107,49 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
     expect(got.map((m) => JSON.parse(new TextDecoder().decode(m.data)).i)).toEqual([...Array(30).keys()]);
     got.forEach((m, i) => expect(m.headers?.get('Content-Type') ?? null).toBe(i % 3 === 2 ? null : 'application/json'));
     expect(nc.stats().outMsgs - before).toBe(30);
+  });
+
+  it("error answers take the frame path with nats.js's own encoding of their headers, and arrive typed and intact", async () => {
+    for (const code of ERROR_CODES) {
+      for (const json of [false, true]) {
+        const reply = { bytes: new Uint8Array(), json, errorCode: code };
+        const want = (replyHeaders(reply) as unknown as { encode(): Uint8Array }).encode();
+        expect(replyHeaderBytes(reply)).toEqual(want);
+        expect(replyHeaderBytes(reply)).toBe(replyHeaderBytes(reply)); // encoded once, kept
+      }
+    }
+    const server = await connectBus({ name: 'frame-errors' });
+    const client = await connectBus({ name: 'frame-errors-client' });
+    const subject = `${uniqueCluster('frame-err')}.op`;
+    const sub = server.serve(subject, (req) => {
+      const code = (req.data as { code: (typeof ERROR_CODES)[number] }).code;
+      throw new TenureError(code, `failed with ${code}`, { retryAfterMs: 7 });
+    });
+    const before = frameProtocol(server.nc)!.outMsgs;
+    let viaNatsJs = 0;
+    const publish = server.nc.publish.bind(server.nc);
+    server.nc.publish = (...args: Parameters<typeof publish>) => {
+      viaNatsJs++;
+      publish(...args);
+    };
+    try {
+      await server.nc.flush();
+      for (const code of ['Held', 'Overloaded', 'DeadlineExceeded', 'Invalid'] as const) {
+        // msgpack through the bus client: a typed error with its details.
+        const err = await client.request(subject, { code }, { deadlineMs: 2000 }).then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(TenureError);
+        expect(err).toMatchObject({ code, message: `failed with ${code}`, details: { retryAfterMs: 7 } });
+        // JSON, as `nats req` sends it: the header names the code, the body is readable JSON.
+        const m = await nc.request(subject, new TextEncoder().encode(JSON.stringify({ code })), { timeout: 2000 });
+        expect(m.headers?.get('Tenure-Error')).toBe(code);
+        expect(m.headers?.get('Content-Type')).toBe('application/json');
+        expect(JSON.parse(new TextDecoder().decode(m.data))).toMatchObject({ code, message: `failed with ${code}`, retryAfterMs: 7 });
+      }
+      expect(frameProtocol(server.nc)!.outMsgs - before).toBe(8); // the answers, nothing else
+      expect(viaNatsJs).toBe(0); // all through the frame path
+    } finally {
+      sub.unsubscribe();
+      await Promise.all([server.close(), client.close()]);
+    }
   });
 });
