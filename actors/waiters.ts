@@ -7,6 +7,13 @@
  * (retryAfterMs) instead of queueing — an unbounded waiter set is exactly the memory growth the
  * Juju seeds warn about. Each waiter ends exactly once: woken, deadline passed
  * (`DeadlineExceeded`), aborted (`Cancelled`), or the node stopping (`Cancelled`).
+ *
+ * Deadlines share timers: a waiter's deadline is rounded up to the next `DEADLINE_TICK_MS` and every
+ * waiter due in the same tick is answered by one timer, in one synchronous loop. A herd of waits
+ * with one deadline used to be thousands of timers, each answer written to the socket on its own
+ * (nats.js flushes in a microtask, and Node drains microtasks between timer callbacks); now their
+ * answers leave together. The rounding answers at most one tick late, never early; the lease
+ * manager's deadlines already keep a margin before the caller's own timer.
  */
 import { keyId } from '../lease/state.ts';
 import type { LeaseKey } from '../lease/types.ts';
@@ -24,9 +31,12 @@ export interface WaitOutcome {
 
 interface Waiter {
   key: LeaseKey;
+  /** keyId of `key`. */
+  id: string;
   resolve: (o: WaitOutcome) => void;
   reject: (e: TenureError) => void;
-  timer: unknown;
+  /** The deadline tick whose timer ends this waiter (absent: no timer, the deadline is too far). */
+  due?: number;
   signal?: AbortSignal;
   onAbort?: () => void;
 }
@@ -39,9 +49,18 @@ export interface WaitersOptions {
 }
 
 export const DEFAULT_MAX_WAITERS = 10_000;
+/** Granularity of waiter deadlines: waiters due in the same tick share one timer. */
+export const DEADLINE_TICK_MS = 10;
+
+interface Tick {
+  timer: unknown;
+  waiters: Set<Waiter>;
+}
 
 export class Waiters {
   private readonly byKey = new Map<string, Set<Waiter>>();
+  /** Waiters by deadline tick; at most one per waiter, so bounded by `max`. */
+  private readonly ticks = new Map<number, Tick>();
   private count = 0;
   private readonly max: number;
   private readonly clock: Clock;
@@ -72,10 +91,8 @@ export class Waiters {
     if (!(remaining > 0)) return Promise.reject(new TenureError('DeadlineExceeded', 'deadline passed while waiting for release'));
     const id = keyId(key.namespace, key.model, key.lease);
     return new Promise<WaitOutcome>((resolve, reject) => {
-      const w: Waiter = { key, resolve, reject, timer: undefined, signal };
-      if (remaining <= MAX_TIMER_MS) {
-        w.timer = this.clock.setTimeout(() => this.end(id, w, new TenureError('DeadlineExceeded', 'deadline passed while waiting for release')), remaining);
-      }
+      const w: Waiter = { key, id, resolve, reject, signal };
+      if (remaining <= MAX_TIMER_MS) this.schedule(w, Math.ceil(deadline / DEADLINE_TICK_MS) * DEADLINE_TICK_MS);
       if (signal) {
         w.onAbort = () => this.end(id, w, new TenureError('Cancelled', 'wait cancelled'));
         signal.addEventListener('abort', w.onAbort, { once: true });
@@ -113,9 +130,35 @@ export class Waiters {
     if (!set || !set.delete(w)) return; // already ended
     if (set.size === 0) this.byKey.delete(id);
     this.count--;
-    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
+    if (w.due !== undefined) this.unschedule(w, w.due);
     if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
     if (outcome instanceof TenureError) w.reject(outcome);
     else w.resolve(outcome);
+  }
+
+  /** Puts `w` in the tick ending at `due`, starting that tick's timer if it is the first. */
+  private schedule(w: Waiter, due: number): void {
+    w.due = due;
+    let tick = this.ticks.get(due);
+    if (!tick) {
+      const waiters = new Set<Waiter>();
+      tick = { waiters, timer: this.clock.setTimeout(() => this.expire(due), Math.max(0, due - this.clock.now())) };
+      this.ticks.set(due, tick);
+    }
+    tick.waiters.add(w);
+  }
+
+  private unschedule(w: Waiter, due: number): void {
+    const tick = this.ticks.get(due);
+    if (!tick || !tick.waiters.delete(w) || tick.waiters.size > 0) return;
+    this.ticks.delete(due);
+    this.clock.clearTimeout(tick.timer);
+  }
+
+  /** The tick `due` has come: every waiter still in it gets `DeadlineExceeded`, in one loop. */
+  private expire(due: number): void {
+    const tick = this.ticks.get(due);
+    if (!tick) return;
+    for (const w of tick.waiters) this.end(w.id, w, new TenureError('DeadlineExceeded', 'deadline passed while waiting for release'));
   }
 }

@@ -8,7 +8,7 @@ import { TenureError } from '../../errors/errors.ts';
 import type { Bus } from '../../bus/types.ts';
 import type { LeaseCommand, LeaseResult } from '../../lease/types.ts';
 import { DirectForwarder } from '../../actors/forwarder.ts';
-import { Waiters } from '../../actors/waiters.ts';
+import { DEADLINE_TICK_MS, Waiters } from '../../actors/waiters.ts';
 import { ClockUpdater } from '../../actors/clock-updater.ts';
 import { ManualLeadership } from '../../actors/leadership-feed.ts';
 import { encodeLeaseCommand, LeaseStateMachine } from '../../actors/lease-state-machine.ts';
@@ -93,6 +93,46 @@ describe('Waiters', () => {
     await timedOut;
     expect(w.size).toBe(0);
     expect(w.rejected).toBe(1);
+  });
+
+  it('answers waiters due in the same tick from one timer, never before their deadline, at most a tick late', async () => {
+    const clock = new SimClock(0);
+    let timers = 0;
+    let fired = 0;
+    const counting = {
+      now: () => clock.now(),
+      setTimeout: (fn: () => void, ms: number) => (timers++, clock.setTimeout(() => (fired++, fn()), ms)),
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+    };
+    const w = new Waiters({ clock: counting });
+    const endedAt = new Map<number, number>();
+    const deadlines = Array.from({ length: 3000 }, (_, i) => 1001 + (i % 29)); // 1001 … 1029: ticks 1010, 1020, 1030
+    const all = deadlines.map((d, i) =>
+      w.add({ ...key, lease: `l${i % 50}` }, d).then(
+        () => expect.unreachable('nothing released them'),
+        (err: TenureError) => {
+          expect(err.code).toBe('DeadlineExceeded');
+          endedAt.set(i, clock.now());
+        },
+      ),
+    );
+    expect(timers).toBe(3);
+    await clock.advanceTo(1009);
+    expect(endedAt.size).toBe(0);
+    await clock.advanceTo(1030);
+    await Promise.all(all);
+    expect(fired).toBe(3);
+    deadlines.forEach((d, i) => {
+      expect(endedAt.get(i)).toBeGreaterThanOrEqual(d);
+      expect(endedAt.get(i)! - d).toBeLessThan(DEADLINE_TICK_MS);
+    });
+    expect(w.size).toBe(0);
+    // A tick whose waiters were all woken first leaves no timer behind.
+    const early = [w.add(key, 2005), w.add(key, 2007)];
+    expect(clock.nextAt()).toBe(2010);
+    w.released(key, 'revoked', 9);
+    await Promise.all(early);
+    expect(clock.nextAt()).toBeUndefined();
   });
 });
 
