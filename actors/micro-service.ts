@@ -8,7 +8,8 @@
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '@nats-io/services';
 import { CONTENT_TYPE_HEADER, DEADLINE_HEADER, LANE_HEADER } from '../bus/codec.ts';
-import { deadlineFrom, header, replyHeaders } from '../bus/nats-headers.ts';
+import { frameProtocol, publishFrame } from '../bus/nats-frame.ts';
+import { deadlineFrom, header, replyHeaderBlocks, replyHeaders } from '../bus/nats-headers.ts';
 import { runHandler, type RawReply } from '../bus/serve-core.ts';
 import type { RequestHandler, ServeOptions } from '../bus/types.ts';
 import type { ErrorCode } from '../errors/errors.ts';
@@ -61,6 +62,8 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
     queue: opts.queue,
     statsHandler: opts.stats ? async (ep) => opts.stats!((ep as unknown as { name: string }).name) : undefined,
   });
+  const frames = frameProtocol(opts.nc);
+  const headerBlocks = replyHeaderBlocks(serviceErrorHeaders);
   for (const ep of endpoints) {
     svc.addEndpoint(ep.name, {
       subject: ep.subject,
@@ -75,8 +78,15 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
           lane: header(msg.headers, LANE_HEADER),
         };
         if (raw.deadline <= Date.now()) return; // the caller gave up while this waited in a backlog: drop unread
+        // The reply callback keeps the reply subject, not the message (and its payload) until then.
+        const replyTo = msg.reply;
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {
-          if (msg.reply) msg.respond(reply.bytes, { headers: replyHeaders(reply, serviceErrorHeaders) as never });
+          if (!replyTo) return;
+          // Through the frame path (one protocol line written in place, the header block encoded
+          // once per error code); what it hands back goes through nats.js, as `msg.respond` would.
+          const h = frames ? headerBlocks(reply) : null;
+          if (h !== null && publishFrame(opts.nc, frames!, replyTo, reply.bytes, h)) return;
+          opts.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply, serviceErrorHeaders) });
         }, ep.admit);
       },
     });

@@ -32,7 +32,7 @@ import {
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
-import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBytes, replyHeaders } from './nats-headers.ts';
+import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBlocks, replyHeaders } from './nats-headers.ts';
 import { frameProtocol, publishFrame, type FrameProtocol } from './nats-frame.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
@@ -83,6 +83,8 @@ const PENDING_LIMIT_BYTES = 1024 * 1024;
 
 /** Options of every JSON publish, shared (nats.js only reads them, and sets `reply` to ''). */
 const JSON_PUBLISH = { headers: JSON_HEADERS };
+/** Encoded header blocks of our answers (bus/nats-headers.ts). */
+const replyHeaderBytes = replyHeaderBlocks();
 
 export class NatsBus implements Bus {
   readonly nc: NatsConnection;

@@ -42,26 +42,29 @@ export const JSON_HEADERS = frozenHeaders([[CONTENT_TYPE_HEADER, JSON_CONTENT_TY
 export const JSON_HEADER_BYTES: Uint8Array = (JSON_HEADERS as MsgHdrs & { encode?: () => Uint8Array }).encode?.() ?? new TextEncoder().encode(`NATS/1.0\r\n${CONTENT_TYPE_HEADER}: ${JSON_CONTENT_TYPE}\r\n\r\n`);
 
 /**
- * The encoded header block of a reply as nats.js would encode `replyHeaders(reply)`: the JSON block
- * for plain JSON answers, none for plain msgpack ones, and for errors one block per error code and
- * format, encoded once and kept (at most two per `ErrorCode`, a closed set). Lets error answers —
- * a herd of `DeadlineExceeded`, the `Overloaded` refusals of shedding — take the frame path
- * (bus/nats-frame.ts) instead of building and encoding nats.js headers for each. `null` when this
- * nats.js cannot hand out encoded headers (the caller publishes through nats.js).
+ * Encoded header blocks of replies, as nats.js would encode `replyHeaders(reply, extraForErrors)`:
+ * the JSON block for plain JSON answers, none for plain msgpack ones, and for errors one block per
+ * error code and format, encoded on first use and kept (at most two per `ErrorCode`, a closed set).
+ * Lets every answer — a herd of `DeadlineExceeded`, the `Overloaded` refusals of shedding — take
+ * the frame path (bus/nats-frame.ts) instead of building and encoding nats.js headers each time.
+ * The returned function gives `null` when this nats.js cannot hand out encoded headers (the caller
+ * then publishes through nats.js).
  */
-export function replyHeaderBytes(reply: RawReply): Uint8Array | undefined | null {
-  if (!reply.errorCode) return reply.json ? JSON_HEADER_BYTES : undefined;
-  const key = reply.json ? `j:${reply.errorCode}` : `m:${reply.errorCode}`;
-  let bytes = errorHeaderBlocks.get(key);
-  if (bytes === undefined) {
-    const h = replyHeaders(reply) as MsgHdrs & { encode?: () => Uint8Array };
-    if (typeof h.encode !== 'function') return null;
-    bytes = h.encode();
-    errorHeaderBlocks.set(key, bytes);
-  }
-  return bytes;
+export function replyHeaderBlocks(extraForErrors?: (h: MsgHdrs, code: string) => void): (reply: RawReply) => Uint8Array | undefined | null {
+  const errorBlocks = new Map<string, Uint8Array>();
+  return (reply) => {
+    if (!reply.errorCode) return reply.json ? JSON_HEADER_BYTES : undefined;
+    const key = reply.json ? `j:${reply.errorCode}` : `m:${reply.errorCode}`;
+    let bytes = errorBlocks.get(key);
+    if (bytes === undefined) {
+      const h = replyHeaders(reply, extraForErrors) as MsgHdrs & { encode?: () => Uint8Array };
+      if (typeof h.encode !== 'function') return null;
+      bytes = h.encode();
+      errorBlocks.set(key, bytes);
+    }
+    return bytes;
+  };
 }
-const errorHeaderBlocks = new Map<string, Uint8Array>();
 
 /** Headers of a reply: `Tenure-Error` for errors, Content-Type for JSON; `extra` adds more for errors. */
 export function replyHeaders(reply: RawReply, extraForErrors?: (h: MsgHdrs, code: string) => void): MsgHdrs | undefined {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { frameProtocol, publishFrame, type FrameProtocol } from '../../bus/nats-frame.ts';
-import { JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBytes, replyHeaders } from '../../bus/nats-headers.ts';
+import { JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBlocks, replyHeaders } from '../../bus/nats-headers.ts';
 import { ERROR_CODES, TenureError } from '../../errors/errors.ts';
 import { connectBus, natsUrl, uniqueCluster } from '../support/nats.ts';
 import { frameRecorder, openConnection, type NatsPublish } from '../support/frame-recorder.ts';
@@ -110,13 +110,18 @@ describe('publishing through the frame path (bus/nats-frame.ts)', () => {
   });
 
   it("error answers take the frame path with nats.js's own encoding of their headers, and arrive typed and intact", async () => {
-    for (const code of ERROR_CODES) {
-      for (const json of [false, true]) {
-        const reply = { bytes: new Uint8Array(), json, errorCode: code };
-        const want = (replyHeaders(reply) as unknown as { encode(): Uint8Array }).encode();
-        expect(replyHeaderBytes(reply)).toEqual(want);
-        expect(replyHeaderBytes(reply)).toBe(replyHeaderBytes(reply)); // encoded once, kept
+    const extra = (h: { set(k: string, v: string): void }, code: string) => h.set('Extra-Code', code);
+    for (const [replyHeaderBytes, extraForErrors] of [[replyHeaderBlocks(), undefined], [replyHeaderBlocks(extra), extra]] as const) {
+      for (const code of ERROR_CODES) {
+        for (const json of [false, true]) {
+          const reply = { bytes: new Uint8Array(), json, errorCode: code };
+          const want = (replyHeaders(reply, extraForErrors) as unknown as { encode(): Uint8Array }).encode();
+          expect(replyHeaderBytes(reply)).toEqual(want);
+          expect(replyHeaderBytes(reply)).toBe(replyHeaderBytes(reply)); // encoded once, kept
+        }
       }
+      expect(replyHeaderBytes({ bytes: new Uint8Array(), json: true })).toBe(JSON_HEADER_BYTES);
+      expect(replyHeaderBytes({ bytes: new Uint8Array(), json: false })).toBeUndefined();
     }
     const server = await connectBus({ name: 'frame-errors' });
     const client = await connectBus({ name: 'frame-errors-client' });
