@@ -51,16 +51,17 @@ export const JSON_HEADER_BYTES: Uint8Array = (JSON_HEADERS as MsgHdrs & { encode
  * then publishes through nats.js).
  */
 export function replyHeaderBlocks(extraForErrors?: (h: MsgHdrs, code: string) => void): (reply: RawReply) => Uint8Array | undefined | null {
-  const errorBlocks = new Map<string, Uint8Array>();
+  const msgpackErrors = new Map<string, Uint8Array>();
+  const jsonErrors = new Map<string, Uint8Array>();
   return (reply) => {
     if (!reply.errorCode) return reply.json ? JSON_HEADER_BYTES : undefined;
-    const key = reply.json ? `j:${reply.errorCode}` : `m:${reply.errorCode}`;
-    let bytes = errorBlocks.get(key);
+    const blocks = reply.json ? jsonErrors : msgpackErrors;
+    let bytes = blocks.get(reply.errorCode);
     if (bytes === undefined) {
       const h = replyHeaders(reply, extraForErrors) as MsgHdrs & { encode?: () => Uint8Array };
       if (typeof h.encode !== 'function') return null;
       bytes = h.encode();
-      errorBlocks.set(key, bytes);
+      blocks.set(reply.errorCode, bytes);
     }
     return bytes;
   };
