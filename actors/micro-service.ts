@@ -8,9 +8,8 @@
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Svcm, ServiceErrorCodeHeader, ServiceErrorHeader, type Service } from '@nats-io/services';
 import { CONTENT_TYPE_HEADER, DEADLINE_HEADER, LANE_HEADER } from '../bus/codec.ts';
-import { frameProtocol, publishFrame } from '../bus/nats-frame.ts';
-import { deadlineFrom, header, replyHeaderBlocks, replyHeaders } from '../bus/nats-headers.ts';
-import { runHandler, type RawReply } from '../bus/serve-core.ts';
+import { deadlineFrom, header, replyPublisher } from '../bus/nats-headers.ts';
+import { runHandler } from '../bus/serve-core.ts';
 import type { RequestHandler, ServeOptions } from '../bus/types.ts';
 import type { ErrorCode } from '../errors/errors.ts';
 import type { Logger } from '../log/logger.ts';
@@ -62,8 +61,8 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
     queue: opts.queue,
     statsHandler: opts.stats ? async (ep) => opts.stats!((ep as unknown as { name: string }).name) : undefined,
   });
-  const frames = frameProtocol(opts.nc);
-  const headerBlocks = replyHeaderBlocks(serviceErrorHeaders);
+  // Answers through the frame path (bus/nats-headers.ts), as `msg.respond` would send them otherwise.
+  const sendReply = replyPublisher(opts.nc, serviceErrorHeaders);
   for (const ep of endpoints) {
     svc.addEndpoint(ep.name, {
       subject: ep.subject,
@@ -81,12 +80,7 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
         // The reply callback keeps the reply subject, not the message (and its payload) until then.
         const replyTo = msg.reply;
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {
-          if (!replyTo) return;
-          // Through the frame path (one protocol line written in place, the header block encoded
-          // once per error code); what it hands back goes through nats.js, as `msg.respond` would.
-          const h = frames ? headerBlocks(reply) : null;
-          if (h !== null && publishFrame(opts.nc, frames!, replyTo, reply.bytes, h)) return;
-          opts.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply, serviceErrorHeaders) });
+          if (replyTo) sendReply(replyTo, reply);
         }, ep.admit);
       },
     });

@@ -94,7 +94,7 @@ export class Waiters {
       const w: Waiter = { key, id, resolve, reject, signal };
       if (remaining <= MAX_TIMER_MS) this.schedule(w, Math.ceil(deadline / DEADLINE_TICK_MS) * DEADLINE_TICK_MS);
       if (signal) {
-        w.onAbort = () => this.end(id, w, new TenureError('Cancelled', 'wait cancelled'));
+        w.onAbort = () => this.end(w, new TenureError('Cancelled', 'wait cancelled'));
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
       let set = this.byKey.get(id);
@@ -110,25 +110,25 @@ export class Waiters {
     const id = keyId(key.namespace, key.model, key.lease);
     const set = this.byKey.get(id);
     if (!set) return;
-    for (const w of set) this.end(id, w, { reason, index });
+    for (const w of set) this.end(w, { reason, index });
   }
 
   /** After a snapshot restore: wake every waiter whose key is now free. */
   recheck(isFree: (key: LeaseKey) => boolean): void {
-    for (const [id, set] of this.byKey) {
-      for (const w of set) if (isFree(w.key)) this.end(id, w, { reason: 'free' });
+    for (const set of this.byKey.values()) {
+      for (const w of set) if (isFree(w.key)) this.end(w, { reason: 'free' });
     }
   }
 
   /** Ends every waiter with `err` (node stopping). */
   cancelAll(err: TenureError): void {
-    for (const [id, set] of this.byKey) for (const w of set) this.end(id, w, err);
+    for (const set of this.byKey.values()) for (const w of set) this.end(w, err);
   }
 
-  private end(id: string, w: Waiter, outcome: WaitOutcome | TenureError): void {
-    const set = this.byKey.get(id);
+  private end(w: Waiter, outcome: WaitOutcome | TenureError): void {
+    const set = this.byKey.get(w.id);
     if (!set || !set.delete(w)) return; // already ended
-    if (set.size === 0) this.byKey.delete(id);
+    if (set.size === 0) this.byKey.delete(w.id);
     this.count--;
     if (w.due !== undefined) this.unschedule(w, w.due);
     if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
@@ -159,6 +159,6 @@ export class Waiters {
   private expire(due: number): void {
     const tick = this.ticks.get(due);
     if (!tick) return;
-    for (const w of tick.waiters) this.end(w.id, w, new TenureError('DeadlineExceeded', 'deadline passed while waiting for release'));
+    for (const w of tick.waiters) this.end(w, new TenureError('DeadlineExceeded', 'deadline passed while waiting for release'));
   }
 }

@@ -32,7 +32,7 @@ import {
   ERROR_HEADER,
   JSON_CONTENT_TYPE,
 } from './codec.ts';
-import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyHeaderBlocks, replyHeaders } from './nats-headers.ts';
+import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyPublisher } from './nats-headers.ts';
 import { frameProtocol, publishFrame, type FrameProtocol } from './nats-frame.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
@@ -83,8 +83,6 @@ const PENDING_LIMIT_BYTES = 1024 * 1024;
 
 /** Options of every JSON publish, shared (nats.js only reads them, and sets `reply` to ''). */
 const JSON_PUBLISH = { headers: JSON_HEADERS };
-/** Encoded header blocks of our answers (bus/nats-headers.ts). */
-const replyHeaderBytes = replyHeaderBlocks();
 
 export class NatsBus implements Bus {
   readonly nc: NatsConnection;
@@ -94,6 +92,7 @@ export class NatsBus implements Bus {
   private readonly inboxPrefix: string;
   /** nats.js's protocol handler for publishing without its per-message strings (bus/nats-frame.ts), if usable. */
   private readonly frames: FrameProtocol | null;
+  private readonly sendReply: (replyTo: string, reply: RawReply) => void;
   private inboxSub?: NatsSubscription;
   private readonly pending = new Map<string, PendingRequest<NodeJS.Timeout>>();
   private nextToken = 0;
@@ -162,6 +161,7 @@ export class NatsBus implements Bus {
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
     this.inboxPrefix = createInbox();
     this.frames = frameProtocol(nc);
+    this.sendReply = replyPublisher(nc);
     void this.watchStatus();
     nc.closed().then(
       (err) => this.onClosed(err ?? undefined),
@@ -243,10 +243,7 @@ export class NatsBus implements Bus {
           if (reply.errorCode === 'Internal') this.counters.internalErrors++;
         }
         if (!replyTo) return; // published, not requested: nobody to answer
-        // Every answer through the frame path, errors too (their header block encoded once per code).
-        const frameHeaders = this.frames ? replyHeaderBytes(reply) : null;
-        if (frameHeaders !== null && publishFrame(this.nc, this.frames!, replyTo, reply.bytes, frameHeaders)) return;
-        this.nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply) });
+        this.sendReply(replyTo, reply); // the frame path, errors too (bus/nats-headers.ts)
       }, opts.admit);
     });
     return { unsubscribe: () => unsubscribe(sub) };

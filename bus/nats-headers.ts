@@ -1,6 +1,7 @@
 /** NATS header conventions shared by NatsBus and the micro service endpoint (actors/micro-service.ts). */
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { CONTENT_TYPE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from './codec.ts';
+import { frameProtocol, publishFrame } from './nats-frame.ts';
 import type { RawReply } from './serve-core.ts';
 
 export function header(h: { get(key: string): string } | undefined, key: string): string | undefined {
@@ -64,6 +65,21 @@ export function replyHeaderBlocks(extraForErrors?: (h: MsgHdrs, code: string) =>
       blocks.set(reply.errorCode, bytes);
     }
     return bytes;
+  };
+}
+
+/**
+ * Sends answers on `nc`: through the frame path with `replyHeaderBlocks`' header blocks, and what
+ * the frame path hands back (or everything, on a nats.js without it) through nats.js with the same
+ * headers. Shared by NatsBus.serve and the micro-service endpoints (their `extraForErrors`).
+ */
+export function replyPublisher(nc: NatsConnection, extraForErrors?: (h: MsgHdrs, code: string) => void): (replyTo: string, reply: RawReply) => void {
+  const frames = frameProtocol(nc);
+  const blocks = replyHeaderBlocks(extraForErrors);
+  return (replyTo, reply) => {
+    const h = frames ? blocks(reply) : null;
+    if (h !== null && publishFrame(nc, frames!, replyTo, reply.bytes, h)) return;
+    nc.publish(replyTo, reply.bytes, { headers: replyHeaders(reply, extraForErrors) });
   };
 }
 
