@@ -21,6 +21,9 @@ export const DEFAULT_NODE_ARGS = '--max-semi-space-size=4';
  * resident: at 5× overload that "native" part of RSS grew from 14 to 46–53 MB and stayed there.
  * A fixed 64 KiB threshold maps large blocks on their own (returned on free) and a 1 MiB trim
  * threshold gives the heap top back: 21–24 MB (docs/benchmarks.md, thirteenth session).
+ * Measured cost (twenty-sixth session): lmdb's write thread then maps and unmaps a 1 MiB spill list
+ * on every commit (`mdb_page_spill`), ≈ 7–10 % of a claim's CPU on a 2-vCPU guest; 1114112 avoids
+ * that but took peak RSS at 5× overload to 240–256 MB against ≈ 230. Kept at 64 KiB for the RSS target.
  */
 export const MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: '65536',
