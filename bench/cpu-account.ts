@@ -9,6 +9,12 @@
  * 5.9k and 11.6k claims/s within the hour); CPU per operation moves much less, and it says what a
  * throughput target needs: the box can answer at most cores × 10⁶ / (machine µs per op) per second
  * at that cost. Linux only; elsewhere (or for a process not on this machine) the values are null.
+ *
+ * For the labels asked (the Tenure nodes) the main thread is also read on its own
+ * (/proc/<pid>/task/<pid>/stat): the rest of a node's CPU is V8's helper threads (concurrent
+ * marking and sweeping) and libuv's pool (lmdb's commits), which `--cpu-prof` never samples. A
+ * claim's garbage collection off the main thread was ≈ 12 % of its cost (docs/benchmarks.md,
+ * twenty-sixth session).
  */
 import { readFileSync } from 'node:fs';
 
@@ -20,6 +26,8 @@ export interface CpuReading {
   procs: Record<string, number | null>;
   /** Which pids made up each label (a label whose pids changed between readings is not comparable). */
   pids: Record<string, number[]>;
+  /** CPU µs of the main thread, for the labels asked that are one process each. */
+  mains?: Record<string, number | null>;
   machine: { busy: number; steal: number; total: number } | null;
 }
 
@@ -28,6 +36,8 @@ export interface CpuPerOp {
   seconds: number;
   /** CPU µs per ok op, by process label. */
   micros: Record<string, number | null>;
+  /** Main-thread CPU µs per ok op, for the labels whose main thread was read (the rest: helper threads). */
+  mainMicros: Record<string, number | null>;
   /** Sum over the labelled processes. */
   processesMicros: number | null;
   /** The machine's busy time per ok op (all processes and the kernel). */
@@ -63,9 +73,9 @@ export function parseMachineStat(text: string): CpuReading['machine'] {
   return { busy: (user + nice + system + irq + softirq) * TICK_MICROS, steal: steal * TICK_MICROS, total: f.reduce((a, v) => a + v, 0) * TICK_MICROS };
 }
 
-function readProc(pid: number): number | null {
+function readProc(pid: number, thread?: number): number | null {
   try {
-    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return parseProcStat(readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8'));
   } catch {
     return null;
   }
@@ -80,10 +90,18 @@ export function readMachine(): CpuReading['machine'] {
   }
 }
 
-/** Reads every labelled group's CPU time now; a group is null if any of its pids is unreadable. */
-export function readCpu(groups: Record<string, readonly number[]>): CpuReading {
+/**
+ * Reads every labelled group's CPU time now; a group is null if any of its pids is unreadable.
+ * For each label in `mainThreads` that is one process, its main thread's CPU time too.
+ */
+export function readCpu(groups: Record<string, readonly number[]>, mainThreads: readonly string[] = []): CpuReading {
   const procs: Record<string, number | null> = {};
   const pids: Record<string, number[]> = {};
+  const mains: Record<string, number | null> = {};
+  for (const label of mainThreads) {
+    const ids = groups[label];
+    if (ids?.length === 1) mains[label] = readProc(ids[0], ids[0]);
+  }
   for (const [label, ids] of Object.entries(groups)) {
     pids[label] = [...ids].sort((a, b) => a - b);
     let sum: number | null = ids.length ? 0 : null;
@@ -93,7 +111,7 @@ export function readCpu(groups: Record<string, readonly number[]>): CpuReading {
     }
     procs[label] = sum;
   }
-  return { procs, pids, machine: readMachine() };
+  return { procs, pids, mains, machine: readMachine() };
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
@@ -110,12 +128,20 @@ export function cpuPerOp(a: CpuReading, b: CpuReading, ops: number, seconds: num
     micros[label] = v === null ? null : round1(v);
     processes = v === null || processes === null ? null : processes + v;
   }
+  const mainMicros: Record<string, number | null> = {};
+  for (const label of Object.keys(b.mains ?? {})) {
+    const before = a.mains?.[label];
+    const after = b.mains?.[label];
+    const samePids = (a.pids[label] ?? []).join() === (b.pids[label] ?? []).join();
+    mainMicros[label] = ops > 0 && samePids && before != null && after != null && after >= before ? round1((after - before) / ops) : null;
+  }
   const m = a.machine && b.machine && b.machine.total > a.machine.total ? { busy: b.machine.busy - a.machine.busy, steal: b.machine.steal - a.machine.steal, total: b.machine.total - a.machine.total } : null;
   const machineMicros = m && ops > 0 ? m.busy / ops : null;
   return {
     ops,
     seconds,
     micros,
+    mainMicros,
     processesMicros: processes === null || Object.keys(micros).length === 0 ? null : round1(processes),
     machineMicros: machineMicros === null ? null : round1(machineMicros),
     machineBusyPct: m ? round1((100 * m.busy) / m.total) : null,
@@ -134,12 +160,14 @@ export class CpuWindow {
 
   constructor(
     private readonly groups: () => Record<string, readonly number[]>,
-    private readonly read: (groups: Record<string, readonly number[]>) => CpuReading = readCpu,
+    private readonly read: (groups: Record<string, readonly number[]>, mainThreads: readonly string[]) => CpuReading = readCpu,
+    /** Labels whose main thread is read on its own (the nodes). */
+    private readonly mainThreads: readonly string[] = [],
   ) {}
 
   /** Takes the reading for second `k` (call it as close to that moment as possible). */
   mark(k: number): void {
-    this.readings.set(k, this.read(this.groups()));
+    this.readings.set(k, this.read(this.groups(), this.mainThreads));
   }
 
   /**

@@ -164,8 +164,9 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   };
   const toAll = (m: ParentMessage) => children.forEach((c) => c.connected && c.send(m));
 
-  // The load generator's workers and the bench itself are on the box too: their CPU counts.
-  const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }));
+  // The load generator's workers and the bench itself are on the box too: their CPU counts. Each
+  // node's main thread is read on its own too (the rest is GC helpers and lmdb's pool).
+  const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }), undefined, cluster.ids);
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
   const t0 = Date.now();

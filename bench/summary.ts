@@ -213,10 +213,11 @@ export function printSummary(r: RunResult): void {
   console.log(lines.join('\n'));
 }
 
-/** "CPU per ok op, µs: n1 18.0 · … → processes 101, machine 108 (busy 93 %, steal 8 %); at this cost …". */
+/** "CPU per ok op, µs: n1 18.0 (main 12.1) · … → processes 101, machine 108 (busy 93 %, steal 8 %); at this cost …". */
 export function cpuLine(c: CpuPerOp): string {
   const us = (v: number | null) => (v === null ? '-' : v >= 100 ? String(Math.round(v)) : v.toFixed(1));
-  const parts = Object.entries(c.micros).map(([k, v]) => `${k} ${us(v)}`);
+  const main = (k: string) => (c.mainMicros?.[k] != null ? ` (main ${us(c.mainMicros[k])})` : '');
+  const parts = Object.entries(c.micros).map(([k, v]) => `${k} ${us(v)}${main(k)}`);
   const machine = c.machineMicros === null ? '' : `, machine ${us(c.machineMicros)} (busy ${c.machineBusyPct} %, steal ${c.stealPct} %)`;
   const ceiling = c.ceilingPerSec === null ? '' : `; at this cost ${c.cores} cores answer at most ≈ ${fmt(c.ceilingPerSec)}/s`;
   return `CPU per ok op, µs: ${parts.join(' · ')} → processes ${us(c.processesMicros)}${machine}${ceiling}`;

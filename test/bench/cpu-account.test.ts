@@ -72,4 +72,40 @@ describe('CPU accounting per ok op (bench/cpu-account.ts)', () => {
     expect(r.procs.gone).toBeNull();
     expect(r.machine!.total).toBeGreaterThan(r.machine!.busy);
   });
+
+  it("reads a node's main thread on its own, only for the labels asked that are one process", () => {
+    const end = performance.now() + 60;
+    while (performance.now() < end); // main-thread CPU this process certainly has
+    const r = readCpu({ me: [process.pid], pair: [process.pid, process.pid], gone: [2 ** 22 + 12345], other: [process.pid] }, ['me', 'pair', 'gone']);
+    expect(Object.keys(r.mains!).sort()).toEqual(['gone', 'me']); // 'pair' is two processes, 'other' was not asked
+    expect(r.mains!.gone).toBeNull();
+    if (process.platform !== 'linux') return;
+    expect(r.mains!.me).toBeGreaterThan(0);
+    expect(r.mains!.me).toBeLessThanOrEqual(r.procs.me!); // a thread of the process
+  });
+
+  it('divides the main threads by the ok answers too and shows them beside their process', () => {
+    const a: CpuReading = { ...reading({ n1: 1_000_000, bench: 0 }, { n1: [10], bench: [12] }, 0, 0, 0), mains: { n1: 600_000 } };
+    const b: CpuReading = { ...reading({ n1: 3_000_000, bench: 100_000 }, { n1: [10], bench: [12] }, 4_000_000, 0, 10_000_000), mains: { n1: 1_800_000 } };
+    const c = cpuPerOp(a, b, 20_000, 5, 2);
+    expect(c.micros).toEqual({ n1: 100, bench: 5 });
+    expect(c.mainMicros).toEqual({ n1: 60 }); // the other 40 µs: helper threads
+    expect(cpuLine(c)).toMatch(/^CPU per ok op, µs: n1 100 \(main 60\.0\) · bench 5\.0 → /);
+    const restarted: CpuReading = { ...b, pids: { n1: [99], bench: [12] } };
+    expect(cpuPerOp(a, restarted, 20_000, 5, 2).mainMicros).toEqual({ n1: null });
+  });
+
+  it('a window asks its reader for the main threads of the labels it was given', () => {
+    const asked: (readonly string[])[] = [];
+    const w = new CpuWindow(
+      () => ({ n1: [1] }),
+      (groups, mainThreads) => {
+        asked.push(mainThreads);
+        return reading({ n1: 0 }, { n1: [1] }, 0, 0, 1);
+      },
+      ['n1'],
+    );
+    w.mark(0);
+    expect(asked).toEqual([['n1']]);
+  });
 });
