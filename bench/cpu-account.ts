@@ -118,22 +118,22 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
 
 /** CPU per ok op between readings `a` and `b`, `ops` ok answers and `seconds` apart, on `cores` cores. */
 export function cpuPerOp(a: CpuReading, b: CpuReading, ops: number, seconds: number, cores: number): CpuPerOp {
+  // µs per op of one label between the readings; null if unreadable, restarted or nothing answered.
+  const perOp = (label: string, before: number | null | undefined, after: number | null | undefined): number | null => {
+    const samePids = (a.pids[label] ?? []).join() === (b.pids[label] ?? []).join();
+    return ops > 0 && samePids && before != null && after != null && after >= before ? (after - before) / ops : null;
+  };
   const micros: Record<string, number | null> = {};
   let processes: number | null = 0;
   for (const label of Object.keys(b.procs)) {
-    const before = a.procs[label];
-    const after = b.procs[label];
-    const samePids = (a.pids[label] ?? []).join() === (b.pids[label] ?? []).join();
-    const v = ops > 0 && samePids && before != null && after != null && after >= before ? (after - before) / ops : null;
+    const v = perOp(label, a.procs[label], b.procs[label]);
     micros[label] = v === null ? null : round1(v);
     processes = v === null || processes === null ? null : processes + v;
   }
   const mainMicros: Record<string, number | null> = {};
   for (const label of Object.keys(b.mains ?? {})) {
-    const before = a.mains?.[label];
-    const after = b.mains?.[label];
-    const samePids = (a.pids[label] ?? []).join() === (b.pids[label] ?? []).join();
-    mainMicros[label] = ops > 0 && samePids && before != null && after != null && after >= before ? round1((after - before) / ops) : null;
+    const v = perOp(label, a.mains?.[label], b.mains?.[label]);
+    mainMicros[label] = v === null ? null : round1(v);
   }
   const m = a.machine && b.machine && b.machine.total > a.machine.total ? { busy: b.machine.busy - a.machine.busy, steal: b.machine.steal - a.machine.steal, total: b.machine.total - a.machine.total } : null;
   const machineMicros = m && ops > 0 ? m.busy / ops : null;
