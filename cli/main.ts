@@ -22,7 +22,8 @@ const nodeFlags = (cmd: Command) =>
     .option('--election-timeout-ms <ms>')
     .option('--heartbeat-ms <ms>')
     .option('--clock-interval-ms <ms>')
-    .option('--memory-budget-mb <mb>', 'RSS the node steers toward by collecting garbage sooner (0 = off)');
+    .option('--memory-budget-mb <mb>', 'RSS the node steers toward by collecting garbage sooner (0 = off)')
+    .option('--events <mode>', 'lease-change events: auto (JetStream when available) | leader | off');
 
 nodeFlags(program.command('node').description('run one Tenure node')).action(async (flags: ConfigFlags) => {
   await runNode(loadConfig(process.env, flags));

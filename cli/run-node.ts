@@ -71,6 +71,7 @@ export async function runNode(config: Config): Promise<void> {
     storage,
     logger,
     clockIntervalMs: config.clockIntervalMs,
+    events: config.events,
     electionTimeoutMs: config.electionTimeoutMs,
     heartbeatMs: config.heartbeatMs,
     raft: {

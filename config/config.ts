@@ -16,15 +16,20 @@
  * | clockIntervalMs    | TENURE_CLOCK_INTERVAL_MS     | --clock-interval-ms    | 1000                    |
  * | maxPayloadBytes    | TENURE_MAX_PAYLOAD_BYTES     | --max-payload-bytes    | 65536                   |
  * | memoryBudgetMb     | TENURE_MEMORY_BUDGET_MB      | --memory-budget-mb     | 256 (0 = off)           |
+ * | events             | TENURE_EVENTS                | --events               | auto                    |
  *
  * Empty environment values count as unset.
  */
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
 import { tokenProblem } from '../bus/subjects.ts';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import type { EventMode } from '../actors/event-publisher.ts';
 
 export const TRANSPORTS = ['facade', 'legacy-pubsub'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
+
+/** Lease-change event publishing (actors/event-publisher.ts): JetStream when available, leader-only, or none. */
+export const EVENT_MODES: readonly EventMode[] = ['auto', 'leader', 'off'];
 
 export interface Config {
   /** Raft group / subject namespace: `tenure.v1.<cluster>`. */
@@ -48,6 +53,11 @@ export interface Config {
   readonly maxPayloadBytes: number;
   /** RSS the node steers toward by collecting garbage sooner (actors/memory-governor.ts); 0 = off. */
   readonly memoryBudgetMb: number;
+  /**
+   * How lease changes are published on `….events.…`: 'auto' (JetStream dedupe when the server has
+   * it, else leader-only), 'leader' (leader-only, never JetStream), 'off' (nothing is published).
+   */
+  readonly events: EventMode;
 }
 
 /** CLI flags as commander hands them over (camelCase keys; strings or already-parsed values). */
@@ -64,6 +74,7 @@ export interface ConfigFlags {
   clockIntervalMs?: string | number;
   maxPayloadBytes?: string | number;
   memoryBudgetMb?: string | number;
+  events?: string;
 }
 
 type Key = keyof Config;
@@ -81,6 +92,7 @@ const ENV: Record<Key, string> = {
   clockIntervalMs: 'TENURE_CLOCK_INTERVAL_MS',
   maxPayloadBytes: 'TENURE_MAX_PAYLOAD_BYTES',
   memoryBudgetMb: 'TENURE_MEMORY_BUDGET_MB',
+  events: 'TENURE_EVENTS',
 };
 
 export const DEFAULTS = Object.freeze({
@@ -95,6 +107,7 @@ export const DEFAULTS = Object.freeze({
   clockIntervalMs: 1000,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   memoryBudgetMb: 256,
+  events: 'auto' as EventMode,
 });
 
 /** Largest payload NATS accepts by default (1 MiB); a bigger limit would only move the failure. */
@@ -140,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const clockIntervalMs = int(pick('clockIntervalMs'), 1, 3_600_000) ?? DEFAULTS.clockIntervalMs;
   const maxPayloadBytes = int(pick('maxPayloadBytes'), 256, NATS_MAX_PAYLOAD) ?? DEFAULTS.maxPayloadBytes;
   const memoryBudgetMb = int(pick('memoryBudgetMb'), 0, 1_048_576) ?? DEFAULTS.memoryBudgetMb;
+  const events = oneOf(pick('events'), EVENT_MODES, isEventMode) ?? DEFAULTS.events;
 
   if (heartbeatMs >= electionTimeoutMs) {
     const source = heartbeatRaw?.source ?? electionRaw?.source ?? `${ENV.heartbeatMs}/${ENV.electionTimeoutMs}`;
@@ -162,6 +176,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clockIntervalMs,
     maxPayloadBytes,
     memoryBudgetMb,
+    events,
   });
 }
 
@@ -186,6 +201,10 @@ export function flagName(key: string): string {
 
 function isTransport(v: unknown): v is Transport {
   return typeof v === 'string' && (TRANSPORTS as readonly string[]).includes(v);
+}
+
+function isEventMode(v: unknown): v is EventMode {
+  return typeof v === 'string' && (EVENT_MODES as readonly string[]).includes(v);
 }
 
 function str(raw: Raw | undefined): string | undefined {

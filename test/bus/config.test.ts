@@ -29,6 +29,7 @@ describe('config', () => {
       clockIntervalMs: 1000,
       maxPayloadBytes: 65536,
       memoryBudgetMb: 256,
+      events: 'auto',
     });
   });
 
@@ -46,6 +47,7 @@ describe('config', () => {
       TENURE_CLOCK_INTERVAL_MS: '500',
       TENURE_MAX_PAYLOAD_BYTES: '131072',
       TENURE_MEMORY_BUDGET_MB: '0',
+      TENURE_EVENTS: 'Off',
       TENURE_UNRELATED: 'x',
     };
     const fromEnv = loadConfig(env, {});
@@ -62,9 +64,10 @@ describe('config', () => {
       clockIntervalMs: 500,
       maxPayloadBytes: 131072,
       memoryBudgetMb: 0,
+      events: 'off',
     });
-    const withFlags = loadConfig(env, { nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'] });
-    expect(withFlags).toMatchObject({ nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], cluster: 'prod' });
+    const withFlags = loadConfig(env, { nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], events: 'leader' });
+    expect(withFlags).toMatchObject({ nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], cluster: 'prod', events: 'leader' });
     expect(Object.isFrozen(withFlags)).toBe(true);
   });
 
@@ -90,6 +93,8 @@ describe('config', () => {
       [{ TENURE_CLOCK_INTERVAL_MS: '1.5' }, {}, 'TENURE_CLOCK_INTERVAL_MS', /whole number/],
       [{ TENURE_MEMORY_BUDGET_MB: 'lots' }, {}, 'TENURE_MEMORY_BUDGET_MB', /whole number/],
       [{}, { memoryBudgetMb: 2_000_000 }, '--memory-budget-mb', /between 0 and/],
+      [{ TENURE_EVENTS: 'sometimes' }, {}, 'TENURE_EVENTS', /one of auto, leader, off/],
+      [{}, { events: 'jetstream' }, '--events', /one of auto, leader, off/],
     ];
     for (const [env, flags, source, why] of cases) {
       const err = configError(() => loadConfig(env, flags));
@@ -100,11 +105,11 @@ describe('config', () => {
   });
 
   it('a launcher hands its settings to node processes through the environment', () => {
-    const launcher = loadConfig({ TENURE_LOG_LEVEL: 'debug' }, { heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', cluster: 'c1', nodeId: 'n1' });
+    const launcher = loadConfig({ TENURE_LOG_LEVEL: 'debug' }, { heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', cluster: 'c1', nodeId: 'n1' });
     const env = configEnv(launcher);
     expect(env).not.toHaveProperty('TENURE_NODE_ID');
     expect(env).not.toHaveProperty('TENURE_CLUSTER');
-    expect(loadConfig(env, { nodeId: 'n2', cluster: 'c1' })).toMatchObject({ heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', logLevel: 'debug', nodeId: 'n2' });
+    expect(loadConfig(env, { nodeId: 'n2', cluster: 'c1' })).toMatchObject({ heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', logLevel: 'debug', nodeId: 'n2' });
   });
 
   it('spells flags the way the CLI does', () => {
