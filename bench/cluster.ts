@@ -12,7 +12,7 @@ import { NatsBus } from '../bus/nats-bus.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { silentLogger } from '../log/logger.ts';
 import { NodeProcess } from '../cli/node-processes.ts';
-import { startNatsServer, type NatsServerHandle } from '../cli/nats-server.ts';
+import { freePort, startNatsServer, type NatsServerHandle } from '../cli/nats-server.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -91,6 +91,8 @@ export interface ForwardingStatus {
 export class BenchCluster {
   readonly subj: Subjects;
   readonly owned: boolean;
+  /** The bench's own nats-server's monitoring endpoint (loopback); null for a cluster on `--nats-url`. */
+  monitorUrl: string | null = null;
   readonly nodes: NodeProcess[] = [];
   private readonly pids = new Map<string, number>();
   /** Node restarts seen: a pid that changed between polls, or an owned process that exited. */
@@ -117,13 +119,19 @@ export class BenchCluster {
       if (c.ids.length === 0) c.ids = await c.discover();
       return c;
     }
-    // TENURE_BENCH_NATS_ARGS: extra flags for the bench's own nats-server (e.g. `-m 8222` to watch /connz).
-    const server = await startNatsServer({ args: (process.env.TENURE_BENCH_NATS_ARGS ?? '').split(' ').filter(Boolean) });
+    // TENURE_BENCH_NATS_ARGS: extra flags for the bench's own nats-server. Its monitoring endpoint
+    // (loopback, like the server) gives the messages per op (bench/nats-traffic.ts); a `-m` given
+    // there is used instead of a free port.
+    const extra = (process.env.TENURE_BENCH_NATS_ARGS ?? '').split(' ').filter(Boolean);
+    const m = extra.findIndex((a) => a === '-m' || a === '--http_port');
+    const monitorPort = m >= 0 ? Number(extra[m + 1]) : await freePort();
+    const server = await startNatsServer({ args: m >= 0 ? extra : [...extra, '-m', String(monitorPort)] });
     const dataDir = mkdtempSync(join(tmpdir(), 'tenure-bench-'));
     const ids = opts.nodes ?? ['n1', 'n2', 'n3'];
     const cluster = opts.cluster ?? 'bench';
     const bus = await NatsBus.connect(server.url, { logger: silentLogger, name: 'tenure-bench-control' });
     const c = new BenchCluster(server.url, cluster, ids, bus, server, dataDir);
+    c.monitorUrl = Number.isInteger(monitorPort) && monitorPort > 0 ? `http://127.0.0.1:${monitorPort}` : null;
     const env: Record<string, string> = { TENURE_LOG_LEVEL: process.env.TENURE_LOG_LEVEL ?? 'warn', ...opts.env };
     if (opts.transport) env.TENURE_TRANSPORT = opts.transport;
     if (opts.cpuProfDir) {

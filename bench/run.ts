@@ -32,6 +32,7 @@ export { DEFAULTS, WORKLOADS, type BenchOptions, type WorkloadName } from './opt
 
 import { overloadSummary, printSummary, summarizeRun } from './summary.ts';
 import { CpuWindow, okBetween, type CpuPerOp } from './cpu-account.ts';
+import { NatsTrafficWindow, varzReader, type NatsPerOp } from './nats-traffic.ts';
 
 export { overloadSummary, summarizeRun };
 
@@ -54,6 +55,8 @@ export interface RunResult {
   summary: Record<string, unknown>;
   /** CPU µs per ok op over the window, by process and for the whole machine (bench/cpu-account.ts). */
   cpuPerOp: CpuPerOp | null;
+  /** What the bench's own nats-server carried per ok op over the window (bench/nats-traffic.ts); null on `--nats-url`. */
+  natsPerOp: NatsPerOp | null;
   markers: { x: number; label: string }[];
   restarts: { node: string; at: number; why: string }[];
   workerErrors: string[];
@@ -167,6 +170,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   // The load generator's workers and the bench itself are on the box too: their CPU counts. Each
   // node's main thread is read on its own too (the rest is GC helpers and lmdb's pool).
   const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }), undefined, cluster.ids);
+  const traffic = cluster.monitorUrl ? new NatsTrafficWindow(varzReader(cluster.monitorUrl)) : null;
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
   const t0 = Date.now();
@@ -190,11 +194,13 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
       const pending: Promise<void>[] = [];
       if (startAt > Date.now()) await sleep(startAt - Date.now());
       cpu.mark(0);
+      traffic?.mark(0);
       for (let s = 0; !stopSampling; s++) {
         const at = startAt + (s + 1) * 1000;
         if (at > Date.now()) await sleep(at - Date.now());
         if (stopSampling) break;
         cpu.mark(s + 1);
+        traffic?.mark(s + 1);
         pending.push(
           cluster.sample(900).then((samples) => {
             builder.addNodeSample(s, samples, Date.now());
@@ -270,6 +276,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     totalsAll,
     summary: {},
     cpuPerOp: cpu.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t), cpus().length),
+    natsPerOp: traffic ? await traffic.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t)) : null,
     markers: markers.sort((a, b) => a.x - b.x),
     restarts: cluster.restarts.slice(restartsBefore),
     workerErrors,

@@ -3,11 +3,12 @@ import { sumSeries } from './aggregate.ts';
 import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
 import type { RunResult } from './run.ts';
 import type { CpuPerOp } from './cpu-account.ts';
+import { natsLine, type NatsPerOp } from './nats-traffic.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** Headline numbers of a run (over its window). */
-export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp'>>): Record<string, unknown> {
+export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp' | 'natsPerOp'>>): Record<string, unknown> {
   const t = r.totals;
   const ops: Record<string, unknown> = {};
   for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
@@ -50,7 +51,7 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null };
 }
 
 /**
@@ -208,6 +209,8 @@ export function printSummary(r: RunResult): void {
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;
   if (cpu) lines.push(`  ${cpuLine(cpu)}`);
+  const nats = r.summary.natsPerOp as NatsPerOp | null | undefined;
+  if (nats) lines.push(`  ${natsLine(nats)}`);
   if (typeof r.summary.meanStealPct === 'number') lines.push(`  machine CPU steal (other guests) ${r.summary.meanStealPct} % on average`);
   if (r.workerErrors.length) lines.push(`  worker errors: ${r.workerErrors.join('; ').slice(0, 500)}`);
   console.log(lines.join('\n'));

@@ -40,6 +40,14 @@ describe('tenure bench smoke run', () => {
       expect(r.cpuPerOp!.machineMicros).toBeGreaterThan(0);
       expect(r.summary.cpuPerOp).toEqual(r.cpuPerOp);
     }
+    // What the bench's own nats-server carried per ok op: each claim is at least its share of a
+    // request, and (leader-only events, no JetStream on the bench's server) its 'claimed' event.
+    expect(r.natsPerOp).not.toBeNull();
+    expect(r.natsPerOp!.ops).toBeGreaterThan(0);
+    expect(r.natsPerOp!.inMsgs).toBeGreaterThanOrEqual(1);
+    expect(r.natsPerOp!.inBytes).toBeGreaterThan(0);
+    expect(r.natsPerOp!.outMsgs).toBeGreaterThan(0);
+    expect(r.summary.natsPerOp).toEqual(r.natsPerOp);
     const svg = readFileSync(report.runs[0].files.svg, 'utf8');
     expect(svg).toContain('<svg');
     expect(svg).toContain('claim ok');
