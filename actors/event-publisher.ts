@@ -30,8 +30,13 @@
  * publish are lost, and two nodes that both believe they lead may publish the same event twice:
  * at-most-once-ish around failovers, exactly-once otherwise.
  *
- * Overflow: when the leader's queue is full (it cannot publish, e.g. NATS is down), the oldest
- * event is dropped and counted in `dropped`; on a follower, trimming the oldest is normal.
+ * Bound: at most `maxQueue` events wait. On the leader a burst beyond it (one clock tick expiring
+ * more leases than that: a closed claim run of 5 s leases expires ≈ 23,000 a tick) is published at
+ * once, oldest first, inside the apply that made it; only the part within the bound goes out over
+ * later turns. Publishing never waits (it writes into the connection's buffer), so the leader
+ * always can: an event is lost only if its publish throws (connection closed), counted in
+ * `publishErrors`. `dropped` counts what the bound discards only if that forced publish did not
+ * bring the queue back within it. On a follower, trimming the oldest is normal (`trimmed`).
  */
 import { createActor, fromPromise, setup, type Actor } from 'xstate';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -266,6 +271,8 @@ export class EventPublisher {
     // Leader-only mode has no use for a follower's queue: nobody can tell what was published.
     if (this.mode === 'leader' && !active) return;
     for (let n = 0; n < events.length; n++) this.queue.push({ index, n, event: events[n] });
+    // Over the bound on the leader: publish the excess now rather than drop it (see the header).
+    if (active && this.queued > this.maxQueue) this.drain(this.queued - this.maxQueue);
     while (this.queued > this.maxQueue) {
       const oldest = this.queue[this.qStart++];
       if (active) this.counters.dropped++;
