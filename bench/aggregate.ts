@@ -31,6 +31,9 @@ export interface NodeSeries {
   snapshots?: (number | null)[];
   snapshotCaptureMs?: (number | null)[];
   cpuPct: (number | null)[];
+  /** Lease events the node published that second, and events it lost (dropped by the publisher's bound or a failed publish). */
+  eventsPublished?: (number | null)[];
+  eventsLost?: (number | null)[];
   /** Commands waiting in this node's facade admission queue (all lanes). */
   queueDepth: (number | null)[];
   /** Facade admission refusals (all lanes) during that second. */
@@ -189,8 +192,8 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], queueDepth: [], shedPerSec: [], shedByLane: {}, shedByReason: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
-    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; why: Record<string, number> | null; pid: number | null } | null = null;
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], eventsPublished: [], eventsLost: [], queueDepth: [], shedPerSec: [], shedByLane: {}, shedByReason: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
+    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; why: Record<string, number> | null; pid: number | null; events: NodeSample['events'] } | null = null;
     // A series first seen mid-run: null for the seconds before this one.
     const before = (): (number | null)[] => t.slice(0, ns.up.length - 1).map(() => null);
     for (const s of t) {
@@ -231,6 +234,10 @@ export class SeriesBuilder {
           ? Math.round(((smp.cpuMicros - prev.cpu) / ((raw.at - prev.at) * 1000)) * 1000) / 10
           : null,
       );
+      const ev = smp.events ?? null;
+      const pev = prev && samePid ? prev.events : null;
+      ns.eventsPublished!.push(ev && pev ? Math.max(0, ev.published - pev.published) : null);
+      ns.eventsLost!.push(ev && pev ? Math.max(0, ev.dropped + ev.publishErrors - pev.dropped - pev.publishErrors) : null);
       const depth = fl?.depth as Record<string, number> | undefined;
       ns.queueDepth.push(depth ? Object.values(depth).reduce((a, b) => a + (Number(b) || 0), 0) : null);
       if (shed) {
@@ -262,7 +269,7 @@ export class SeriesBuilder {
         st.count!.push(typeof v.count === 'number' ? v.count : null);
       }
       for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
-      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, why: why ? { ...why } : null, pid: smp.pid };
+      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, why: why ? { ...why } : null, pid: smp.pid, events: smp.events ?? null };
     }
     return ns;
   }

@@ -63,6 +63,8 @@ export interface NodeSample {
   snapshotCaptureMs?: number | null;
   /** Cumulative CPU µs (user + system) of the node process. */
   cpuMicros: number | null;
+  /** The node's lease-event publisher since it started: events published, and lost (dropped by its bound, or a failed publish). */
+  events?: { published: number; dropped: number; publishErrors: number } | null;
   /** Raft round stages in the node's last complete second (actors/raft-timings.ts): stage → p50/p99 ms. */
   timings?: Record<string, { count: number; p50Ms: number; p99Ms: number }> | null;
   fsm: Record<string, unknown> | null;
@@ -210,6 +212,7 @@ export class BenchCluster {
             snapshotsTaken: typeof st.snapshots?.taken === 'number' ? st.snapshots.taken : null,
             snapshotCaptureMs: typeof st.snapshots?.last?.captureMs === 'number' ? st.snapshots.last.captureMs : null,
             cpuMicros: proc.cpu ? (proc.cpu.user ?? 0) + (proc.cpu.system ?? 0) : null,
+            events: typeof st.events?.published === 'number' ? { published: st.events.published, dropped: st.events.dropped ?? 0, publishErrors: st.events.publishErrors ?? 0 } : null,
             timings: st.timings?.lastSecond ?? null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,

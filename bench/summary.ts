@@ -51,7 +51,23 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), events: eventTotals(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null };
+}
+
+/**
+ * Lease events over the whole run, all nodes (only a leader publishes): how many went out and how
+ * many were lost — dropped by the publisher's bound or a failed publish. Null when no node reported
+ * its publisher (older nodes, a cluster on `--nats-url` running other code).
+ */
+export function eventTotals(nodes: RunResult['series']['nodes']): { published: number; lost: number } | null {
+  let seen = false;
+  let published = 0;
+  let lost = 0;
+  for (const n of Object.values(nodes)) {
+    for (const v of n.eventsPublished ?? []) if (v !== null) (seen = true), (published += v);
+    for (const v of n.eventsLost ?? []) if (v !== null) lost += v;
+  }
+  return seen ? { published, lost } : null;
 }
 
 /**
@@ -206,6 +222,8 @@ export function printSummary(r: RunResult): void {
   };
   perNode('Raft round, median per-second p50 ms', r.summary.raftStages);
   perNode('Raft rounds per second (median)', r.summary.raftRounds);
+  const ev = r.summary.events as ReturnType<typeof eventTotals> | undefined;
+  if (ev) lines.push(`  lease events published ${fmt(ev.published)}, lost ${fmt(ev.lost)} (whole run, all nodes)`);
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;
   if (cpu) lines.push(`  ${cpuLine(cpu)}`);

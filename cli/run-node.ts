@@ -97,6 +97,7 @@ export async function runNode(config: Config): Promise<void> {
     ...node.raft.status(),
     fsm: node.stateMachine.fsm.stats(),
     forwarding: node.forwarding.status?.(),
+    events: { mode: node.events.publishMode, queued: node.events.queued, ...node.events.counters },
     process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage(), eventLoop: eventLoop.status(), memoryGovernor: memory?.status() ?? null },
   }));
   bus.serve(s.control('leases', config.nodeId), () => ({ applied: node.raft.appliedIndex, leases: node.stateMachine.fsm.list() }));

@@ -4,7 +4,7 @@ import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
 import { parseSchedule, split } from '../../bench/run.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
 import { StealMeter } from '../../bench/steal.ts';
-import { raftRounds, raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
+import { eventTotals, raftRounds, raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
 
 const hist = (...ms: number[]) => {
   const h = newHistogram();
@@ -83,6 +83,25 @@ describe('SeriesBuilder', () => {
     expect(nodes.n2.stages!.appendReply.p50Ms).toEqual([null, 1.234, null, 2]);
     expect(nodes.n2.stages!.appendReply.count).toEqual([null, 3, null, 1]);
     expect(raftStages(nodes)).toEqual({ n1: { applied: 4, write: 2 }, n2: { appendReply: 1.23 } });
+  });
+
+  it('counts lease events published and lost per second from the publisher counters; a new pid resets deltas; the run sums them', () => {
+    const b = new SeriesBuilder(['n1', 'n2']);
+    const ev = (published: number, dropped = 0, publishErrors = 0) => ({ events: { published, dropped, publishErrors } });
+    b.addNodeSample(0, [sample('n1', ev(100)), sample('n2', ev(0))], 10_000);
+    b.addNodeSample(1, [sample('n1', ev(1_100, 5, 1)), sample('n2', ev(0))], 11_000);
+    b.addNodeSample(2, [sample('n1', { pid: 11, ...ev(50) }), sample('n2', { up: false })], 12_000);
+    b.addNodeSample(3, [sample('n1', { pid: 11, ...ev(250) }), sample('n2', ev(10))], 13_000);
+    const nodes = b.build(4).nodes;
+    expect(nodes.n1.eventsPublished).toEqual([null, 1_000, null, 200]);
+    expect(nodes.n1.eventsLost).toEqual([null, 6, null, 0]);
+    expect(nodes.n2.eventsPublished).toEqual([null, 0, null, 10]);
+    expect(eventTotals(nodes)).toEqual({ published: 1_210, lost: 6 });
+    // Nodes that never reported a publisher: no figure rather than a zero.
+    const old = new SeriesBuilder(['n1']);
+    old.addNodeSample(0, [sample('n1', {})], 10_000);
+    old.addNodeSample(1, [sample('n1', {})], 11_000);
+    expect(eventTotals(old.build(2).nodes)).toBeNull();
   });
 
   it('counts Raft rounds per second: the median of each second’s entries (leader) and disk writes', () => {

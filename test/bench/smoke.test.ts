@@ -48,6 +48,9 @@ describe('tenure bench smoke run', () => {
     expect(r.natsPerOp!.inBytes).toBeGreaterThan(0);
     expect(r.natsPerOp!.outMsgs).toBeGreaterThan(0);
     expect(r.summary.natsPerOp).toEqual(r.natsPerOp);
+    // The leader's lease events (every claim is one), none lost.
+    expect(r.summary.events).toEqual({ published: expect.any(Number), lost: 0 });
+    expect((r.summary.events as { published: number }).published).toBeGreaterThan(0);
     const svg = readFileSync(report.runs[0].files.svg, 'utf8');
     expect(svg).toContain('<svg');
     expect(svg).toContain('claim ok');
