@@ -23,7 +23,8 @@ const nodeFlags = (cmd: Command) =>
     .option('--heartbeat-ms <ms>')
     .option('--clock-interval-ms <ms>')
     .option('--memory-budget-mb <mb>', 'RSS the node steers toward by collecting garbage sooner (0 = off)')
-    .option('--events <mode>', 'lease-change events: auto (JetStream when available) | leader | off');
+    .option('--events <mode>', 'lease-change events: auto (JetStream when available) | leader | off')
+    .option('--events-dedupe-ms <ms>', "JetStream mode: the event stream's duplicate window");
 
 nodeFlags(program.command('node').description('run one Tenure node')).action(async (flags: ConfigFlags) => {
   await runNode(loadConfig(process.env, flags));

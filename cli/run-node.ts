@@ -72,6 +72,7 @@ export async function runNode(config: Config): Promise<void> {
     logger,
     clockIntervalMs: config.clockIntervalMs,
     events: config.events,
+    eventsDedupeMs: config.eventsDedupeMs,
     electionTimeoutMs: config.electionTimeoutMs,
     heartbeatMs: config.heartbeatMs,
     raft: {

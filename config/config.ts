@@ -17,6 +17,7 @@
  * | maxPayloadBytes    | TENURE_MAX_PAYLOAD_BYTES     | --max-payload-bytes    | 65536                   |
  * | memoryBudgetMb     | TENURE_MEMORY_BUDGET_MB      | --memory-budget-mb     | 256 (0 = off)           |
  * | events             | TENURE_EVENTS                | --events               | auto                    |
+ * | eventsDedupeMs     | TENURE_EVENTS_DEDUPE_MS      | --events-dedupe-ms     | 120000                  |
  *
  * Empty environment values count as unset.
  */
@@ -58,6 +59,12 @@ export interface Config {
    * it, else leader-only), 'leader' (leader-only, never JetStream), 'off' (nothing is published).
    */
   readonly events: EventMode;
+  /**
+   * JetStream mode: the stream's duplicate window, which must cover the overlap of a deposed
+   * leader still publishing and its successor. nats-server keeps an id per stored event for this
+   * long (measured ≈ 100 B each: at 23,000 claims/s, 2 min holds ≈ 5.5 M ids).
+   */
+  readonly eventsDedupeMs: number;
 }
 
 /** CLI flags as commander hands them over (camelCase keys; strings or already-parsed values). */
@@ -75,6 +82,7 @@ export interface ConfigFlags {
   maxPayloadBytes?: string | number;
   memoryBudgetMb?: string | number;
   events?: string;
+  eventsDedupeMs?: string | number;
 }
 
 type Key = keyof Config;
@@ -93,6 +101,7 @@ const ENV: Record<Key, string> = {
   maxPayloadBytes: 'TENURE_MAX_PAYLOAD_BYTES',
   memoryBudgetMb: 'TENURE_MEMORY_BUDGET_MB',
   events: 'TENURE_EVENTS',
+  eventsDedupeMs: 'TENURE_EVENTS_DEDUPE_MS',
 };
 
 export const DEFAULTS = Object.freeze({
@@ -108,6 +117,7 @@ export const DEFAULTS = Object.freeze({
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   memoryBudgetMb: 256,
   events: 'auto' as EventMode,
+  eventsDedupeMs: 120_000,
 });
 
 /** Largest payload NATS accepts by default (1 MiB); a bigger limit would only move the failure. */
@@ -154,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const maxPayloadBytes = int(pick('maxPayloadBytes'), 256, NATS_MAX_PAYLOAD) ?? DEFAULTS.maxPayloadBytes;
   const memoryBudgetMb = int(pick('memoryBudgetMb'), 0, 1_048_576) ?? DEFAULTS.memoryBudgetMb;
   const events = oneOf(pick('events'), EVENT_MODES, isEventMode) ?? DEFAULTS.events;
+  const eventsDedupeMs = int(pick('eventsDedupeMs'), 1_000, 86_400_000) ?? DEFAULTS.eventsDedupeMs;
 
   if (heartbeatMs >= electionTimeoutMs) {
     const source = heartbeatRaw?.source ?? electionRaw?.source ?? `${ENV.heartbeatMs}/${ENV.electionTimeoutMs}`;
@@ -177,6 +188,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPayloadBytes,
     memoryBudgetMb,
     events,
+    eventsDedupeMs,
   });
 }
 

@@ -84,6 +84,8 @@ export interface TenureNodeOptions {
   nats?: NatsConnection | null;
   /** Event publishing: 'auto' (default; JetStream when available), 'leader', 'off'. */
   events?: EventMode;
+  /** JetStream mode: the event stream's duplicate window (default 2 min; actors/event-stream.ts). */
+  eventsDedupeMs?: number;
   /** Builds the forwarding transport (default: DirectForwarder). */
   forwarding?: (ctx: ForwardingContext) => Forwarding;
   /** Lease manager limits. */
@@ -147,6 +149,7 @@ export class TenureNode {
       leadership: this.leadership,
       nats,
       mode: opts.events,
+      duplicateWindowMs: opts.eventsDedupeMs,
       clock,
       logger: log('events'),
     });

@@ -30,6 +30,7 @@ describe('config', () => {
       maxPayloadBytes: 65536,
       memoryBudgetMb: 256,
       events: 'auto',
+      eventsDedupeMs: 120_000,
     });
   });
 
@@ -48,6 +49,7 @@ describe('config', () => {
       TENURE_MAX_PAYLOAD_BYTES: '131072',
       TENURE_MEMORY_BUDGET_MB: '0',
       TENURE_EVENTS: 'Off',
+      TENURE_EVENTS_DEDUPE_MS: '10000',
       TENURE_UNRELATED: 'x',
     };
     const fromEnv = loadConfig(env, {});
@@ -65,6 +67,7 @@ describe('config', () => {
       maxPayloadBytes: 131072,
       memoryBudgetMb: 0,
       events: 'off',
+      eventsDedupeMs: 10_000,
     });
     const withFlags = loadConfig(env, { nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], events: 'leader' });
     expect(withFlags).toMatchObject({ nodeId: 'n3', transport: 'facade', electionTimeoutMs: 2000, nodes: ['a', 'b'], cluster: 'prod', events: 'leader' });
@@ -95,6 +98,7 @@ describe('config', () => {
       [{}, { memoryBudgetMb: 2_000_000 }, '--memory-budget-mb', /between 0 and/],
       [{ TENURE_EVENTS: 'sometimes' }, {}, 'TENURE_EVENTS', /one of auto, leader, off/],
       [{}, { events: 'jetstream' }, '--events', /one of auto, leader, off/],
+      [{ TENURE_EVENTS_DEDUPE_MS: '500' }, {}, 'TENURE_EVENTS_DEDUPE_MS', /between 1000 and/],
     ];
     for (const [env, flags, source, why] of cases) {
       const err = configError(() => loadConfig(env, flags));
@@ -105,11 +109,11 @@ describe('config', () => {
   });
 
   it('a launcher hands its settings to node processes through the environment', () => {
-    const launcher = loadConfig({ TENURE_LOG_LEVEL: 'debug' }, { heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', cluster: 'c1', nodeId: 'n1' });
+    const launcher = loadConfig({ TENURE_LOG_LEVEL: 'debug' }, { heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', eventsDedupeMs: 30_000, cluster: 'c1', nodeId: 'n1' });
     const env = configEnv(launcher);
     expect(env).not.toHaveProperty('TENURE_NODE_ID');
     expect(env).not.toHaveProperty('TENURE_CLUSTER');
-    expect(loadConfig(env, { nodeId: 'n2', cluster: 'c1' })).toMatchObject({ heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', logLevel: 'debug', nodeId: 'n2' });
+    expect(loadConfig(env, { nodeId: 'n2', cluster: 'c1' })).toMatchObject({ heartbeatMs: 40, electionTimeoutMs: 400, memoryBudgetMb: 512, transport: 'legacy-pubsub', events: 'off', eventsDedupeMs: 30_000, logLevel: 'debug', nodeId: 'n2' });
   });
 
   it('spells flags the way the CLI does', () => {
