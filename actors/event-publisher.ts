@@ -272,7 +272,15 @@ export class EventPublisher {
     if (this.mode === 'leader' && !active) return;
     for (let n = 0; n < events.length; n++) this.queue.push({ index, n, event: events[n] });
     // Over the bound on the leader: publish the excess now rather than drop it (see the header).
-    if (active && this.queued > this.maxQueue) this.drain(this.queued - this.maxQueue);
+    // This runs inside Raft's apply: nothing it throws may escape into it.
+    if (active && this.queued > this.maxQueue) {
+      try {
+        this.drain(this.queued - this.maxQueue);
+      } catch (err) {
+        this.counters.publishErrors++;
+        this.log.warn({ err: (err as Error).message, index }, 'publishing an event burst failed; the rest of it beyond the bound is dropped');
+      }
+    }
     while (this.queued > this.maxQueue) {
       const oldest = this.queue[this.qStart++];
       if (active) this.counters.dropped++;

@@ -79,3 +79,21 @@ describe('event publisher: a burst beyond the queue bound', () => {
     await pub.stop();
   });
 });
+
+describe('event publisher: a burst whose forced publishing throws', () => {
+  it('never throws into the apply that made it: counted, logged, and the queue kept within its bound', async () => {
+    let applied: AppliedListener = () => {};
+    const stateMachine = { onApplied: (l: AppliedListener) => ((applied = l), () => {}) } as unknown as LeaseStateMachine;
+    const leadership: LeadershipSource = { current: { role: 'leader', leader: 'n1', term: 1 }, subscribe: () => () => {} };
+    // A NATS bus whose protocol handler fails when handed a run of whole messages (the frame path).
+    const protocol = { info: { headers: true, max_payload: 1 << 20 }, noMorePublishing: false, outBytes: 0, outMsgs: 0, sendCommand: () => { throw new Error('socket gone'); } };
+    const bus = { frameTarget: { nc: { isClosed: () => false }, protocol }, publish() {}, flush: async () => {} } as unknown as Bus;
+    const pub = new EventPublisher({ cluster: 'burst', bus, stateMachine, leadership, mode: 'leader', maxQueue: 100 });
+    pub.start();
+    await until(() => pub.state === 'active');
+    expect(() => applied(10, Array.from({ length: 500 }, (_, i) => expired(i)))).not.toThrow();
+    expect(pub.queued).toBeLessThanOrEqual(100);
+    expect(pub.counters.publishErrors).toBeGreaterThanOrEqual(1);
+    await pub.stop({ publishQueued: false });
+  });
+});
