@@ -90,13 +90,15 @@ export class EventFrames {
 
   /** Hands the run written so far to nats.js (one piece, one call). */
   flush(): void {
-    if (this.run !== null && this.end > this.start) {
-      this.p.outMsgs += this.msgs;
-      this.p.outBytes += this.bytes;
-      this.p.sendCommand(this.run.subarray(this.start, this.end));
-    }
+    const { run, start, end, msgs, bytes } = this;
+    // Reset first: a run nats.js refuses (it throws) is not handed over again with the next one.
     this.run = null;
     this.start = this.end = this.msgs = this.bytes = 0;
+    if (run !== null && end > start) {
+      this.p.outMsgs += msgs;
+      this.p.outBytes += bytes;
+      this.p.sendCommand(run.subarray(start, end));
+    }
   }
 }
 
