@@ -60,6 +60,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--out-dir <dir>', 'where JSON results and SVG charts go', d.outDir)
     .option('--copy-to <dir>', 'also copy the SVG charts here (e.g. docs/bench)')
     .option('--cpu-prof', 'write V8 CPU profiles of the node processes and workers (under <out-dir>/profiles)')
+    .option('--watch-events', 'subscribe to every lease event and count what arrives against what the nodes published (costs the bench ≈ 2 µs an event)')
     .option('--node-env <k=v,...>', 'extra environment for the node processes')
     .option('--worker-nice <n>', 'niceness of the load-generator processes (default: 10 for overload, else 0), so that on a shared box the service gets the CPU before its generator')
     .option('--max-outstanding <n>', 'open loop and overload: unanswered claims per worker beyond which due claims are counted as ClientBacklog and not sent', String(d.maxOutstanding))
@@ -109,6 +110,7 @@ export function registerBenchCommand(program: Command): void {
         outDir: String(f.outDir),
         copyTo: f.copyTo as string | undefined,
         cpuProf: f.cpuProf === true,
+        watchEvents: f.watchEvents === true,
         maxOutstanding: int(String(f.maxOutstanding)),
         workerNice: f.workerNice === undefined ? (workload === 'overload' ? 10 : 0) : int(String(f.workerNice)),
         nodeEnv,

@@ -56,6 +56,8 @@ export interface BenchOptions {
   copyTo?: string;
   label?: string;
   cpuProf: boolean;
+  /** Subscribe to every lease event and count what arrives against what the nodes published (bench/event-watch.ts). */
+  watchEvents: boolean;
   /** Niceness (0–19) of the generator processes. */
   workerNice: number;
   /** Open loop: claims unanswered per worker beyond which due claims are not sent (`ClientBacklog`). */
@@ -97,6 +99,7 @@ export const DEFAULTS: BenchOptions = {
   maxAttempts: 3,
   outDir: 'bench/results',
   cpuProf: false,
+  watchEvents: false,
   workerNice: 0,
   maxOutstanding: 4_000,
   nodeEnv: {},

@@ -33,6 +33,7 @@ export { DEFAULTS, WORKLOADS, type BenchOptions, type WorkloadName } from './opt
 import { overloadSummary, printSummary, summarizeRun } from './summary.ts';
 import { CpuWindow, okBetween, type CpuPerOp } from './cpu-account.ts';
 import { NatsTrafficWindow, varzReader, type NatsPerOp } from './nats-traffic.ts';
+import { EventWatch, type EventWatchResult } from './event-watch.ts';
 
 export { overloadSummary, summarizeRun };
 
@@ -57,6 +58,8 @@ export interface RunResult {
   cpuPerOp: CpuPerOp | null;
   /** What the bench's own nats-server carried per ok op over the window (bench/nats-traffic.ts); null on `--nats-url`. */
   natsPerOp: NatsPerOp | null;
+  /** `--watch-events`: what a subscriber on every lease event saw (bench/event-watch.ts); null without the flag. */
+  eventWatch: EventWatchResult | null;
   markers: { x: number; label: string }[];
   restarts: { node: string; at: number; why: string }[];
   workerErrors: string[];
@@ -171,13 +174,21 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   // node's main thread is read on its own too (the rest is GC helpers and lmdb's pool).
   const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }), undefined, cluster.ids);
   const traffic = cluster.monitorUrl ? new NatsTrafficWindow(varzReader(cluster.monitorUrl)) : null;
+  let watch: EventWatch | null = null;
+  let publishedBefore: { total: number; pids: string } | null = null;
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
   const t0 = Date.now();
   try {
     await until(() => ready.size + workerErrors.length >= nWorkers, 120_000, 'workers to connect and set up');
     if (workerErrors.length) throw new Error(workerErrors.join('\n'));
+    // After the workers' set-up (bulk and leaseclaimer claim leases there), before the load.
+    if (o.watchEvents) {
+      watch = await EventWatch.start(cluster.natsUrl, cluster.cluster);
+      publishedBefore = await publishedEvents(cluster);
+    }
     const startAt = Date.now() + 300;
+    watch?.markStart(startAt);
     toAll({ type: 'go', startAt });
 
     // Steps (leaseclaimer blocks) at their times.
@@ -248,11 +259,20 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     await sampling;
     clearTimeout(stopTimer);
     timers.forEach(clearTimeout);
+  } catch (err) {
+    await watch?.abort();
+    throw err;
   } finally {
     stopSampling = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
   if (o.progress === 'tty') process.stdout.write('\n');
+  const eventWatch = watch
+    ? await watch.stop(async () => {
+        const after = await publishedEvents(cluster);
+        return after && publishedBefore && after.pids === publishedBefore.pids ? after.total - publishedBefore.total : null;
+      })
+    : null;
 
   const durationSec = Math.ceil(spec.durationMs / 1000);
   const series = builder.build(durationSec);
@@ -277,6 +297,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     summary: {},
     cpuPerOp: cpu.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t), cpus().length),
     natsPerOp: traffic ? await traffic.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t)) : null,
+    eventWatch,
     markers: markers.sort((a, b) => a.x - b.x),
     restarts: cluster.restarts.slice(restartsBefore),
     workerErrors,
@@ -285,6 +306,13 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   };
   result.summary = summarizeRun(result);
   return result;
+}
+
+/** Lease events the nodes' publishers have counted so far (published + publish errors), with the pids they came from; null if a node did not answer. */
+async function publishedEvents(cluster: BenchCluster): Promise<{ total: number; pids: string } | null> {
+  const samples = await cluster.sample(2000);
+  if (samples.some((s) => !s.up || !s.events)) return null;
+  return { total: samples.reduce((a, s) => a + s.events!.published, 0), pids: samples.map((s) => `${s.id}:${s.pid}`).join() };
 }
 
 function commandLine(): string {

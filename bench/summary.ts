@@ -4,11 +4,12 @@ import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
 import type { RunResult } from './run.ts';
 import type { CpuPerOp } from './cpu-account.ts';
 import { natsLine, type NatsPerOp } from './nats-traffic.ts';
+import { eventWatchLine, type EventWatchResult } from './event-watch.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** Headline numbers of a run (over its window). */
-export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp' | 'natsPerOp'>>): Record<string, unknown> {
+export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp' | 'natsPerOp' | 'eventWatch'>>): Record<string, unknown> {
   const t = r.totals;
   const ops: Record<string, unknown> = {};
   for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
@@ -51,7 +52,7 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), events: eventTotals(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null };
+  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), events: eventTotals(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null, eventWatch: r.eventWatch ? { ...r.eventWatch, perSecond: undefined } : null };
 }
 
 /**
@@ -224,6 +225,8 @@ export function printSummary(r: RunResult): void {
   perNode('Raft rounds per second (median)', r.summary.raftRounds);
   const ev = r.summary.events as ReturnType<typeof eventTotals> | undefined;
   if (ev) lines.push(`  lease events published ${fmt(ev.published)}, lost ${fmt(ev.lost)} (whole run, all nodes)`);
+  const watched = r.summary.eventWatch as EventWatchResult | null | undefined;
+  if (watched) lines.push(`  ${eventWatchLine(watched)}`);
   if (r.summary.peakLoopDelayMs) lines.push(`  longest event-loop delay ms ${JSON.stringify(r.summary.peakLoopDelayMs)}`);
   const cpu = r.summary.cpuPerOp as CpuPerOp | null | undefined;
   if (cpu) lines.push(`  ${cpuLine(cpu)}`);

@@ -11,7 +11,7 @@ describe('tenure bench smoke run', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('a 3-second closed-loop claim run writes a JSON result with per-second series and an SVG', async () => {
-    const report = await runBench({ workload: 'claim', concurrency: [4], seconds: 3, warmup: 0, workers: 1, connections: 1, outDir: out, progress: 'none' });
+    const report = await runBench({ workload: 'claim', concurrency: [4], seconds: 3, warmup: 0, workers: 1, connections: 1, outDir: out, progress: 'none', watchEvents: true });
     expect(report.runs).toHaveLength(1);
     const r = JSON.parse(readFileSync(report.runs[0].files.json, 'utf8')) as RunResult;
     expect(r.workload).toBe('claim');
@@ -51,6 +51,10 @@ describe('tenure bench smoke run', () => {
     // The leader's lease events (every claim is one), none lost.
     expect(r.summary.events).toEqual({ published: expect.any(Number), lost: 0 });
     expect((r.summary.events as { published: number }).published).toBeGreaterThan(0);
+    // --watch-events: a subscriber saw every event the nodes published, in order.
+    expect(r.eventWatch).toMatchObject({ missing: 0, outOfOrder: 0, undecodable: 0 });
+    expect(r.eventWatch!.delivered).toBeGreaterThan(0);
+    expect(r.eventWatch!.delivered).toBe(r.eventWatch!.expected);
     const svg = readFileSync(report.runs[0].files.svg, 'utf8');
     expect(svg).toContain('<svg');
     expect(svg).toContain('claim ok');
