@@ -365,7 +365,7 @@ export class LeaseManager {
     const { key, linearizable } = parseGet(req.data);
     if (linearizable) await this.barrier(req);
     const fsm = this.opts.stateMachine.fsm; // read after the barrier: a restore may have replaced it
-    return leaseView(key, fsm.get(key), fsm.pinsOf(key));
+    return leaseView(key, fsm.get(key), fsm.pinsOf(key), this.opts.stateMachine.timeNow());
   }
 
   private async list(req: IncomingRequest): Promise<ListReply> {
@@ -373,7 +373,8 @@ export class LeaseManager {
     if (linearizable) await this.barrier(req);
     const fsm = this.opts.stateMachine.fsm;
     const all = fsm.list(filter);
-    const leases = all.slice(0, limit).map((info) => leaseView(info.key, info, info.pinnedBy));
+    const now = this.opts.stateMachine.timeNow();
+    const leases = all.slice(0, limit).map((info) => leaseView(info.key, info, info.pinnedBy, now));
     return { time: fsm.time(), leases, truncated: all.length > limit };
   }
 

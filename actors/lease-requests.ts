@@ -152,7 +152,8 @@ export interface LeaseView {
   pinnedBy: string[];
 }
 
-export function leaseView(key: LeaseKey, info: LeaseInfo | null, pins: string[]): LeaseView {
+/** `now`: the global time as of now (LeaseStateMachine.timeNow), which `remainingMs` counts from. */
+export function leaseView(key: LeaseKey, info: LeaseInfo | null, pins: string[], now: number): LeaseView {
   const { namespace, model, lease } = key;
   if (info === null) return { namespace, model, lease, holder: null, expiry: null, remainingMs: null, token: null, pinnedBy: pins };
   return {
@@ -161,7 +162,7 @@ export function leaseView(key: LeaseKey, info: LeaseInfo | null, pins: string[])
     lease,
     holder: info.holder,
     expiry: info.expiry,
-    remainingMs: info.remainingMs,
+    remainingMs: Math.max(0, info.expiry - now),
     token: info.token,
     pinnedBy: info.pinnedBy,
   };
@@ -208,6 +209,7 @@ export interface WaitReply {
 }
 
 /** The client's view of an applied write's result; a failure is thrown as its typed error. */
+/** `now`: the global time as of now (LeaseStateMachine.timeNow), which `remainingMs` counts from. */
 export function writeReply(cmd: LeaseCommand, result: LeaseResult, now: number): unknown {
   if (!result.ok) throw failureToError(result);
   if (cmd.op === 'claim' && 'extended' in result) {

@@ -3,6 +3,7 @@ import { LeaseFsm, type LeaseFsmOptions } from '../lease/fsm.ts';
 import type { LeaseCommand, LeaseEvent, LeaseResult } from '../lease/types.ts';
 import { TenureError } from '../errors/errors.ts';
 import { decodeValidCommand, encodeLeaseCommand } from '../lease/command-codec.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 
 export { encodeLeaseCommand };
 
@@ -38,9 +39,38 @@ export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
 export class LeaseStateMachine implements StateMachine {
   fsm: LeaseFsm;
   private listeners: AppliedListener[] = [];
+  /** The FSM time last seen here, and the wall time (this node's clock) when it was first seen. */
+  private timeSeen: number;
+  private timeMovedAt: number;
 
-  constructor(private readonly opts: LeaseFsmOptions = {}) {
+  constructor(
+    private readonly opts: LeaseFsmOptions = {},
+    private readonly clock: Clock = systemClock,
+  ) {
     this.fsm = new LeaseFsm(opts);
+    this.timeSeen = this.fsm.time();
+    this.timeMovedAt = clock.now();
+  }
+
+  /**
+   * Global time as of now, for the time left that answers promise (`remainingMs`): the FSM's time
+   * plus the wall time since it last moved here. Global time only moves at clock ticks and a claim's
+   * expiry counts from the last tick's time, so by the FSM's time alone a lease claimed just before
+   * a tick would be promised up to a tick interval it does not have (measured: gone 269 ms before
+   * the promise with 1 s ticks) — and another unit could claim it while its holder still believes it
+   * leads. A lease expires at the first tick whose time is past its expiry, never before the moment
+   * this estimate reaches it (the leader's next tick time is its own wall time since the last one),
+   * up to the few ms the tick took to reach this node. Wall time only: the FSM is not touched.
+   */
+  timeNow(): number {
+    const t = this.fsm.time();
+    if (t !== this.timeSeen) this.noteTime();
+    return t + Math.max(0, this.clock.now() - this.timeMovedAt);
+  }
+
+  private noteTime(): void {
+    this.timeSeen = this.fsm.time();
+    this.timeMovedAt = this.clock.now();
   }
 
   onApplied(listener: AppliedListener): () => void {
@@ -62,6 +92,7 @@ export class LeaseStateMachine implements StateMachine {
       }
     }
     const out = this.fsm.apply(index, cmds);
+    if (this.fsm.time() !== this.timeSeen) this.noteTime();
     let results: LeaseResult[] = out.results;
     if (bad.size) {
       results = [];
@@ -82,6 +113,7 @@ export class LeaseStateMachine implements StateMachine {
 
   async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
     this.fsm = await LeaseFsm.restore(unframe(chunks), this.opts);
+    this.noteTime();
     for (const l of this.restoredListeners) l();
   }
 

@@ -81,7 +81,7 @@ export class LeaseWrites {
         if (err) return done(err);
         let reply: unknown;
         try {
-          reply = writeReply(cmd, result!, this.opts.stateMachine.fsm.time());
+          reply = writeReply(cmd, result!, this.opts.stateMachine.timeNow());
         } catch (e) {
           return done(e);
         }
@@ -156,7 +156,7 @@ export class LeaseWrites {
   private outcome(cmd: LeaseCommand, err: unknown, result: LeaseResult | undefined): BatchResult {
     if (err) return { error: toTenureError(err).toWire() };
     try {
-      return { result: writeReply(cmd, result!, this.opts.stateMachine.fsm.time()) };
+      return { result: writeReply(cmd, result!, this.opts.stateMachine.timeNow()) };
     } catch (e) {
       return { error: toTenureError(e).toWire() };
     }

@@ -110,7 +110,7 @@ export class TenureNode {
     const log = (component: string) => logger.child({ component, node: opts.id });
     const nats = opts.nats === undefined ? (opts.bus instanceof NatsBus ? opts.bus.nc : undefined) : (opts.nats ?? undefined);
     this.id = opts.id;
-    this.stateMachine = new LeaseStateMachine(opts.fsm);
+    this.stateMachine = new LeaseStateMachine(opts.fsm, clock);
     this.raft = new RaftNode({
       ...opts.raft,
       id: opts.id,
