@@ -112,8 +112,11 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
             });
           }
         } else {
-          // Extend a little early when the previous extend failed, never later than half the time left.
-          const untilDue = failures ? Math.min(every / 4, (this.validUntil - Date.now()) / 2) : every * (0.9 + Math.random() * 0.2);
+          // Extend every `every` (jittered) but never later than half the time left — a lease may
+          // have up to a clock tick less than its duration (README, claim) — and a little early when
+          // the previous extend failed.
+          const half = (this.validUntil - Date.now()) / 2;
+          const untilDue = failures ? Math.min(every / 4, half) : Math.min(every * (0.9 + Math.random() * 0.2), half);
           await sleep(Math.max(1, untilDue), signal);
           const sent = Date.now();
           try {

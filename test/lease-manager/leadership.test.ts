@@ -23,13 +23,15 @@ afterAll(() => tc.shutdown());
 describe('leadership helper', () => {
   it('one of two agents leads; it keeps the lease; when it stops the other takes over', async () => {
     const changesA: LeadershipChange[] = [];
-    const la = a.leadership(NS, 'm1', 'app1', 'app1/0', { durationMs: 800, onAcquired: (c) => changesA.push(c), onLost: (c) => changesA.push(c) });
-    const lb = b.leadership(NS, 'm1', 'app1', 'app1/1', { durationMs: 800 });
+    // 1.5 s leases: what a lease is promised is up to a clock tick less than its duration, and an
+    // extend must land within it even on a loaded CI machine.
+    const la = a.leadership(NS, 'm1', 'app1', 'app1/0', { durationMs: 1500, onAcquired: (c) => changesA.push(c), onLost: (c) => changesA.push(c) });
+    const lb = b.leadership(NS, 'm1', 'app1', 'app1/1', { durationMs: 1500 });
     await eventually(() => la.isLeader || lb.isLeader, 5000, 'a leader');
     const [first, second] = la.isLeader ? [la, lb] : [lb, la];
 
     // Several durations pass: the leader keeps extending and never both lead.
-    for (let i = 0; i < 25; i++) {
+    for (let i = 0; i < 35; i++) {
       expect(la.isLeader && lb.isLeader).toBe(false);
       expect(first.isLeader).toBe(true);
       await delay(100);
