@@ -208,8 +208,10 @@ export interface WaitReply {
   index?: number;
 }
 
-/** The client's view of an applied write's result; a failure is thrown as its typed error. */
-/** `now`: the global time as of now (LeaseStateMachine.timeNow), which `remainingMs` counts from. */
+/**
+ * The client's view of an applied write's result; a failure is thrown as its typed error. `now`:
+ * the global time as of now (LeaseStateMachine.timeNow), which `remainingMs` counts from.
+ */
 export function writeReply(cmd: LeaseCommand, result: LeaseResult, now: number): unknown {
   if (!result.ok) throw failureToError(result);
   if (cmd.op === 'claim' && 'extended' in result) {

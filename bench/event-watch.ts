@@ -8,6 +8,7 @@
  * duplicate). Off by default: decoding every event costs the bench process CPU (≈ 2 µs an event).
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { BenchCluster } from './cluster.ts';
 
 export interface EventWatchResult {
   /** Events that arrived between the subscription and the end of the run (after a settle wait). */
@@ -48,18 +49,25 @@ export class EventWatch {
   private startAt = Number.POSITIVE_INFINITY;
   private readonly decoder = new TextDecoder();
 
+  private before: { total: number; pids: string } | null = null;
+
   private constructor(
+    private readonly cluster: BenchCluster,
     private readonly nc: NatsConnection,
     private readonly sub: Subscription,
   ) {}
 
-  /** Subscribes and waits until the server has the subscription, so nothing published after this resolves is missed. */
-  static async start(natsUrl: string, cluster: string): Promise<EventWatch> {
-    const nc = await connect({ servers: natsUrl.split(','), name: 'tenure-bench-event-watch', noAsyncTraces: true });
+  /**
+   * Subscribes, waits until the server has the subscription (nothing published after this resolves
+   * is missed), then reads what the nodes have published so far.
+   */
+  static async start(cluster: BenchCluster): Promise<EventWatch> {
+    const nc = await connect({ servers: cluster.natsUrl.split(','), name: 'tenure-bench-event-watch', noAsyncTraces: true });
     let watch: EventWatch | null = null;
-    const sub = nc.subscribe(`tenure.v1.${cluster}.events.>`, { callback: (_err, msg) => watch?.onEvent(msg.data) });
-    watch = new EventWatch(nc, sub);
+    const sub = nc.subscribe(`tenure.v1.${cluster.cluster}.events.>`, { callback: (_err, msg) => watch?.onEvent(msg.data) });
+    watch = new EventWatch(cluster, nc, sub);
     await nc.flush();
+    watch.before = await publishedEvents(cluster);
     return watch;
   }
 
@@ -94,17 +102,18 @@ export class EventWatch {
   }
 
   /**
-   * Waits until nothing has arrived for `quietMs` (at most `maxMs`), asks `expected` what the nodes
-   * published since the subscription, then closes the connection.
+   * Waits until nothing has arrived for `quietMs` (at most `maxMs`), reads what the nodes published
+   * since the subscription (none may have restarted meanwhile), then closes the connection.
    */
-  async stop(expectedNow: () => Promise<number | null>, quietMs = 500, maxMs = 10_000): Promise<EventWatchResult> {
+  async stop(quietMs = 500, maxMs = 10_000): Promise<EventWatchResult> {
     const end = Date.now() + maxMs;
     let seen = -1;
     while (seen !== this.delivered && Date.now() < end) {
       seen = this.delivered;
       await new Promise((r) => setTimeout(r, quietMs));
     }
-    const expected = await expectedNow().catch(() => null);
+    const after = await publishedEvents(this.cluster).catch(() => null);
+    const expected = after && this.before && after.pids === this.before.pids ? after.total - this.before.total : null;
     this.sub.unsubscribe();
     await this.nc.close();
     return {
@@ -116,6 +125,13 @@ export class EventWatch {
       perSecond: this.perSecond,
     };
   }
+}
+
+/** What the nodes' publishers have counted so far, with the pids they came from; null if a node did not answer. */
+async function publishedEvents(cluster: BenchCluster): Promise<{ total: number; pids: string } | null> {
+  const samples = await cluster.sample(2000);
+  if (samples.some((s) => !s.up || !s.events)) return null;
+  return { total: samples.reduce((a, s) => a + s.events!.published, 0), pids: samples.map((s) => `${s.id}:${s.pid}`).join() };
 }
 
 /** "events seen by a subscriber: 1,012,160 of 1,012,160 published, 0 missing, 0 out of order". */

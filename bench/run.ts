@@ -175,7 +175,6 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }), undefined, cluster.ids);
   const traffic = cluster.monitorUrl ? new NatsTrafficWindow(varzReader(cluster.monitorUrl)) : null;
   let watch: EventWatch | null = null;
-  let publishedBefore: { total: number; pids: string } | null = null;
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
   const t0 = Date.now();
@@ -183,10 +182,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     await until(() => ready.size + workerErrors.length >= nWorkers, 120_000, 'workers to connect and set up');
     if (workerErrors.length) throw new Error(workerErrors.join('\n'));
     // After the workers' set-up (bulk and leaseclaimer claim leases there), before the load.
-    if (o.watchEvents) {
-      watch = await EventWatch.start(cluster.natsUrl, cluster.cluster);
-      publishedBefore = await publishedEvents(cluster);
-    }
+    if (o.watchEvents) watch = await EventWatch.start(cluster);
     const startAt = Date.now() + 300;
     watch?.markStart(startAt);
     toAll({ type: 'go', startAt });
@@ -267,12 +263,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
   if (o.progress === 'tty') process.stdout.write('\n');
-  const eventWatch = watch
-    ? await watch.stop(async () => {
-        const after = await publishedEvents(cluster);
-        return after && publishedBefore && after.pids === publishedBefore.pids ? after.total - publishedBefore.total : null;
-      })
-    : null;
+  const eventWatch = watch ? await watch.stop() : null;
 
   const durationSec = Math.ceil(spec.durationMs / 1000);
   const series = builder.build(durationSec);
@@ -306,13 +297,6 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   };
   result.summary = summarizeRun(result);
   return result;
-}
-
-/** Lease events the nodes' publishers have counted so far (published + publish errors), with the pids they came from; null if a node did not answer. */
-async function publishedEvents(cluster: BenchCluster): Promise<{ total: number; pids: string } | null> {
-  const samples = await cluster.sample(2000);
-  if (samples.some((s) => !s.up || !s.events)) return null;
-  return { total: samples.reduce((a, s) => a + s.events!.published, 0), pids: samples.map((s) => `${s.id}:${s.pid}`).join() };
 }
 
 function commandLine(): string {

@@ -23,7 +23,7 @@
  */
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../bus/types.ts';
 import { tokenProblem } from '../bus/subjects.ts';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from '../log/logger.ts';
+import { LOG_LEVELS, type LogLevel } from '../log/logger.ts';
 import type { EventMode } from '../actors/event-publisher.ts';
 
 export const TRANSPORTS = ['facade', 'legacy-pubsub'] as const;
@@ -153,8 +153,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const nodeId = token(pick('nodeId')) ?? DEFAULTS.nodeId;
   const dataDir = str(pick('dataDir')) ?? DEFAULTS.dataDir;
   const natsUrl = natsUrls(pick('natsUrl')) ?? DEFAULTS.natsUrl;
-  const logLevel = oneOf(pick('logLevel'), LOG_LEVELS, isLogLevel) ?? DEFAULTS.logLevel;
-  const transport = oneOf(pick('transport'), TRANSPORTS, isTransport) ?? DEFAULTS.transport;
+  const logLevel = oneOf(pick('logLevel'), LOG_LEVELS) ?? DEFAULTS.logLevel;
+  const transport = oneOf(pick('transport'), TRANSPORTS) ?? DEFAULTS.transport;
   const nodes = nodeList(pick('nodes')) ?? [nodeId];
   const electionRaw = pick('electionTimeoutMs');
   const electionTimeoutMs = int(electionRaw, 10, 600_000) ?? DEFAULTS.electionTimeoutMs;
@@ -163,7 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const clockIntervalMs = int(pick('clockIntervalMs'), 1, 3_600_000) ?? DEFAULTS.clockIntervalMs;
   const maxPayloadBytes = int(pick('maxPayloadBytes'), 256, NATS_MAX_PAYLOAD) ?? DEFAULTS.maxPayloadBytes;
   const memoryBudgetMb = int(pick('memoryBudgetMb'), 0, 1_048_576) ?? DEFAULTS.memoryBudgetMb;
-  const events = oneOf(pick('events'), EVENT_MODES, isEventMode) ?? DEFAULTS.events;
+  const events = oneOf(pick('events'), EVENT_MODES) ?? DEFAULTS.events;
   const eventsDedupeMs = int(pick('eventsDedupeMs'), 1_000, 86_400_000) ?? DEFAULTS.eventsDedupeMs;
 
   if (heartbeatMs >= electionTimeoutMs) {
@@ -211,14 +211,6 @@ export function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-function isTransport(v: unknown): v is Transport {
-  return typeof v === 'string' && (TRANSPORTS as readonly string[]).includes(v);
-}
-
-function isEventMode(v: unknown): v is EventMode {
-  return typeof v === 'string' && (EVENT_MODES as readonly string[]).includes(v);
-}
-
 function str(raw: Raw | undefined): string | undefined {
   if (!raw) return undefined;
   if (typeof raw.value !== 'string') throw new ConfigError(raw.source, `must be a string, got ${typeof raw.value}`);
@@ -235,11 +227,11 @@ function token(raw: Raw | undefined): string | undefined {
   return v;
 }
 
-function oneOf<T extends string>(raw: Raw | undefined, allowed: readonly T[], is: (v: unknown) => v is T): T | undefined {
+function oneOf<T extends string>(raw: Raw | undefined, allowed: readonly T[]): T | undefined {
   const v = str(raw);
   if (v === undefined) return undefined;
-  const lower = v.toLowerCase();
-  if (!is(lower)) throw new ConfigError(raw!.source, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  const lower = v.toLowerCase() as T;
+  if (!allowed.includes(lower)) throw new ConfigError(raw!.source, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
   return lower;
 }
 
