@@ -48,6 +48,11 @@ export class ProposalBatcher {
   private queuedCommands = 0;
   private flushScheduled = false;
   private pending = new Map<number, Pending>();
+  /**
+   * Asked once per flush, before the flush's commands are grouped: a command to put first (the
+   * clock updater's setTime, actors/clock-updater.ts), or null. Outside the queue's bound.
+   */
+  lead: (() => { command: Uint8Array; settle: ProposalSettle } | null) | null = null;
 
   constructor(
     private readonly limits: ProposalLimits,
@@ -107,6 +112,8 @@ export class ProposalBatcher {
     const queued = this.queue;
     this.queue = [];
     this.queuedCommands = 0;
+    const first = this.lead?.();
+    if (first) queued.unshift({ command: first.command, settle: first.settle, at: null, count: 0 });
     // Single commands are grouped into entries in order; a written entry stands alone.
     const groups: Queued[][] = [];
     let group: Queued[] = [];
@@ -125,9 +132,9 @@ export class ProposalBatcher {
       bytes += q.command.byteLength + 4;
     }
     if (group.length) groups.push(group);
-    let first: { index: number; term: number };
+    let appended: { index: number; term: number };
     try {
-      first = this.append(groups.map((g) => (g[0].count > 0 ? g[0].command : encodeCommandBatch(g.map((q) => q.command)))));
+      appended = this.append(groups.map((g) => (g[0].count > 0 ? g[0].command : encodeCommandBatch(g.map((q) => q.command)))));
     } catch (err) {
       for (const q of queued) answer(q, err as Error);
       return;
@@ -135,11 +142,11 @@ export class ProposalBatcher {
     groups.forEach((g, i) => {
       if (g[0].count > 0) {
         const q = g[0];
-        this.pending.set(first.index + i, { term: first.term, resolve: (results) => answer(q, null, results), reject: (e) => answer(q, e) });
+        this.pending.set(appended.index + i, { term: appended.term, resolve: (results) => answer(q, null, results), reject: (e) => answer(q, e) });
         return;
       }
-      this.pending.set(first.index + i, {
-        term: first.term,
+      this.pending.set(appended.index + i, {
+        term: appended.term,
         resolve: (results) => {
           for (let k = 0; k < g.length; k++) answer(g[k], null, results[k]);
         },

@@ -99,6 +99,7 @@ export class RaftNode {
       log,
     );
     this.proposals = new ProposalBatcher(this.opts, (datas) => this.appendCommands(datas));
+    this.proposals.lead = this.proposalLead;
     const { electionMinMs, electionMaxMs, heartbeatMs } = this.opts;
     const input = { core: this.core, rng: new Rng(this.opts.seed), electionMinMs, electionMaxMs, heartbeatMs, now: () => this.opts.clock.now() };
     this.actor = inspectable(createActor(raftMachine, { clock: this.opts.clock, input }));
@@ -190,6 +191,17 @@ export class RaftNode {
       else this.proposals.enqueueWith(command, settle);
     });
   }
+
+  /**
+   * A command for the leader to put first in each batch of proposals it writes (or null): the clock
+   * updater's setTime, so the commands behind it count from the time they were proposed.
+   */
+  setProposalLead(lead: ProposalBatcher['lead']): void {
+    this.proposalLead = lead;
+    if (this.proposals) this.proposals.lead = lead;
+  }
+
+  private proposalLead: ProposalBatcher['lead'] = null;
 
   /** What one entry may carry: a proposer writing whole entries (`proposeEntryAt`) keeps within it. */
   get entryLimits(): { maxCommands: number; maxBytes: number } {

@@ -22,6 +22,7 @@ const nodeFlags = (cmd: Command) =>
     .option('--election-timeout-ms <ms>')
     .option('--heartbeat-ms <ms>')
     .option('--clock-interval-ms <ms>')
+    .option('--clock-stamp-ms <ms>', 'advance global time ahead of client writes once this long has passed (0 = only at ticks)')
     .option('--memory-budget-mb <mb>', 'RSS the node steers toward by collecting garbage sooner (0 = off)')
     .option('--events <mode>', 'lease-change events: auto (JetStream when available) | leader | off')
     .option('--events-dedupe-ms <ms>', "JetStream mode: the event stream's duplicate window");

@@ -71,6 +71,7 @@ export async function runNode(config: Config): Promise<void> {
     storage,
     logger,
     clockIntervalMs: config.clockIntervalMs,
+    clockStampMs: config.clockStampMs,
     events: config.events,
     eventsDedupeMs: config.eventsDedupeMs,
     electionTimeoutMs: config.electionTimeoutMs,

@@ -14,6 +14,7 @@
  * | electionTimeoutMs  | TENURE_ELECTION_TIMEOUT_MS   | --election-timeout-ms  | 1000                    |
  * | heartbeatMs        | TENURE_HEARTBEAT_MS          | --heartbeat-ms         | 100                     |
  * | clockIntervalMs    | TENURE_CLOCK_INTERVAL_MS     | --clock-interval-ms    | 1000                    |
+ * | clockStampMs       | TENURE_CLOCK_STAMP_MS        | --clock-stamp-ms       | 100 (0 = ticks only)    |
  * | maxPayloadBytes    | TENURE_MAX_PAYLOAD_BYTES     | --max-payload-bytes    | 65536                   |
  * | memoryBudgetMb     | TENURE_MEMORY_BUDGET_MB      | --memory-budget-mb     | 256 (0 = off)           |
  * | events             | TENURE_EVENTS                | --events               | auto                    |
@@ -50,6 +51,11 @@ export interface Config {
   readonly heartbeatMs: number;
   /** How often the leader's clock updater advances global time. */
   readonly clockIntervalMs: number;
+  /**
+   * Least wall time since global time last advanced for the leader to advance it again ahead of the
+   * client commands it proposes (actors/clock-updater.ts, stamps); 0 = only at ticks.
+   */
+  readonly clockStampMs: number;
   /** Largest client payload accepted; larger requests get `Invalid` (field `payload`). */
   readonly maxPayloadBytes: number;
   /** RSS the node steers toward by collecting garbage sooner (actors/memory-governor.ts); 0 = off. */
@@ -79,6 +85,7 @@ export interface ConfigFlags {
   electionTimeoutMs?: string | number;
   heartbeatMs?: string | number;
   clockIntervalMs?: string | number;
+  clockStampMs?: string | number;
   maxPayloadBytes?: string | number;
   memoryBudgetMb?: string | number;
   events?: string;
@@ -98,6 +105,7 @@ const ENV: Record<Key, string> = {
   electionTimeoutMs: 'TENURE_ELECTION_TIMEOUT_MS',
   heartbeatMs: 'TENURE_HEARTBEAT_MS',
   clockIntervalMs: 'TENURE_CLOCK_INTERVAL_MS',
+  clockStampMs: 'TENURE_CLOCK_STAMP_MS',
   maxPayloadBytes: 'TENURE_MAX_PAYLOAD_BYTES',
   memoryBudgetMb: 'TENURE_MEMORY_BUDGET_MB',
   events: 'TENURE_EVENTS',
@@ -114,6 +122,7 @@ export const DEFAULTS = Object.freeze({
   electionTimeoutMs: 1000,
   heartbeatMs: 100,
   clockIntervalMs: 1000,
+  clockStampMs: 100,
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
   memoryBudgetMb: 256,
   events: 'auto' as EventMode,
@@ -161,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const heartbeatRaw = pick('heartbeatMs');
   const heartbeatMs = int(heartbeatRaw, 1, 600_000) ?? DEFAULTS.heartbeatMs;
   const clockIntervalMs = int(pick('clockIntervalMs'), 1, 3_600_000) ?? DEFAULTS.clockIntervalMs;
+  const clockStampMs = int(pick('clockStampMs'), 0, 3_600_000) ?? DEFAULTS.clockStampMs;
   const maxPayloadBytes = int(pick('maxPayloadBytes'), 256, NATS_MAX_PAYLOAD) ?? DEFAULTS.maxPayloadBytes;
   const memoryBudgetMb = int(pick('memoryBudgetMb'), 0, 1_048_576) ?? DEFAULTS.memoryBudgetMb;
   const events = oneOf(pick('events'), EVENT_MODES) ?? DEFAULTS.events;
@@ -185,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     electionTimeoutMs,
     heartbeatMs,
     clockIntervalMs,
+    clockStampMs,
     maxPayloadBytes,
     memoryBudgetMb,
     events,

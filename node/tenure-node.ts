@@ -71,6 +71,8 @@ export interface TenureNodeOptions {
   clock?: Clock;
   /** How often the leader advances global time (default 1000 ms). */
   clockIntervalMs?: number;
+  /** Stamps: global time advanced ahead of client writes once this long has passed (default 100 ms; 0 = ticks only). */
+  clockStampMs?: number;
   /** Election timeout: randomised between this and twice this (default RaftNode's 300–600 ms). */
   electionTimeoutMs?: number;
   heartbeatMs?: number;
@@ -140,6 +142,7 @@ export class TenureNode {
       leadership: this.leadership,
       clock,
       intervalMs: opts.clockIntervalMs,
+      stampMs: opts.clockStampMs,
       logger: log('clock'),
     });
     this.events = new EventPublisher({

@@ -44,6 +44,35 @@ it('a lease is still held until the time its claim and extend answers promised',
   expect(Math.max(...early)).toBeLessThanOrEqual(0);
 }, 60_000);
 
+it('a lease lasts its duration from when it was claimed, whatever the phase of the 1 s clock tick', async () => {
+  // Before stamps (actors/clock-updater.ts) a claim's expiry counted from the last tick's time, so a
+  // lease claimed late in a tick lasted up to a tick less than asked; now the leader advances global
+  // time ahead of the claim once 100 ms (TENURE_CLOCK_STAMP_MS) have passed, so it lasts at least
+  // its duration less 100 ms from when it was sent (any lateness only makes it end later).
+  const { client } = running!;
+  const key = (lease: string) => ({ namespace: 'application-leadership', model: 'full-term', lease });
+  const durationMs = 1500;
+  const sent = new Map<string, number>();
+  for (let i = 0; i < 8; i++) {
+    const lease = `l${i}`;
+    sent.set(lease, Date.now());
+    const r = await client.claim(key(lease), 'unit/0', durationMs);
+    expect(r.remainingMs).toBeLessThanOrEqual(durationMs);
+    await new Promise((res) => setTimeout(res, 230));
+  }
+  const lasted = new Map<string, number>();
+  const end = Date.now() + 10_000;
+  while (lasted.size < sent.size && Date.now() < end) {
+    for (const [lease, at] of sent) {
+      if (lasted.has(lease)) continue;
+      if ((await client.get(key(lease))).holder === null) lasted.set(lease, Date.now() - at);
+    }
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  expect(lasted.size).toBe(sent.size);
+  expect(Math.min(...lasted.values())).toBeGreaterThanOrEqual(durationMs - 100);
+}, 60_000);
+
 it('the time answers count from is the FSM time plus the wall time since it last moved on this node', async () => {
   const { SimClock } = await import('../../clock/clock.ts');
   const { LeaseStateMachine, encodeLeaseCommand } = await import('../../actors/lease-state-machine.ts');

@@ -194,4 +194,89 @@ describe('ClockUpdater', () => {
     expect(updater.counters.outOfSync).toBe(1);
     updater.stop();
   });
+
+  describe('stamps ahead of client commands', () => {
+    function stamped(stampMs = 100) {
+      const clock = new SimClock(0);
+      const sm = new LeaseStateMachine({}, clock);
+      let index = 0;
+      let lead: (() => { command: Uint8Array; settle: (err: Error | null, result?: unknown) => void } | null) | null = null;
+      const raft = {
+        propose: async (bytes: Uint8Array): Promise<unknown> => sm.apply(++index, [bytes])[0],
+        setProposalLead: (l: typeof lead) => (lead = l),
+      };
+      const leadership = new ManualLeadership();
+      const updater = new ClockUpdater({ nodeId: 'n1', raft, stateMachine: sm, leadership, clock, intervalMs: 1000, stampMs });
+      updater.start();
+      /** What the batcher does at a flush: ask for a lead, then write it first (here: not yet applied). */
+      const flush = () => {
+        const l = lead?.() ?? null;
+        return l && { cmd: decodeValidCommand(l.command), apply: () => l.settle(null, sm.apply(++index, [l.command])[0]) };
+      };
+      const applyClaim = (lease: string, durationMs: number) =>
+        sm.apply(++index, [encodeLeaseCommand({ op: 'claim', key: { ...key, lease }, holder: 'h', durationMs, clientId: `c-${lease}`, seq: 1 })])[0] as LeaseResult;
+      return { clock, sm, updater, leadership, flush, applyClaim, hasLead: () => lead !== null, otherAdvance: () => { const t = sm.fsm.time(); sm.apply(++index, [encodeLeaseCommand({ op: 'setTime', oldTime: t, newTime: t + 5, clientId: 'other', seq: index })]); } };
+    }
+
+    it('a claim proposed between ticks counts its expiry from the time it was proposed, not the last tick', async () => {
+      const s = stamped();
+      s.leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+      await s.clock.advance(1000);
+      await settle();
+      expect(s.sm.fsm.time()).toBe(1000); // the tick
+      await s.clock.advance(60);
+      expect(s.flush()).toBeNull(); // less than stampMs since the last advance
+      await s.clock.advance(700);
+      const lead = s.flush()!;
+      expect(lead.cmd).toMatchObject({ op: 'setTime', oldTime: 1000, newTime: 1760 });
+      lead.apply();
+      expect(s.applyClaim('a', 5000)).toMatchObject({ ok: true, expiry: 6760 }); // ticks alone: 6000
+      expect(s.updater.counters.stamps).toBe(1);
+      // The next tick (its timer runs from the last tick, at 2000) adds the wall time since the
+      // stamp, not since the tick before it (which would make it 2760).
+      await s.clock.advance(300);
+      await settle();
+      expect(s.sm.fsm.time()).toBe(2000);
+      s.updater.stop();
+      expect(s.hasLead()).toBe(false);
+    });
+
+    it('chains setTimes still in flight, and reads the FSM again after one fails', async () => {
+      const s = stamped();
+      s.leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+      await s.clock.advance(200);
+      const first = s.flush()!;
+      await s.clock.advance(200);
+      const second = s.flush()!; // the first is not applied yet: chained onto it
+      expect([first.cmd, second.cmd]).toMatchObject([{ oldTime: 0, newTime: 200 }, { oldTime: 200, newTime: 400 }]);
+      first.apply();
+      second.apply();
+      expect(s.sm.fsm.time()).toBe(400);
+      await s.clock.advance(200);
+      const third = s.flush()!;
+      s.otherAdvance(); // a deposed leader's setTime lands first
+      third.apply();
+      expect(s.updater.counters.outOfSync).toBe(1);
+      await s.clock.advance(150);
+      const fourth = s.flush()!;
+      expect(fourth.cmd).toMatchObject({ oldTime: 405 }); // fresh from the FSM
+      fourth.apply();
+      expect(s.sm.fsm.time()).toBeGreaterThan(405);
+      expect(s.updater.counters.stamps).toBe(3);
+      s.updater.stop();
+    });
+
+    it('a follower stamps nothing, and stampMs 0 leaves proposals alone', async () => {
+      const s = stamped();
+      await s.clock.advance(500);
+      expect(s.flush()).toBeNull();
+      s.updater.stop();
+      const off = stamped(0);
+      expect(off.hasLead()).toBe(false);
+      off.leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+      await off.clock.advance(500);
+      expect(off.flush()).toBeNull();
+      off.updater.stop();
+    });
+  });
 });

@@ -70,3 +70,21 @@ describe('ProposalBatcher: written entries alongside single commands', () => {
     expect(h.log).toHaveLength(2);
   });
 });
+
+describe('ProposalBatcher: a lead command', () => {
+  it('goes first in what a flush writes, sharing the first group of singles or standing before a written entry, outside the bound', async () => {
+    const h = harness({ maxQueuedCommands: 2, maxCommandsPerEntry: 3, maxBytesPerEntry: 1024 });
+    let leads = 0;
+    h.batcher.lead = () => (++leads === 1 ? { command: cmd(50), settle: h.one('L', 0) } : { command: cmd(60), settle: h.one('M', 0) });
+    h.batcher.enqueueWith(cmd(1), h.one('s', 0));
+    h.batcher.enqueueWith(cmd(2), h.one('s', 1));
+    await flushed();
+    expect(h.log.map((e) => decodeCommandBatch(e).map((c) => c[0]))).toEqual([[50, 1, 2]]);
+    h.batcher.enqueueEntryAt(encodeCommandBatch([cmd(10), cmd(11)]), 2, h.at('w'));
+    await flushed();
+    expect(h.log.map((e) => decodeCommandBatch(e).map((c) => c[0]))).toEqual([[50, 1, 2], [60], [10, 11]]);
+    h.applyAll();
+    expect(h.answers).toEqual(['L0=150', 's0=101', 's1=102', 'M0=160', 'w0=110', 'w1=111']);
+    expect(leads).toBe(2); // asked once per flush, and only when there was something to flush
+  });
+});
