@@ -45,6 +45,7 @@ import {
   type Subscription,
 } from './types.ts';
 import { cancelled, type PendingRequest } from './pending-request.ts';
+import { watchAbort } from './abort-watch.ts';
 
 export interface NatsBusOptions {
   /** Client name shown by the server (`nats server report connections`). */
@@ -204,8 +205,7 @@ export class NatsBus implements Bus {
         );
       }
       if (signal) {
-        p.onAbort = () => this.settle(token, cancelled(signal));
-        signal.addEventListener('abort', p.onAbort, { once: true });
+        p.offAbort = watchAbort(signal, () => this.settle(token, cancelled(signal)));
       }
       try {
         this.nc.publish(subject, bytes, { reply: `${this.inboxPrefix}.${token}`, headers: h });
@@ -378,7 +378,7 @@ export class NatsBus implements Bus {
     if (!p) return;
     this.pending.delete(token);
     if (p.timer) clearTimeout(p.timer);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    p.offAbort?.();
     if (err) p.reject(err);
     else p.resolve(value);
   }

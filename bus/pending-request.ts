@@ -7,7 +7,8 @@ export interface PendingRequest<Timer = unknown> {
   reject: (err: TenureError) => void;
   timer?: Timer;
   signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Stops watching the signal (bus/abort-watch.ts). */
+  offAbort?: () => void;
 }
 
 /** The typed error a caller gets when its AbortSignal fires. */

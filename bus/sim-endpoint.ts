@@ -7,6 +7,7 @@ import { validateSubject } from './subjects.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type Bus, type MessageHandler, type RequestHandler, type RequestOptions, type ServeOptions, type Subscription } from './types.ts';
 import type { Envelope, SimNetwork, SimSub } from './sim-bus.ts';
 import { cancelled, type PendingRequest } from './pending-request.ts';
+import { watchAbort } from './abort-watch.ts';
 
 export interface SimEndpointStats {
   /** Published messages dropped by subscribe() because they could not be decoded. */
@@ -64,8 +65,7 @@ export class SimEndpoint implements Bus {
         );
       }
       if (signal) {
-        p.onAbort = () => this.settle(token, cancelled(signal));
-        signal.addEventListener('abort', p.onAbort, { once: true });
+        p.offAbort = watchAbort(signal, () => this.settle(token, cancelled(signal)));
       }
       const env: Envelope = {
         id: this.net.newMessageId(),
@@ -191,7 +191,7 @@ export class SimEndpoint implements Bus {
     if (!p) return;
     this.pending.delete(token);
     if (p.timer !== undefined) this.net.clock.clearTimeout(p.timer);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    p.offAbort?.();
     if (err) p.reject(err);
     else p.resolve(value);
   }

@@ -29,6 +29,7 @@ import type { Bus } from '../bus/types.ts';
 import type { LeaseOp, Subjects } from '../bus/subjects.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { TenureError } from '../errors/errors.ts';
+import { watchAbort } from '../bus/abort-watch.ts';
 import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 
 export const MAX_COALESCED_OPS = 256;
@@ -42,7 +43,8 @@ interface Item {
   deadline: number;
   budgetMs: number;
   signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Stops watching the signal (bus/abort-watch.ts). */
+  offAbort?: () => void;
   timer?: NodeJS.Timeout;
   done: boolean;
   resolve: (v: unknown) => void;
@@ -157,8 +159,7 @@ export class WriteCoalescer {
       };
       if (signal) {
         if (signal.aborted) return reject(new TenureError('Cancelled', 'request cancelled'));
-        item.onAbort = () => this.finish(item, new TenureError('Cancelled', 'request cancelled'));
-        signal.addEventListener('abort', item.onAbort, { once: true });
+        item.offAbort = watchAbort(signal, () => this.finish(item, new TenureError('Cancelled', 'request cancelled')));
       }
       this.pending.push(item);
       if (!this.scheduled) {
@@ -233,7 +234,7 @@ export class WriteCoalescer {
     if (item.done) return;
     item.done = true;
     if (item.timer) clearTimeout(item.timer);
-    if (item.onAbort) item.signal?.removeEventListener('abort', item.onAbort);
+    item.offAbort?.();
     if (err) item.reject(err);
     else item.resolve(value);
   }

@@ -1,5 +1,6 @@
 /** Client-side retry timing, shared by TenureClient and the leadership helper. */
 import { TenureError, type ErrorCode } from '../errors/errors.ts';
+import { watchAbort } from '../bus/abort-watch.ts';
 
 /** Codes after which a write is tried again with the same lane and seq (the FSM dedupes a repeat). */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Timeout', 'NoResponders', 'Overloaded', 'NoLeader', 'NotLeader']);
@@ -37,14 +38,15 @@ export function attemptBudget(remainingMs: number, attempt: number, maxAttempts:
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new TenureError('Cancelled', 'cancelled'));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new TenureError('Cancelled', 'cancelled'));
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      off?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const off =
+      signal &&
+      watchAbort(signal, () => {
+        clearTimeout(timer);
+        reject(new TenureError('Cancelled', 'cancelled'));
+      });
   });
 }
