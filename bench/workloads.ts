@@ -337,8 +337,10 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
           if (signal.aborted || stopped) break;
           const t0 = performance.now();
           const sent = Date.now();
+          const budget = Math.max(1, Math.min(w.renewMs, validUntil - sent, init.deadlineMs));
+          r().latency('extend.budget', budget);
           try {
-            const res = await client.extend(key, holder, w.claimMs, { signal, deadlineMs: Math.max(1, Math.min(w.renewMs, validUntil - sent, init.deadlineMs)) });
+            const res = await client.extend(key, holder, w.claimMs, { signal, deadlineMs: budget });
             r().latency('extend', performance.now() - t0);
             r().count('extend.ok');
             validUntil = sent + res.remainingMs;
@@ -347,6 +349,7 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
             if (signal.aborted) break;
             const code = errorCode(err);
             r().latency('extend.err', performance.now() - t0);
+            r().latency('extend.err.budget', budget);
             r().count(`extend.err.${code}`);
             if (code === 'NotHeld') {
               r().count('lease.lost');

@@ -105,3 +105,15 @@ describe('TenureClient retries', () => {
     expect([again.clientId, again.seq, again.lease]).toEqual([before.clientId, before.seq, 'l']);
   });
 });
+
+describe('attemptBudget', () => {
+  it('shares the budget among the attempts left, never below 250 ms, and gives an attempt all of it when the rest would be shorter than that', async () => {
+    const { attemptBudget } = await import('../../client/retry.ts');
+    expect(attemptBudget(9_000, 1, 3)).toBe(3_000);
+    expect(attemptBudget(600, 1, 3)).toBe(250); // leaves 350 for a retry
+    expect(attemptBudget(450, 1, 3)).toBe(450); // a 200 ms retry would be too short: all of it
+    expect(attemptBudget(700, 2, 3)).toBe(350);
+    expect(attemptBudget(120, 1, 3)).toBe(120);
+    expect(attemptBudget(800, 3, 3)).toBe(800); // the last attempt takes what is left
+  });
+});
