@@ -207,6 +207,8 @@ export class TenureNode {
   private extraStatus(): Record<string, unknown> {
     return {
       clockLagMs: this.clockUpdater.lagMs,
+      // Ticks and stamps applied (actors/clock-updater.ts), setTimes refused as OutOfSync or failed.
+      clock: { ...this.clockUpdater.counters },
       events: { mode: this.events.publishMode, state: this.events.state, queued: this.events.queued, ...this.events.counters },
       // The transport's name only: its queue metrics are on `control.<node>.status`.
       transport: (this.forwarding.status?.() as { transport?: string } | undefined)?.transport ?? 'direct',

@@ -34,7 +34,7 @@ function readmeExamples(): { examples: Example[]; event: Record<string, unknown>
 }
 
 // Values that depend on timing, placement or history rather than on the request.
-const VARIABLE = new Set(['expiry', 'remainingMs', 'time', 'node', 'role', 'leader', 'term', 'appliedIndex', 'commitIndex', 'clockLagMs', 'events', 'leases', 'waiters', 'inFlight', 'index', 'token', 'cluster', 'transport']);
+const VARIABLE = new Set(['expiry', 'remainingMs', 'time', 'node', 'role', 'leader', 'term', 'appliedIndex', 'commitIndex', 'clockLagMs', 'clock', 'events', 'leases', 'waiters', 'inFlight', 'index', 'token', 'cluster', 'transport']);
 
 /** The same examples run against in-process nodes and against `tenure node` processes started the way `npm start` starts them. */
 interface Target {
