@@ -266,6 +266,37 @@ describe('ClockUpdater', () => {
       s.updater.stop();
     });
 
+    it('a tick Raft could not take (Overloaded) is taken back: the retry builds on what was applied, not on it', async () => {
+      const clock = new SimClock(0);
+      const sm = new LeaseStateMachine({}, clock);
+      let index = 0;
+      let refuse = 1;
+      const proposed: LeaseCommand[] = [];
+      const raft = {
+        propose: async (bytes: Uint8Array): Promise<unknown> => {
+          proposed.push(decodeValidCommand(bytes));
+          if (refuse-- > 0) throw new TenureError('Overloaded', 'proposal queue full');
+          return sm.apply(++index, [bytes])[0];
+        },
+        setProposalLead: () => {},
+      };
+      const leadership = new ManualLeadership();
+      const updater = new ClockUpdater({ nodeId: 'n1', raft, stateMachine: sm, leadership, clock, intervalMs: 1000 });
+      updater.start();
+      leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+      await clock.advance(1000);
+      await settle();
+      await clock.advance(5);
+      await settle();
+      expect(proposed).toMatchObject([
+        { op: 'setTime', oldTime: 0, newTime: 1000 },
+        { op: 'setTime', oldTime: 0, newTime: 1005 },
+      ]);
+      expect(sm.fsm.time()).toBe(1005);
+      expect(updater.counters).toMatchObject({ advances: 1, outOfSync: 0, failures: 0 });
+      updater.stop();
+    });
+
     it('a follower stamps nothing, and stampMs 0 leaves proposals alone', async () => {
       const s = stamped();
       await s.clock.advance(500);
