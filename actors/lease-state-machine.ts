@@ -54,13 +54,14 @@ export class LeaseStateMachine implements StateMachine {
 
   /**
    * Global time as of now, for the time left that answers promise (`remainingMs`): the FSM's time
-   * plus the wall time since it last moved here. Global time only moves at clock ticks and a claim's
-   * expiry counts from the last tick's time, so by the FSM's time alone a lease claimed just before
-   * a tick would be promised up to a tick interval it does not have (measured: gone 269 ms before
-   * the promise with 1 s ticks) — and another unit could claim it while its holder still believes it
-   * leads. A lease expires at the first tick whose time is past its expiry, never before the moment
-   * this estimate reaches it (the leader's next tick time is its own wall time since the last one),
-   * up to the few ms the tick took to reach this node. Wall time only: the FSM is not touched.
+   * plus the wall time since it last moved here. Global time only moves at setTimes (the leader's
+   * ticks, and its stamps ahead of client commands) and a claim's expiry counts from the last one's
+   * time, so by the FSM's time alone a lease would be promised the time since then, which it does
+   * not have (measured before stamps: gone 269 ms before the promise with 1 s ticks) — and another
+   * unit could claim it while its holder still believes it leads. A lease expires at the first
+   * setTime whose time is past its expiry, never before the moment this estimate reaches it (the
+   * leader's next time is its own wall time since the last one), up to the few ms the setTime took
+   * to reach this node. Wall time only: the FSM is not touched.
    */
   timeNow(): number {
     const t = this.fsm.time();

@@ -8,8 +8,9 @@
  * - Fencing token: a counter bumped by every successful fresh claim, so tokens strictly increase
  *   even for several claims in one Raft entry (a claim by the holder keeps its token).
  * - Expiry: on setTime(old, new), unpinned leases with expiry < new expire (Juju: expiry before
- *   the new time), in order of expiry, then of token (claim order). Nothing expires between ticks,
- *   not even after an unpin.
+ *   the new time), in order of expiry, then of token (claim order). Nothing expires between
+ *   setTimes, not even after an unpin. (The leader's clock updater proposes them at its ticks and,
+ *   as "stamps", ahead of client commands once 100 ms have passed: actors/clock-updater.ts.)
  * - Pins are independent of holders (as in Juju): pinning a free key is remembered and protects
  *   whoever claims it later; revoke keeps the pins. get/list show held keys only; pinsOf shows pins.
  * - Events only for actual changes: no 'extended' when the expiry would not move, no 'pinned' for
