@@ -28,7 +28,7 @@ import { systemClock, type Clock } from '../clock/clock.ts';
 import { TenureError } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
 import type { LeaseResult, SetTimeCommand } from '../lease/types.ts';
-import type { ProposalSettle } from './proposal-batcher.ts';
+import type { ProposalLead } from './proposal-batcher.ts';
 import type { LeadershipSource } from './leadership-feed.ts';
 import { encodeLeaseCommand, type LeaseStateMachine } from './lease-state-machine.ts';
 import { inspectable } from './inspection.ts';
@@ -54,9 +54,6 @@ export interface ClockUpdaterOptions {
   maxTries?: number;
   logger?: Logger;
 }
-
-/** A command to propose ahead of the client commands of one flush, and how its result comes back. */
-export type ProposalLead = () => { command: Uint8Array; settle: ProposalSettle } | null;
 
 /** The end of the chain of proposed setTimes: the time the last one sets and the wall time it stands for. */
 interface Link {
@@ -234,7 +231,7 @@ export class ClockUpdater {
   }
 
   /** Called by the leader's proposal batcher as it writes client commands (RaftNode.setProposalLead). */
-  private stamp(): { command: Uint8Array; settle: ProposalSettle } | null {
+  private stamp(): ReturnType<ProposalLead> {
     if (!this.leading) return null;
     const next = this.nextSetTime(this.stampMs);
     if (next === null) return null;

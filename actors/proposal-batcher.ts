@@ -4,6 +4,8 @@ import type { Settle, SettleAt } from './settle.ts';
 
 /** Answers one proposed command: an error, or the state machine's result once applied. */
 export type ProposalSettle = Settle<unknown, Error>;
+/** A command to put first in what one flush writes, and how its result comes back (or null: none). */
+export type ProposalLead = () => { command: Uint8Array; settle: ProposalSettle } | null;
 /** Answers one of several commands proposed together, by its slot. */
 export type ProposalSettleAt = SettleAt<unknown, Error>;
 
@@ -52,7 +54,7 @@ export class ProposalBatcher {
    * Asked once per flush, before the flush's commands are grouped: a command to put first (the
    * clock updater's setTime, actors/clock-updater.ts), or null. Outside the queue's bound.
    */
-  lead: (() => { command: Uint8Array; settle: ProposalSettle } | null) | null = null;
+  lead: ProposalLead | null = null;
 
   constructor(
     private readonly limits: ProposalLimits,

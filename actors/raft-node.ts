@@ -13,7 +13,7 @@ import { decodeCommandBatch } from '../machines/raft/command-batch.ts';
 import { EntryType, type NodeId, type SnapshotMeta } from '../machines/raft/types.ts';
 import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
-import { ProposalBatcher, type ProposalSettleAt } from './proposal-batcher.ts';
+import { ProposalBatcher, type ProposalLead, type ProposalSettleAt } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
 import { beforeDeadline, ReadWaiters, SharedRequest } from './read-waiters.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
@@ -196,12 +196,12 @@ export class RaftNode {
    * A command for the leader to put first in each batch of proposals it writes (or null): the clock
    * updater's setTime, so the commands behind it count from the time they were proposed.
    */
-  setProposalLead(lead: ProposalBatcher['lead']): void {
+  setProposalLead(lead: ProposalLead | null): void {
     this.proposalLead = lead;
     if (this.proposals) this.proposals.lead = lead;
   }
 
-  private proposalLead: ProposalBatcher['lead'] = null;
+  private proposalLead: ProposalLead | null = null;
 
   /** What one entry may carry: a proposer writing whole entries (`proposeEntryAt`) keeps within it. */
   get entryLimits(): { maxCommands: number; maxBytes: number } {

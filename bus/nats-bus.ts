@@ -196,7 +196,7 @@ export class NatsBus implements Bus {
     this.ensureInbox();
     const token = (this.nextToken++).toString(36);
     return new Promise<T>((resolve, reject) => {
-      const p: PendingRequest<NodeJS.Timeout> = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
+      const p: PendingRequest<NodeJS.Timeout> = { subject, resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(token, p);
       if (deadlineMs <= MAX_TIMER_MS) {
         p.timer = setTimeout(

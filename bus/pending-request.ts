@@ -6,7 +6,6 @@ export interface PendingRequest<Timer = unknown> {
   resolve: (value: unknown) => void;
   reject: (err: TenureError) => void;
   timer?: Timer;
-  signal?: AbortSignal;
   /** Stops watching the signal (bus/abort-watch.ts). */
   offAbort?: () => void;
 }

@@ -56,7 +56,7 @@ export class SimEndpoint implements Bus {
     const clock = this.net.clock;
     const token = this.nextToken++;
     return new Promise<T>((resolve, reject) => {
-      const p: PendingRequest<unknown> = { subject, resolve: resolve as (v: unknown) => void, reject, signal };
+      const p: PendingRequest<unknown> = { subject, resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(token, p);
       if (Number.isFinite(deadlineMs)) {
         p.timer = clock.setTimeout(
