@@ -46,6 +46,7 @@ import {
 } from './types.ts';
 import { cancelled, type PendingRequest } from './pending-request.ts';
 import { watchAbort } from './abort-watch.ts';
+import { timeoutAfterIo } from './io-timeout.ts';
 
 export interface NatsBusOptions {
   /** Client name shown by the server (`nats server report connections`). */
@@ -199,10 +200,8 @@ export class NatsBus implements Bus {
       const p: PendingRequest<NodeJS.Timeout> = { subject, resolve: resolve as (v: unknown) => void, reject };
       this.pending.set(token, p);
       if (deadlineMs <= MAX_TIMER_MS) {
-        p.timer = setTimeout(
-          () => this.settle(token, new TenureError('Timeout', `no reply on ${subject} within ${deadlineMs} ms`)),
-          deadlineMs,
-        );
+        // After this turn's socket reads: a reply that came while the loop was stalled still wins.
+        p.timer = timeoutAfterIo(() => this.settle(token, new TenureError('Timeout', `no reply on ${subject} within ${deadlineMs} ms`)), deadlineMs);
       }
       if (signal) {
         p.offAbort = watchAbort(signal, () => this.settle(token, cancelled(signal)));

@@ -30,6 +30,7 @@ import type { LeaseOp, Subjects } from '../bus/subjects.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { TenureError } from '../errors/errors.ts';
 import { watchAbort } from '../bus/abort-watch.ts';
+import { timeoutAfterIo } from '../bus/io-timeout.ts';
 import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 
 export const MAX_COALESCED_OPS = 256;
@@ -203,7 +204,7 @@ export class WriteCoalescer {
       return Object.assign({}, i.body, { op: i.op, deadlineMs: Math.min(MAX_BODY_DEADLINE_MS, Math.max(1, ms)) });
     });
     for (const item of items) {
-      if (item.deadline < latest) item.timer = setTimeout(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);
+      if (item.deadline < latest) item.timer = timeoutAfterIo(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);
     }
     this.counters.batches++;
     this.counters.batchedWrites += items.length;
