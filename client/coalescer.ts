@@ -32,6 +32,7 @@ import { TenureError } from '../errors/errors.ts';
 import { watchAbort } from '../bus/abort-watch.ts';
 import { timeoutAfterIo } from '../bus/io-timeout.ts';
 import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
+import { defer, systemClock, type Clock } from '../clock/clock.ts';
 
 export const MAX_COALESCED_OPS = 256;
 export const MAX_COALESCED_BYTES = 48 * 1024;
@@ -46,7 +47,7 @@ interface Item {
   signal?: AbortSignal;
   /** Stops watching the signal (bus/abort-watch.ts). */
   offAbort?: () => void;
-  timer?: NodeJS.Timeout;
+  timer?: unknown;
   done: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -54,12 +55,12 @@ interface Item {
 
 const shared = new WeakMap<Bus, Map<string, WriteCoalescer>>();
 
-/** The coalescer of `bus` for the cluster of `subj` (created on first use). */
-export function coalescerFor(bus: Bus, subj: Subjects): WriteCoalescer {
+/** The coalescer of `bus` for the cluster of `subj` (created on first use, on the first caller's clock). */
+export function coalescerFor(bus: Bus, subj: Subjects, clock: Clock = systemClock): WriteCoalescer {
   let byCluster = shared.get(bus);
   if (!byCluster) shared.set(bus, (byCluster = new Map()));
   let c = byCluster.get(subj.prefix);
-  if (!c) byCluster.set(subj.prefix, (c = new WriteCoalescer(bus, subj)));
+  if (!c) byCluster.set(subj.prefix, (c = new WriteCoalescer(bus, subj, clock)));
   return c;
 }
 
@@ -82,7 +83,7 @@ export class WriteCoalescer {
    */
   batchSubject(claimsOnly = false): string {
     const until = claimsOnly ? Math.max(this.directPausedUntil, this.directClaimsPausedUntil) : this.directPausedUntil;
-    return this.leader === null || Date.now() < until ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
+    return this.leader === null || this.clock.now() < until ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
   }
 
   /**
@@ -91,12 +92,12 @@ export class WriteCoalescer {
    * op; rejects with the request's typed error. Shared by coalesced writes and TenureClient.batch.
    */
   async requestBatch(ops: unknown[], deadlineMs: number, opts: { signal?: AbortSignal; json?: boolean } = {}): Promise<BatchResult[]> {
-    const end = Date.now() + deadlineMs;
+    const end = this.clock.now() + deadlineMs;
     const group = this.subj.lease('batch');
     // A batch of claims only says so, so that a shedding server refuses it unread.
     const lane = ops.every((o) => (o as { op?: unknown }).op === 'claim') ? 'claim' : undefined;
     const subject = this.batchSubject(lane === 'claim');
-    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - Date.now()), signal: opts.signal, json: opts.json, lane });
+    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - this.clock.now()), signal: opts.signal, json: opts.json, lane });
     let reply: BatchReply;
     try {
       reply = await send(subject);
@@ -129,8 +130,8 @@ export class WriteCoalescer {
       return true;
     }
     if (err.code === 'Overloaded' && err.details.direct === true) {
-      if (err.details.lane === 'claim') this.directClaimsPausedUntil = Date.now() + 1000;
-      else this.directPausedUntil = Date.now() + 1000;
+      if (err.details.lane === 'claim') this.directClaimsPausedUntil = this.clock.now() + 1000;
+      else this.directPausedUntil = this.clock.now() + 1000;
       return true;
     }
     if (err.code === 'Timeout') this.leader = null;
@@ -140,7 +141,13 @@ export class WriteCoalescer {
   constructor(
     private readonly bus: Bus,
     private readonly subj: Subjects,
+    private readonly clock: Clock = systemClock,
   ) {}
+
+  /** A write's own timeout: on the system clock after this turn's socket reads (bus/io-timeout.ts). */
+  private startTimer(fn: () => void, ms: number): unknown {
+    return this.clock === systemClock ? timeoutAfterIo(fn, ms) : this.clock.setTimeout(fn, ms);
+  }
 
   /** One attempt of one write: resolves with its reply or rejects with its typed error. */
   send<T>(op: LeaseOp, body: Record<string, unknown>, budgetMs: number, signal?: AbortSignal): Promise<T> {
@@ -151,7 +158,7 @@ export class WriteCoalescer {
         op,
         body,
         size: approxSize(body),
-        deadline: Date.now() + budgetMs,
+        deadline: this.clock.now() + budgetMs,
         budgetMs,
         signal,
         done: false,
@@ -165,7 +172,7 @@ export class WriteCoalescer {
       this.pending.push(item);
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        defer(this.clock, () => this.flush());
       }
     });
   }
@@ -174,7 +181,7 @@ export class WriteCoalescer {
     this.scheduled = false;
     const items = this.pending.filter((i) => !i.done);
     this.pending = [];
-    const limits = { maxCount: MAX_COALESCED_OPS, maxBytes: MAX_COALESCED_BYTES, deadlines: { now: Date.now(), minSpreadMs: 20 } };
+    const limits = { maxCount: MAX_COALESCED_OPS, maxBytes: MAX_COALESCED_BYTES, deadlines: { now: this.clock.now(), minSpreadMs: 20 } };
     // Claims travel apart from the other writes: an overloaded server sheds claims first, and a
     // claims-only batch can be refused without decoding it (requestBatch marks its lane).
     const claims = items.filter((i) => i.op === 'claim');
@@ -184,7 +191,7 @@ export class WriteCoalescer {
 
   /** One write on its own `lease.<op>` subject (for a server without `lease.batch`). */
   private single(item: Item): void {
-    const remaining = item.deadline - Date.now();
+    const remaining = item.deadline - this.clock.now();
     if (remaining < 1) return this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`));
     this.bus.request(this.subj.lease(item.op), item.body, { deadlineMs: remaining, signal: item.signal }).then(
       (v) => this.finish(item, null, v),
@@ -194,7 +201,7 @@ export class WriteCoalescer {
 
   private sendChunk(items: Item[]): void {
     if (items.length === 0) return;
-    const now = Date.now();
+    const now = this.clock.now();
     const latest = items[items.length - 1].deadline;
     const ops = items.map((i) => {
       const remaining = i.deadline - now;
@@ -204,7 +211,7 @@ export class WriteCoalescer {
       return Object.assign({}, i.body, { op: i.op, deadlineMs: Math.min(MAX_BODY_DEADLINE_MS, Math.max(1, ms)) });
     });
     for (const item of items) {
-      if (item.deadline < latest) item.timer = timeoutAfterIo(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);
+      if (item.deadline < latest) item.timer = this.startTimer(() => this.finish(item, new TenureError('Timeout', `no answer to ${item.op} within the deadline`)), item.deadline - now);
     }
     this.counters.batches++;
     this.counters.batchedWrites += items.length;
@@ -221,7 +228,7 @@ export class WriteCoalescer {
           // An older server: no batch op. Send these (and everything after) one by one.
           this.batchUnsupported = true;
           for (const item of items) {
-            if (item.timer) clearTimeout(item.timer);
+            if (item.timer) this.clock.clearTimeout(item.timer);
             if (!item.done) this.single(item);
           }
           return;
@@ -234,7 +241,7 @@ export class WriteCoalescer {
   private finish(item: Item, err: unknown, value?: unknown): void {
     if (item.done) return;
     item.done = true;
-    if (item.timer) clearTimeout(item.timer);
+    if (item.timer) this.clock.clearTimeout(item.timer);
     item.offAbort?.();
     if (err) item.reject(err);
     else item.resolve(value);

@@ -1,6 +1,7 @@
 /** Client-side retry timing, shared by TenureClient and the leadership helper. */
 import { TenureError, type ErrorCode } from '../errors/errors.ts';
 import { watchAbort } from '../bus/abort-watch.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 
 /** Codes after which a write is tried again with the same lane and seq (the FSM dedupes a repeat). */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Timeout', 'NoResponders', 'Overloaded', 'NoLeader', 'NotLeader']);
@@ -43,18 +44,18 @@ export function attemptBudget(remainingMs: number, attempt: number, maxAttempts:
   return Math.floor(remainingMs - share < MIN_ATTEMPT_MS ? remainingMs : share);
 }
 
-/** Sleeps `ms`; an abort ends it early with Cancelled. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Sleeps `ms` on `clock`; an abort ends it early with Cancelled. */
+export function sleep(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new TenureError('Cancelled', 'cancelled'));
-    const timer = setTimeout(() => {
+    const timer = clock.setTimeout(() => {
       off?.();
       resolve();
     }, ms);
     const off =
       signal &&
       watchAbort(signal, () => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         reject(new TenureError('Cancelled', 'cancelled'));
       });
   });

@@ -25,6 +25,7 @@ import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
 import { attemptBudget, isRetryable, retryDelay, sleep } from './retry.ts';
 import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalescer } from './coalescer.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
 
 export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
 
@@ -44,6 +45,8 @@ export interface TenureClientOptions {
    * `lease.batch` request (default true; never with `json`). See client/coalescer.ts.
    */
   coalesce?: boolean;
+  /** Time for deadlines, retry pauses and the leadership helper (default: the system clock; a SimClock in simulations). */
+  clock?: Clock;
 }
 
 /** One operation of `TenureClient.batch`. */
@@ -83,6 +86,7 @@ export class TenureClient {
   private lanes = 0;
   private ownsBus = false;
   private readonly coalescer: WriteCoalescer | null;
+  readonly clock: Clock;
 
   /** Connects to NATS; the client owns that connection and closes it in close(). */
   static async connect(url: string, opts: TenureClientOptions = {}): Promise<TenureClient> {
@@ -98,7 +102,8 @@ export class TenureClient {
   ) {
     this.clientId = opts.clientId ?? `client:${randomBytes(6).toString('hex')}`;
     this.subj = subjects(opts.cluster ?? 'default');
-    this.coalescer = opts.coalesce === false || opts.json ? null : coalescerFor(bus, this.subj);
+    this.clock = opts.clock ?? systemClock;
+    this.coalescer = opts.coalesce === false || opts.json ? null : coalescerFor(bus, this.subj, this.clock);
   }
 
   claim(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ClaimReply> {
@@ -127,7 +132,7 @@ export class TenureClient {
    * refused op does not fail the others. Not a transaction. Outcomes come back in order.
    */
   async batch(ops: BatchOp[], opts: CallOptions = {}): Promise<BatchOutcome[]> {
-    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    const deadline = this.clock.now() + (opts.deadlineMs ?? this.defaultDeadline());
     const lanes = ops.map(() => this.takeLane());
     const bodies = ops.map((o, i) => batchBody(o, lanes[i]));
     // Requests of ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES each (under the payload limit), in parallel.
@@ -147,13 +152,13 @@ export class TenureClient {
     let todo = indices;
     const maxAttempts = this.opts.maxAttempts ?? 3;
     for (let attempt = 1; todo.length; attempt++) {
-      const remaining = deadline - Date.now();
+      const remaining = deadline - this.clock.now();
       const budget = attemptBudget(remaining, attempt, maxAttempts);
       let retry: number[] = [];
       let err: TenureError | undefined;
       try {
         if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
-        const results = await coalescerFor(this.bus, this.subj).requestBatch(todo.map((i) => bodies[i]), budget, { signal, json: this.opts.json });
+        const results = await coalescerFor(this.bus, this.subj, this.clock).requestBatch(todo.map((i) => bodies[i]), budget, { signal, json: this.opts.json });
         todo.forEach((i, k) => {
           const r = results[k] as { result?: unknown; error?: unknown };
           if (r && typeof r === 'object' && 'error' in r) {
@@ -171,8 +176,8 @@ export class TenureClient {
       if (!retry.length || attempt >= maxAttempts || signal?.aborted) return;
       const errors = err ? [err] : retry.map((i) => (outcomes[i] as { error: TenureError }).error);
       const delay = Math.max(...errors.map((e) => retryDelay(e, attempt)));
-      if (Date.now() + delay >= deadline) return;
-      await sleep(delay, signal);
+      if (this.clock.now() + delay >= deadline) return;
+      await sleep(delay, signal, this.clock);
       todo = retry;
     }
   }
@@ -195,9 +200,9 @@ export class TenureClient {
    * Cancelled, and a node without a leader NoLeader; then the wait moves on within the same deadline.
    */
   async wait(key: LeaseKey, opts: CallOptions = {}): Promise<WaitReply> {
-    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    const deadline = this.clock.now() + (opts.deadlineMs ?? this.defaultDeadline());
     for (let attempt = 1; ; attempt++) {
-      const remaining = Math.floor(deadline - Date.now());
+      const remaining = Math.floor(deadline - this.clock.now());
       if (remaining < 1) throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release');
       try {
         return await this.bus.request<WaitReply>(this.subj.lease('wait'), { ...key, deadlineMs: remaining }, {
@@ -208,7 +213,7 @@ export class TenureClient {
       } catch (err) {
         if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
         if (!WAIT_RETRYABLE.has(err.code) || attempt >= 10) throw err;
-        await sleep(retryDelay(err, attempt), opts.signal);
+        await sleep(retryDelay(err, attempt), opts.signal, this.clock);
       }
     }
   }
@@ -263,10 +268,10 @@ export class TenureClient {
   }
 
   private async call<T>(op: LeaseOp, body: Record<string, unknown>, opts: CallOptions = {}, write = false): Promise<T> {
-    const deadline = Date.now() + (opts.deadlineMs ?? this.defaultDeadline());
+    const deadline = this.clock.now() + (opts.deadlineMs ?? this.defaultDeadline());
     const maxAttempts = this.opts.maxAttempts ?? 3;
     for (let attempt = 1; ; attempt++) {
-      const remaining = deadline - Date.now();
+      const remaining = deadline - this.clock.now();
       if (remaining < 1) throw new TenureError('Timeout', `no answer to ${op} within the deadline`);
       const budget = attemptBudget(remaining, attempt, maxAttempts);
       try {
@@ -275,8 +280,8 @@ export class TenureClient {
       } catch (err) {
         if (!(err instanceof TenureError) || !isRetryable(err, budget, remaining) || attempt >= maxAttempts) throw err;
         const delay = retryDelay(err, attempt);
-        if (Date.now() + delay >= deadline) throw err;
-        await sleep(delay, opts.signal);
+        if (this.clock.now() + delay >= deadline) throw err;
+        await sleep(delay, opts.signal, this.clock);
       }
     }
   }
