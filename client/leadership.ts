@@ -38,6 +38,7 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
   private leading = false;
   private token: number | null = null;
   private validUntil = 0;
+  private expiryTimer: unknown = null;
   private stopped = false;
   private readonly abort = new AbortController();
   private readonly buffered: LeadershipChange[] = [];
@@ -55,13 +56,14 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
     this.done = this.run();
   }
 
+  /** True while the lease is held as far as this holder can know: never past the time it was last promised. */
   get isLeader(): boolean {
-    return this.leading;
+    return this.leading && this.client.clock.now() < this.validUntil;
   }
 
   /** Fencing token of the current tenure (null when not leading). */
   get currentToken(): number | null {
-    return this.leading ? this.token : null;
+    return this.isLeader ? this.token : null;
   }
 
   /** Stops the helper; revokes the lease if held (default). Ends the iterator. */
@@ -71,8 +73,9 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
     this.abort.abort();
     await this.done.catch(() => {});
     if (this.leading) {
-      if (opts.revoke ?? true) await this.client.revoke(this.key, this.holder, { deadlineMs: 2000 }).catch(() => {});
+      // Stop believing first: once the revoke is applied another holder may take the lease at once.
       this.lose('stopped');
+      if (opts.revoke ?? true) await this.client.revoke(this.key, this.holder, { deadlineMs: 2000 }).catch(() => {});
     }
     for (const r of this.readers) r({ value: undefined, done: true });
     this.readers = [];
@@ -101,10 +104,12 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
     while (!this.stopped) {
       try {
         if (!this.leading) {
-          const sent = Date.now();
+          const sent = this.client.clock.now();
           try {
             const r = await this.client.claim(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(every, 1000) });
-            this.acquire(r.token, r.expiry, sent + r.remainingMs);
+            // An answer that arrives after the time it promised has run out gives nothing to lead on.
+            if (sent + r.remainingMs > this.client.clock.now()) this.acquire(r.token, r.expiry, sent + r.remainingMs);
+            else await sleep(Math.max(10, every / 4), signal, this.client.clock);
           } catch (err) {
             if (!(err instanceof TenureError) || err.code !== 'Held') throw err;
             await this.client.wait(this.key, { signal, deadlineMs: this.opts.waitMs ?? 30_000 }).catch((e) => {
@@ -115,13 +120,14 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
           // Extend every `every` (jittered) but never later than half the time left — a lease may
           // have up to a clock tick less than its duration (README, claim) — and a little early when
           // the previous extend failed.
-          const half = (this.validUntil - Date.now()) / 2;
+          const half = (this.validUntil - this.client.clock.now()) / 2;
           const untilDue = failures ? Math.min(every / 4, half) : Math.min(every * (0.9 + Math.random() * 0.2), half);
-          await sleep(Math.max(1, untilDue), signal);
-          const sent = Date.now();
+          await sleep(Math.max(1, untilDue), signal, this.client.clock);
+          if (!this.leading) continue; // the time ran out while it slept: claim again
+          const sent = this.client.clock.now();
           try {
             const r = await this.client.extend(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(1, Math.min(every, this.validUntil - sent)) });
-            this.validUntil = sent + r.remainingMs;
+            if (this.leading) this.holdUntil(Math.max(this.validUntil, sent + r.remainingMs));
           } catch (err) {
             if (err instanceof TenureError && err.code === 'NotHeld') {
               this.lose('not held');
@@ -134,12 +140,12 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
       } catch (err) {
         if (this.stopped) break;
         failures++;
-        if (this.leading && Date.now() >= this.validUntil) {
+        if (this.leading && this.client.clock.now() >= this.validUntil) {
           this.lose(`could not extend in time: ${(err as Error).message}`);
         }
         if (!this.leading) {
           const delay = err instanceof TenureError ? retryDelay(err, failures) : 100 * failures;
-          await sleep(Math.max(10, delay), signal).catch(() => {});
+          await sleep(Math.max(10, delay), signal, this.client.clock).catch(() => {});
         }
       }
     }
@@ -148,13 +154,28 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
   private acquire(token: number, expiry: number, validUntil: number): void {
     this.leading = true;
     this.token = token;
-    this.validUntil = validUntil;
+    this.holdUntil(validUntil);
     const change = { type: 'acquired' as const, token, expiry };
     this.emit(change);
     this.opts.onAcquired?.(change);
   }
 
+  /** Leads until `validUntil`; `lost` is reported at that moment unless an extend moves it first. */
+  private holdUntil(validUntil: number): void {
+    this.validUntil = validUntil;
+    const clock = this.client.clock;
+    if (this.expiryTimer !== null) clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = clock.setTimeout(() => {
+      this.expiryTimer = null;
+      if (this.leading && clock.now() >= this.validUntil) this.lose('the lease time ran out before an extend was answered');
+    }, Math.max(0, validUntil - clock.now()));
+  }
+
   private lose(reason: string): void {
+    if (this.expiryTimer !== null) {
+      this.client.clock.clearTimeout(this.expiryTimer);
+      this.expiryTimer = null;
+    }
     if (!this.leading) return;
     this.leading = false;
     this.token = null;
