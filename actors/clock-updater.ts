@@ -171,10 +171,14 @@ export class ClockUpdater {
         if (!this.leading) {
           this.lastAdvanceWall = this.clock.now();
           this.breakChain();
+          sm.forgetProposedTimes();
         }
         this.actor.send({ type: 'LEADER' });
       } else {
-        if (this.leading) this.breakChain();
+        if (this.leading) {
+          this.breakChain();
+          sm.forgetProposedTimes();
+        }
         this.actor.send({ type: 'FOLLOWER' });
       }
     };
@@ -213,6 +217,8 @@ export class ClockUpdater {
     const add = Math.max(1, step);
     const link = { time: old + add, wall: base + add };
     this.chain = link;
+    // Global time is link.time from link.wall on, if it applies: answers count from there.
+    this.opts.stateMachine.proposedTime(link.time, link.wall);
     return { cmd: { op: 'setTime', oldTime: old, newTime: link.time, clientId: this.clientId, seq: ++this.seq }, link, prev, gen: this.gen };
   }
 

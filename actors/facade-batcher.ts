@@ -51,6 +51,8 @@ export interface FacadeBatcherOptions {
   marginMs: number;
   maxPerRequest?: number;
   maxBytes?: number;
+  /** Takes in the leader's global time from a reply before its results are answered. */
+  heardTime?: (now: unknown) => void;
 }
 
 export class FacadeBatcher {
@@ -131,6 +133,7 @@ export class FacadeBatcher {
           for (const item of live) this.finish(item, err);
           return;
         }
+        this.opts.heardTime?.((reply as { now?: unknown }).now);
         for (let i = 0; i < live.length; i++) {
           const o = outcomes[i];
           this.finish(live[i], 'error' in o ? TenureError.fromWire(o.error) : null, 'error' in o ? undefined : o.result);

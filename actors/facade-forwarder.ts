@@ -30,6 +30,8 @@ export interface FacadeForwarderOptions {
   local?: FacadeLeader;
   /** Kept back from the budget sent to the leader, so its DeadlineExceeded beats our own timeout (default 20 ms). */
   replyMarginMs?: number;
+  /** Takes in the leader's global time carried by its replies (RaftNode.heardTime). */
+  heardTime?: (now: unknown) => void;
 }
 
 export class FacadeForwarder implements Forwarder {
@@ -42,7 +44,7 @@ export class FacadeForwarder implements Forwarder {
   constructor(private readonly opts: FacadeForwarderOptions) {
     this.subj = subjects(opts.cluster);
     this.clock = opts.clock ?? systemClock;
-    this.batcher = new FacadeBatcher({ bus: opts.bus, subj: this.subj, clock: this.clock, marginMs: opts.replyMarginMs ?? 20 });
+    this.batcher = new FacadeBatcher({ bus: opts.bus, subj: this.subj, clock: this.clock, marginMs: opts.replyMarginMs ?? 20, heardTime: opts.heardTime });
   }
 
   /** Facade requests sent and the commands they carried (commands / requests = coalescing factor). */

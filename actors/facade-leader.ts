@@ -257,7 +257,10 @@ export class FacadeLeader {
         opts.push({ deadline: own == null ? deadline : Math.min(deadline, now + own) });
       }
       this.enqueueMany(cmds, opts, (k, err, result) => finish(slots[k], err ? { error: err.toWire() } : { result: result! }));
-    }).then((outcomes) => ({ outcomes }));
+    }).then((outcomes) => {
+      const now = raft.timeNow?.();
+      return now === undefined ? { outcomes } : { outcomes, now };
+    });
   }
 
   private schedulePump(): void {

@@ -57,6 +57,8 @@ export interface LocalRaft {
   readonly role: string;
   readonly leader: string | null;
   propose(command: Uint8Array): Promise<unknown>;
+  /** The leader's clock from its reply (RaftNode.heardTime). */
+  heardTime?(now: unknown): void;
 }
 
 export interface DirectForwarderOptions {
@@ -115,6 +117,7 @@ export class DirectForwarder implements Forwarder {
     }
     const result = reply.results?.[0];
     if (!result || typeof result !== 'object') throw new TenureError('Internal', 'malformed propose reply');
+    this.opts.raft.heardTime?.((reply as { now?: unknown }).now);
     return result as LeaseResult;
   }
 

@@ -27,6 +27,17 @@ async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Ar
   if (buf.byteLength) throw new Error(`lease snapshot: ${buf.byteLength} trailing bytes after the last frame`);
 }
 
+/**
+ * How long a time heard from the leader (LeaseStateMachine.heardTime) counts. It is needed only for
+ * the answer being built when it arrives; kept a little longer it covers reads answered just after.
+ * Past a change of leader it may overstate global time (a new leader resumes from where the log
+ * stopped): safe for holders, but it shortens what answers promise, so it lapses.
+ */
+export const HEARD_TIME_TTL_MS = 1000;
+
+/** setTimes in flight the leader's clock updater may have told the state machine of (proposedTime). */
+const MAX_PROPOSED_TIMES = 1024;
+
 /** Called synchronously after every applied entry, in Raft order. Must not block (events, waiters). */
 export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
 
@@ -66,8 +77,53 @@ export class LeaseStateMachine implements StateMachine {
   timeNow(): number {
     const t = this.fsm.time();
     if (t !== this.timeSeen) this.noteTime();
-    return t + Math.max(0, this.clock.now() - this.timeMovedAt);
+    const now = this.clock.now();
+    const own = t + Math.max(0, now - this.timeMovedAt);
+    return now - this.heardWall <= HEARD_TIME_TTL_MS ? Math.max(own, now + this.heardOffset) : own;
   }
+
+  /**
+   * Global time was at least `time` at this node's wall time `wall` (default now): the leader's own
+   * setTime as it proposed it, or the leader's `timeNow()` carried by a reply just received. A node
+   * whose log lags the leader's (a follower that forwarded a write, answered after the leader
+   * applied it) would otherwise count from its own older time and promise a holder more than the
+   * leader's clock allows — found by the lease simulation (test/sim/lease-scenario.ts): a holder
+   * believed 325 ms past the moment another holder was granted the lease.
+   */
+  heardTime(time: number, wall: number = this.clock.now()): void {
+    if (!Number.isFinite(time)) return;
+    const offset = time - wall;
+    if (offset >= this.heardOffset || wall - this.heardWall > HEARD_TIME_TTL_MS) {
+      this.heardOffset = offset;
+      this.heardWall = wall;
+    }
+  }
+
+  /**
+   * This node (the leader's clock updater) proposed a setTime to `time` at its wall time `wall`:
+   * when an entry moves the FSM's time to `time`, answers count from `wall`, not from when the
+   * entry came back applied (a slow commit must not lengthen what they promise). Bounded.
+   */
+  proposedTime(time: number, wall: number): void {
+    if (this.proposedTimes.size < MAX_PROPOSED_TIMES) this.proposedTimes.set(time, wall);
+  }
+
+  /** Forgets the setTimes proposedTime was told of (this node no longer leads). */
+  forgetProposedTimes(): void {
+    this.proposedTimes.clear();
+  }
+
+  private readonly proposedTimes = new Map<number, number>();
+
+  private tookTime(t: number): void {
+    const wall = this.proposedTimes.get(t);
+    if (wall !== undefined) this.heardTime(t, wall);
+    for (const k of this.proposedTimes.keys()) if (k <= t) this.proposedTimes.delete(k);
+  }
+
+  /** The latest best `time − wall` heard (heardTime) and when: global time as of now is at least now + offset. */
+  private heardOffset = -Infinity;
+  private heardWall = -Infinity;
 
   private noteTime(): void {
     this.timeSeen = this.fsm.time();
@@ -93,7 +149,10 @@ export class LeaseStateMachine implements StateMachine {
       }
     }
     const out = this.fsm.apply(index, cmds);
-    if (this.fsm.time() !== this.timeSeen) this.noteTime();
+    if (this.fsm.time() !== this.timeSeen) {
+      this.noteTime();
+      if (this.proposedTimes.size) this.tookTime(this.timeSeen);
+    }
     let results: LeaseResult[] = out.results;
     if (bad.size) {
       results = [];

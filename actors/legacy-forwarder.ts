@@ -156,7 +156,8 @@ export class LegacyForwarderLeader {
       .then(
         (result) => {
           this.counters.applied++;
-          this.answer(req, { requestId: req.requestId, result: result as LeaseResult });
+          const now = this.opts.raft.timeNow?.();
+          this.answer(req, now === undefined ? { requestId: req.requestId, result: result as LeaseResult } : { requestId: req.requestId, result: result as LeaseResult, now });
         },
         () => {
           this.counters.applyFailures++; // Juju: catacomb.Kill, no response; the caller times out
@@ -186,6 +187,8 @@ export interface LegacyForwarderOptions {
   deliveryTimeoutMs?: number;
   /** Then wait for the response (default 5000 ms; the timer starts again, as in Juju). */
   responseTimeoutMs?: number;
+  /** Takes in the leader's global time carried by its responses (RaftNode.heardTime). */
+  heardTime?: (now: unknown) => void;
 }
 
 export class LegacyForwarder implements Forwarder {
@@ -286,6 +289,9 @@ export class LegacyForwarder implements Forwarder {
     const waiter = this.pending.get(r.requestId);
     // A result nobody waits for: the command was applied after its caller gave up.
     if (!waiter) this.counters.lateResponses++;
-    else waiter.respond(r);
+    else {
+      if ('result' in r) this.opts.heardTime?.(r.now);
+      waiter.respond(r);
+    }
   }
 }

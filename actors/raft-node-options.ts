@@ -14,6 +14,10 @@ export interface StateMachine {
    */
   snapshot(): Iterable<Uint8Array>;
   restore(chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Optional: the application's clock as of now (a lease FSM's global time), sent with the leader's answers to other nodes. */
+  timeNow?(): number;
+  /** Optional: the leader's `timeNow()` carried by a reply this node just received. */
+  heardTime?(time: number): void;
 }
 
 export interface RaftNodeOptions {

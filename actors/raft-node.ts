@@ -109,7 +109,7 @@ export class RaftNode {
     this.subs.push(
       bus.serve(this.subj.raft(this.id, 'msg'), (req) => this.onMessage(req.data as RaftMessage), { maxPayloadBytes: raftLimit }),
       bus.serve(this.subj.raft(this.id, 'snapshot'), (req) => this.receiver.onChunk(req.data as never), { maxPayloadBytes: raftLimit }),
-      bus.serve(this.subj.raft(this.id, 'readIndex'), async () => ({ index: await this.readIndexAsLeader() })),
+      bus.serve(this.subj.raft(this.id, 'readIndex'), async () => this.withTime({ index: await this.readIndexAsLeader() })),
       bus.serve(this.subj.raft(this.id, 'propose'), (req) => this.onProposeRpc(req.data)),
       bus.serve(this.subj.raft(this.id, 'status'), () => this.status()),
     );
@@ -260,7 +260,10 @@ export class RaftNode {
     return this.leaderReads.run(Date.now() + deadlineMs, (ms) => {
       const leader = this.core.lead;
       if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
-      return this.opts.bus.request<{ index: number }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => r.index);
+      return this.opts.bus.request<{ index: number; now?: unknown }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => {
+        this.heardTime(r.now);
+        return r.index;
+      });
     });
   }
 
@@ -276,13 +279,28 @@ export class RaftNode {
     return index;
   }
 
-  private async onProposeRpc(data: unknown): Promise<{ results: unknown[] }> {
+  private async onProposeRpc(data: unknown): Promise<{ results: unknown[]; now?: number }> {
     const cmds = (data as { commands?: unknown }).commands;
     if (!Array.isArray(cmds) || !cmds.every((c) => c instanceof Uint8Array)) {
       throw new TenureError('Invalid', 'commands: expected an array of binary commands', { field: 'commands' });
     }
     // Proposed in one turn: they share a Raft entry.
-    return { results: await Promise.all((cmds as Uint8Array[]).map((c) => this.propose(c))) };
+    return this.withTime({ results: await Promise.all((cmds as Uint8Array[]).map((c) => this.propose(c))) });
+  }
+
+  /** The state machine's clock as of now, if it has one (`StateMachine.timeNow`): leaders' replies to other nodes carry it. */
+  timeNow(): number | undefined {
+    return this.opts.stateMachine.timeNow?.();
+  }
+
+  private withTime<T extends object>(reply: T): T & { now?: number } {
+    const now = this.timeNow();
+    return now === undefined ? reply : Object.assign(reply, { now });
+  }
+
+  /** The leader's clock from a reply (withTime), for the state machine (`StateMachine.heardTime`). */
+  heardTime(now: unknown): void {
+    if (typeof now === 'number') this.opts.stateMachine.heardTime?.(now);
   }
 
   /** Appends coalesced command entries through the machine (leader only). */

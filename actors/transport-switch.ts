@@ -158,7 +158,7 @@ export class ForwardingStack {
       logger: logger?.child({ actor: 'legacy-forwarder' }),
       maxConcurrentApplies: opts.legacy?.maxConcurrentApplies,
     });
-    this.facade = new FacadeForwarder({ bus, cluster, nodeId: raft.id, tracker: this.tracker, clock, local: this.facadeLeader, replyMarginMs: opts.replyMarginMs });
+    this.facade = new FacadeForwarder({ bus, cluster, nodeId: raft.id, tracker: this.tracker, clock, local: this.facadeLeader, replyMarginMs: opts.replyMarginMs, heardTime: (now) => raft.heardTime?.(now) });
     this.legacy = new LegacyForwarder({
       bus,
       cluster,
@@ -166,6 +166,7 @@ export class ForwardingStack {
       clock,
       deliveryTimeoutMs: opts.legacy?.deliveryTimeoutMs,
       responseTimeoutMs: opts.legacy?.responseTimeoutMs,
+      heardTime: (now) => raft.heardTime?.(now),
     });
     this.forwarder = new TransportSwitch({ facade: this.facade, 'legacy-pubsub': this.legacy }, opts.transport ?? 'facade');
   }

@@ -5,11 +5,12 @@
  *   request  { commands: LeaseCommand[] (1..maxCommandsPerRequest), budgetMs: number | null,
  *              budgets?: (number | null)[] }  — per-command budgets (a follower's coalesced turn);
  *              a command without one gets `budgetMs`
- *   reply    { outcomes: ({ result: LeaseResult } | { error: { code, message, … } })[] }, one per command
+ *   reply    { outcomes: ({ result: LeaseResult } | { error: { code, message, … } })[] (one per command),
+ *              now?: the leader's global time as it answered }
  *   request-level errors (not leader, bad payload) are ordinary typed error replies.
  * Legacy pubsub (Juju 2.9's hub): publish on `….hub.lease.request`
  *   { command, callback: subject, requestId }; the leader publishes
- *   { requestId, result } or { requestId, error } on `callback` (`….hub.lease.callback.<node>`).
+ *   { requestId, result, now? } or { requestId, error } on `callback` (`….hub.lease.callback.<node>`).
  */
 import { invalid, isErrorCode, type WireError } from '../../errors/errors.ts';
 import { validateToken, type Subjects } from '../../bus/subjects.ts';
@@ -29,6 +30,10 @@ export interface RaftProposer {
    */
   proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void;
   readonly entryLimits: { maxCommands: number; maxBytes: number };
+  /** The lease FSM's global time as of now (RaftNode.timeNow): a leader's replies carry it. */
+  timeNow?(): number | undefined;
+  /** Takes in the leader's time from a reply (RaftNode.heardTime). */
+  heardTime?(now: unknown): void;
 }
 
 /** The node-addressed facade subject (`….facade.apply.<nodeId>`). */
@@ -48,6 +53,8 @@ export type FacadeOutcome = { result: LeaseResult } | { error: WireError };
 
 export interface FacadeApplyReply {
   outcomes: FacadeOutcome[];
+  /** The leader's global time as the reply left (a follower never counts a holder's time from an older one). */
+  now?: number;
 }
 
 export function parseFacadeRequest(data: unknown, maxCommands: number): FacadeApplyRequest {
@@ -85,7 +92,7 @@ export interface HubRequest {
   requestId: string;
 }
 
-export type HubResponse = { requestId: string; result: LeaseResult } | { requestId: string; error: WireError };
+export type HubResponse = { requestId: string; result: LeaseResult; now?: number } | { requestId: string; error: WireError };
 
 export function parseHubRequest(data: unknown): HubRequest | undefined {
   if (!data || typeof data !== 'object') return undefined;

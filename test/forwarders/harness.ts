@@ -56,6 +56,14 @@ export class ProposalGate implements RaftProposer {
     return this.node.entryLimits;
   }
 
+  timeNow(): number | undefined {
+    return this.node.timeNow();
+  }
+
+  heardTime(now: unknown): void {
+    this.node.heardTime(now);
+  }
+
   proposeEntryAt(entry: Uint8Array, count: number, at: (slot: number, err: Error | null, result?: unknown) => void): void {
     if (this.held) {
       this.heldCommands += count - 1;
