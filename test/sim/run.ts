@@ -1,14 +1,19 @@
 import { Command } from 'commander';
 import { replayCommand, runSeed } from './scenario.ts';
+import { leaseReplayCommand, runLeaseSeed } from './lease-scenario.ts';
 
-/** `npm run test:sim -- --seeds 10000` or `-- --seed 42` to replay one failure. */
+/**
+ * `npm run test:sim -- --seeds 10000` or `-- --seed 42` to replay one failure; `--lease` runs the
+ * whole-service lease simulation (test/sim/lease-scenario.ts) instead of the Raft one.
+ */
 const program = new Command()
   .option('--seeds <n>', 'number of seeds to run', '200')
   .option('--from <n>', 'first seed', '1')
   .option('--seed <n>', 'run only this seed (prints details)')
   .option('--nodes <n>', 'cluster size: 3 or 5 (default: alternate by seed)')
+  .option('--lease', 'the lease simulation: whole nodes, clients and holders (default: Raft alone)')
   .parse();
-const o = program.opts<{ seeds: string; from: string; seed?: string; nodes?: string }>();
+const o = program.opts<{ seeds: string; from: string; seed?: string; nodes?: string; lease?: boolean }>();
 const nodes = o.nodes ? (Number(o.nodes) as 3 | 5) : undefined;
 
 const seeds = o.seed ? [Number(o.seed)] : Array.from({ length: Number(o.seeds) }, (_, i) => Number(o.from) + i);
@@ -16,16 +21,27 @@ const started = Date.now();
 let failed = 0;
 let acked = 0;
 for (const seed of seeds) {
-  const r = await runSeed(seed, { nodes });
-  acked += r.acked;
-  if (r.violations.length) {
-    failed++;
-    console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${replayCommand(seed)}`);
-  } else if (o.seed) {
-    console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`);
+  if (o.lease) {
+    const r = await runLeaseSeed(seed, { nodes });
+    acked += r.beliefs;
+    if (r.violations.length) {
+      failed++;
+      console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${leaseReplayCommand(seed)}`);
+    } else if (o.seed) {
+      console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.beliefs} tenures believed by ${r.holders} holders, ${r.terms} terms`);
+    }
+  } else {
+    const r = await runSeed(seed, { nodes });
+    acked += r.acked;
+    if (r.violations.length) {
+      failed++;
+      console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${replayCommand(seed)}`);
+    } else if (o.seed) {
+      console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`);
+    }
   }
   if (!o.seed && seeds.length >= 100 && seed % 500 === 0) console.log(`… ${seed - seeds[0] + 1}/${seeds.length} seeds, ${failed} failed`);
 }
 const secs = ((Date.now() - started) / 1000).toFixed(1);
-console.log(`${seeds.length} seeds, ${failed} with violations, ${acked} acknowledged proposals checked, ${secs} s`);
+console.log(`${seeds.length} seeds, ${failed} with violations, ${acked} ${o.lease ? 'tenures checked' : 'acknowledged proposals checked'}, ${secs} s`);
 process.exit(failed ? 1 : 0);

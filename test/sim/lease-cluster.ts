@@ -1,0 +1,127 @@
+import { SimClock, settle } from '../../clock/clock.ts';
+import { SimNetwork, type SimTraceEvent } from '../../bus/sim-bus.ts';
+import { Rng } from '../../clock/clock.ts';
+import { MemoryStorage } from '../../storage/memory.ts';
+import { TenureNode } from '../../node/tenure-node.ts';
+import { ForwardingStack } from '../../actors/transport-switch.ts';
+import { FencedStorage } from './fenced-storage.ts';
+
+export const LEASE_SIM_CLUSTER = 'lsim';
+
+/** Per-seed settings of the nodes' clocks: how often the leader ticks and how soon it stamps. */
+export interface LeaseSimTiming {
+  clockIntervalMs: number;
+  clockStampMs: number;
+}
+
+interface Slot {
+  id: string;
+  disk: MemoryStorage;
+  storage: FencedStorage | null;
+  node: TenureNode | null;
+  incarnation: number;
+}
+
+/**
+ * Whole TenureNodes (lease manager, facade forwarders, clock updater, Raft) on the simulated bus
+ * and clock. A crash keeps the node's MemoryStorage (its disk) and loses what had not landed;
+ * a restart builds a fresh node over the same disk.
+ */
+export class LeaseSimCluster {
+  readonly clock = new SimClock(0);
+  readonly net: SimNetwork;
+  readonly slots = new Map<string, Slot>();
+
+  constructor(
+    private readonly seed: number,
+    readonly ids: string[],
+    private readonly timing: LeaseSimTiming,
+    trace?: (event: SimTraceEvent) => void,
+  ) {
+    this.net = new SimNetwork({ seed, clock: this.clock, trace });
+    for (const id of ids) this.slots.set(id, { id, disk: new MemoryStorage(), storage: null, node: null, incarnation: 0 });
+  }
+
+  async start(id: string): Promise<void> {
+    const slot = this.slots.get(id)!;
+    if (slot.node) return;
+    slot.incarnation++;
+    const disk = new Rng((this.seed * 131 + slot.incarnation) >>> 0);
+    slot.storage = new FencedStorage(slot.disk, () => new Promise((r) => this.clock.setTimeout(r, disk.int(0, 3))));
+    const node = new TenureNode({
+      id,
+      cluster: LEASE_SIM_CLUSTER,
+      voters: this.ids,
+      bus: this.net.endpoint(id),
+      storage: slot.storage,
+      clock: this.clock,
+      clockIntervalMs: this.timing.clockIntervalMs,
+      clockStampMs: this.timing.clockStampMs,
+      electionTimeoutMs: 150,
+      heartbeatMs: 30,
+      nats: null,
+      raft: {
+        seed: (this.seed * 31 + slot.incarnation * 7919 + id.charCodeAt(id.length - 1)) >>> 0,
+        rpcTimeoutMs: 100,
+        maxInflight: 4,
+        maxEntriesPerMessage: 8,
+        snapshotEveryEntries: 60,
+        snapshotChunkBytes: 256,
+      },
+      forwarding: (ctx) => new ForwardingStack({ ...ctx, transport: 'facade' }),
+    });
+    slot.node = node;
+    await node.start();
+  }
+
+  async startAll(): Promise<void> {
+    for (const id of this.ids) await this.start(id);
+  }
+
+  /** kill -9: the process vanishes; only what reached its disk survives. */
+  crash(id: string): void {
+    const slot = this.slots.get(id)!;
+    if (!slot.node) return;
+    slot.storage!.fence();
+    this.net.crash(id);
+    void slot.node.stop().catch(() => {});
+    slot.node = null;
+  }
+
+  live(): TenureNode[] {
+    const out: TenureNode[] = [];
+    for (const s of this.slots.values()) if (s.node && !s.node.raft.failed) out.push(s.node);
+    return out;
+  }
+
+  leaders(): TenureNode[] {
+    return this.live().filter((n) => n.raft.role === 'leader');
+  }
+
+  failedNodes(): string[] {
+    return [...this.slots.values()].filter((s) => s.node?.raft.failed).map((s) => `${s.id}: ${s.node!.raft.failed!.message}`);
+  }
+
+  /** Runs simulated time forward `ms`, letting promise continuations settle after every timer. */
+  async run(ms: number): Promise<void> {
+    const end = this.clock.now() + ms;
+    await settle();
+    while (this.clock.step(end)) await settle();
+    await this.clock.advanceTo(end);
+  }
+
+  async shutdown(): Promise<void> {
+    for (const s of this.slots.values()) {
+      if (!s.node) continue;
+      const stopping = s.node.stop();
+      // Stopping may wait on simulated timers (in-flight requests, drains).
+      for (let i = 0; i < 200; i++) {
+        let done = false;
+        void stopping.finally(() => (done = true));
+        await this.run(50);
+        if (done) break;
+      }
+      s.node = null;
+    }
+  }
+}
