@@ -5,13 +5,16 @@ import { MemoryStorage } from '../../storage/memory.ts';
 import { TenureNode } from '../../node/tenure-node.ts';
 import { ForwardingStack } from '../../actors/transport-switch.ts';
 import { FencedStorage } from './fenced-storage.ts';
+import type { Transport } from '../../config/config.ts';
 
 export const LEASE_SIM_CLUSTER = 'lsim';
 
-/** Per-seed settings of the nodes' clocks: how often the leader ticks and how soon it stamps. */
+/** Per-seed settings: how often the leader ticks, how soon it stamps, how writes are forwarded. */
 export interface LeaseSimTiming {
   clockIntervalMs: number;
   clockStampMs: number;
+  /** How followers forward writes to the leader (default the facade). */
+  transport?: Transport;
 }
 
 interface Slot {
@@ -68,7 +71,7 @@ export class LeaseSimCluster {
         snapshotEveryEntries: 60,
         snapshotChunkBytes: 256,
       },
-      forwarding: (ctx) => new ForwardingStack({ ...ctx, transport: 'facade' }),
+      forwarding: (ctx) => new ForwardingStack({ ...ctx, transport: this.timing.transport ?? 'facade', legacy: { deliveryTimeoutMs: 500, responseTimeoutMs: 500 } }),
     });
     slot.node = node;
     await node.start();

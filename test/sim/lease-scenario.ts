@@ -46,7 +46,12 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   Math.random = () => jitter.next();
   const n = opts.nodes ?? (seed % 2 === 0 ? 3 : 5);
   const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-  const timing = { clockIntervalMs: rng.pick([100, 300, 1000]), clockStampMs: rng.pick([0, 20, 100]) };
+  const timing = {
+    clockIntervalMs: rng.pick([100, 300, 1000]),
+    clockStampMs: rng.pick([0, 20, 100]),
+    // One seed in four forwards through the legacy pubsub path (its losses are silent, not unsafe).
+    transport: seed % 4 === 3 ? ('legacy-pubsub' as const) : ('facade' as const),
+  };
   const c = new LeaseSimCluster(seed, ids, timing, opts.trace);
   const now = () => c.clock.now();
   const beliefs: Belief[] = [];
