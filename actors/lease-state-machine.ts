@@ -71,20 +71,23 @@ export class LeaseStateMachine implements StateMachine {
    * not have (measured before stamps: gone 269 ms before the promise with 1 s ticks) — and another
    * unit could claim it while its holder still believes it leads. A lease expires at the first
    * setTime whose time is past its expiry, never before the moment this estimate reaches it (the
-   * leader's next time is its own wall time since the last one), up to the few ms the setTime took
-   * to reach this node. Wall time only: the FSM is not touched.
+   * leader's next time is its own wall time since the last one). The wall time counts from the
+   * latest of: when the time moved here; on the leader, when it proposed that setTime
+   * (proposedTime); when the leader last told this node its time (heardTime). Wall time only: the
+   * FSM is not touched.
    */
   timeNow(): number {
     const t = this.fsm.time();
     if (t !== this.timeSeen) this.noteTime();
     const now = this.clock.now();
     const own = t + Math.max(0, now - this.timeMovedAt);
-    return now - this.heardWall <= HEARD_TIME_TTL_MS ? Math.max(own, now + this.heardOffset) : own;
+    const led = Math.max(own, now + this.proposedOffset);
+    return now - this.heardWall <= HEARD_TIME_TTL_MS ? Math.max(led, now + this.heardOffset) : led;
   }
 
   /**
-   * Global time was at least `time` at this node's wall time `wall` (default now): the leader's own
-   * setTime as it proposed it, or the leader's `timeNow()` carried by a reply just received. A node
+   * Global time was at least `time` at this node's wall time `wall` (default now): the leader's
+   * `timeNow()` carried by a reply just received (lapses after HEARD_TIME_TTL_MS). A node
    * whose log lags the leader's (a follower that forwarded a write, answered after the leader
    * applied it) would otherwise count from its own older time and promise a holder more than the
    * leader's clock allows — found by the lease simulation (test/sim/lease-scenario.ts): a holder
@@ -108,16 +111,19 @@ export class LeaseStateMachine implements StateMachine {
     if (this.proposedTimes.size < MAX_PROPOSED_TIMES) this.proposedTimes.set(time, wall);
   }
 
-  /** Forgets the setTimes proposedTime was told of (this node no longer leads). */
+  /** Forgets the setTimes proposedTime was told of, and what they said (this node no longer leads). */
   forgetProposedTimes(): void {
     this.proposedTimes.clear();
+    this.proposedOffset = -Infinity;
   }
 
   private readonly proposedTimes = new Map<number, number>();
+  /** `time − wall` of the last setTime this node proposed and applied while leading (no lapse: it holds until leadership changes). */
+  private proposedOffset = -Infinity;
 
   private tookTime(t: number): void {
     const wall = this.proposedTimes.get(t);
-    if (wall !== undefined) this.heardTime(t, wall);
+    if (wall !== undefined) this.proposedOffset = t - wall;
     for (const k of this.proposedTimes.keys()) if (k <= t) this.proposedTimes.delete(k);
   }
 

@@ -41,14 +41,18 @@ describe('global time as of now (timeNow)', () => {
     await clock.advance(300); // … and committed 300 ms later
     sm.apply(1, [setTime(0, 500, 1)]);
     expect(sm.timeNow()).toBe(800);
+    await clock.advance(2 * HEARD_TIME_TTL_MS); // holds while this node leads (no lapse)
+    expect(sm.timeNow()).toBe(800 + 2 * HEARD_TIME_TTL_MS);
     // Without the proposal's wall time it would count from the apply: 500.
     const other = new LeaseStateMachine({}, clock);
     other.apply(1, [setTime(0, 500, 1)]);
     expect(other.timeNow()).toBe(500);
+    sm.forgetProposedTimes(); // no longer leading: what it proposed says nothing
+    expect(sm.timeNow()).toBe(500 + 2 * HEARD_TIME_TTL_MS); // its own estimate from the apply
     sm.proposedTime(900, clock.now() - 1000);
-    sm.forgetProposedTimes(); // no longer leading: what it proposed says nothing (else 1,900)
+    sm.forgetProposedTimes();
     sm.apply(2, [setTime(500, 900, 2)]);
-    expect(sm.timeNow()).toBe(900);
+    expect(sm.timeNow()).toBe(900); // else 1,900
   });
 
   it('a follower forwarding through the facade takes in the leader’s time before its results are answered', async () => {
