@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SeriesBuilder } from '../../bench/aggregate.ts';
 import { encodeHistogram, newHistogram, recordMs } from '../../bench/hist.ts';
-import { parseSchedule, split } from '../../bench/run.ts';
+import { parseSchedule, split } from '../../bench/specs.ts';
 import type { NodeSample } from '../../bench/cluster.ts';
 import { StealMeter } from '../../bench/steal.ts';
 import { eventTotals, raftRounds, raftStages, summarizeRun, termSpan } from '../../bench/summary.ts';
