@@ -20,25 +20,23 @@ const seeds = o.seed ? [Number(o.seed)] : Array.from({ length: Number(o.seeds) }
 const started = Date.now();
 let failed = 0;
 let acked = 0;
-for (const seed of seeds) {
+/** One seed of the chosen simulation: its violations, what it checked, and how to replay it. */
+const runOne = async (seed: number): Promise<{ nodes: number; violations: string[]; checked: number; detail: string; replay: string }> => {
   if (o.lease) {
     const r = await runLeaseSeed(seed, { nodes });
-    acked += r.beliefs;
-    if (r.violations.length) {
-      failed++;
-      console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${leaseReplayCommand(seed)}`);
-    } else if (o.seed) {
-      console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.beliefs} tenures believed by ${r.holders} holders, ${r.terms} terms`);
-    }
-  } else {
-    const r = await runSeed(seed, { nodes });
-    acked += r.acked;
-    if (r.violations.length) {
-      failed++;
-      console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${replayCommand(seed)}`);
-    } else if (o.seed) {
-      console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`);
-    }
+    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.terms} terms`, replay: leaseReplayCommand(seed) };
+  }
+  const r = await runSeed(seed, { nodes });
+  return { nodes: r.nodes, violations: r.violations, checked: r.acked, detail: `${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`, replay: replayCommand(seed) };
+};
+for (const seed of seeds) {
+  const r = await runOne(seed);
+  acked += r.checked;
+  if (r.violations.length) {
+    failed++;
+    console.log(`seed ${seed} (${r.nodes} nodes) FAILED:\n  ${r.violations.join('\n  ')}\n  replay: ${r.replay}`);
+  } else if (o.seed) {
+    console.log(`seed ${seed} (${r.nodes} nodes) ok: ${r.detail}`);
   }
   if (!o.seed && seeds.length >= 100 && seed % 500 === 0) console.log(`… ${seed - seeds[0] + 1}/${seeds.length} seeds, ${failed} failed`);
 }
