@@ -45,3 +45,24 @@ export function checkBeliefs(beliefs: readonly Belief[]): string[] {
   }
   return out;
 }
+
+/** A `wait` that answered "free": asked at `from`, answered at `to` (simulated clock). */
+export interface FreeAnswer {
+  lease: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * A wait answers "free" only if the lease was free at some moment while it waited: never while a
+ * single holder believed it held the lease from before the wait was asked until after it was
+ * answered (its release would have had to happen inside that span).
+ */
+export function checkWaits(waits: readonly FreeAnswer[], beliefs: readonly Belief[]): string[] {
+  const out: string[] = [];
+  for (const w of waits) {
+    const b = beliefs.find((b) => b.lease === w.lease && b.to > b.from && b.from <= w.from && b.to >= w.to);
+    if (b) out.push(`${w.lease}: a wait asked at ${w.from} answered free at ${w.to}, but ${b.holder} (${b.via}, token ${b.token}) believed it held the lease ${b.from}–${b.to}`);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import type { LeadershipHandle } from '../../client/leadership.ts';
 import { TenureError } from '../../errors/errors.ts';
 import type { LeaseKey } from '../../lease/types.ts';
 import { LeaseSimCluster, LEASE_SIM_CLUSTER } from './lease-cluster.ts';
-import { checkBeliefs, type Belief } from './lease-checker.ts';
+import { checkBeliefs, checkWaits, type Belief, type FreeAnswer } from './lease-checker.ts';
 import type { SimTraceEvent } from '../../bus/sim-bus.ts';
 
 export interface LeaseSeedResult {
@@ -15,6 +15,8 @@ export interface LeaseSeedResult {
   beliefs: number;
   /** Distinct holders that held some lease. */
   holders: number;
+  /** Waits that answered "free" (checked against the beliefs). */
+  freeWaits: number;
   terms: number;
 }
 
@@ -35,6 +37,7 @@ const LEASES = ['a', 'b'];
  * while units contend for two leases — some through the `leadership()` helper, some with raw
  * claim/extend/revoke calls that believe they hold until `sent + remainingMs` — then healing. The
  * checker requires that no two holders ever believed they held the same lease at the same moment,
+ * that a `wait` never answered "free" while one holder believed it held the lease all along,
  * that tokens grow from one tenure to the next, that every node ends with the same lease table,
  * and that after healing every lease with a running helper gets a holder again.
  */
@@ -55,6 +58,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const c = new LeaseSimCluster(seed, ids, timing, opts.trace);
   const now = () => c.clock.now();
   const beliefs: Belief[] = [];
+  const waits: FreeAnswer[] = [];
   const violations: string[] = [];
   const clients: string[] = [];
   let clientSeq = 0;
@@ -139,7 +143,12 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
         if (err.code === 'NotHeld') current = null;
         else if (current && now() >= current.to) current = null;
         if (err.code === 'Held') {
-          await client.wait(key, { deadlineMs: 1000 }).catch(() => {});
+          const asked = now();
+          const free = await client.wait(key, { deadlineMs: 1000 }).then(
+            () => true,
+            () => false,
+          );
+          if (free) waits.push({ lease, from: asked, to: now() });
         } else await sleep(rng.int(5, 100));
       }
     }
@@ -226,8 +235,8 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   }
   const end = now();
   for (const b of beliefs) if (b.to === Infinity) b.to = end;
-  violations.push(...checkBeliefs(beliefs));
-  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, terms };
+  violations.push(...checkBeliefs(beliefs), ...checkWaits(waits, beliefs));
+  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms };
 }
 
 export function leaseReplayCommand(seed: number): string {

@@ -24,7 +24,7 @@ let acked = 0;
 const runOne = async (seed: number): Promise<{ nodes: number; violations: string[]; checked: number; detail: string; replay: string }> => {
   if (o.lease) {
     const r = await runLeaseSeed(seed, { nodes });
-    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.terms} terms`, replay: leaseReplayCommand(seed) };
+    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.freeWaits} waits answered free, ${r.terms} terms`, replay: leaseReplayCommand(seed) };
   }
   const r = await runSeed(seed, { nodes });
   return { nodes: r.nodes, violations: r.violations, checked: r.acked, detail: `${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`, replay: replayCommand(seed) };
