@@ -15,7 +15,7 @@ import { LatestMailbox } from './latest-mailbox.ts';
 import { withDefaults, type RaftNodeOptions, type ResolvedRaftNodeOptions, type StateMachine } from './raft-node-options.ts';
 import { ProposalBatcher, type ProposalLead, type ProposalSettleAt } from './proposal-batcher.ts';
 import { promiseOf } from './settle.ts';
-import { beforeDeadline, ReadWaiters, SharedRequest } from './read-waiters.ts';
+import { RaftReads } from './raft-reads.ts';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer.ts';
 import { SnapshotTaker } from './snapshot-taker.ts';
 import { inspectable } from './inspection.ts';
@@ -54,7 +54,8 @@ export class RaftNode {
   private writes = new WritePipeline(4, (err) => this.fail(err));
   /** Where the time of a Raft round goes (status `timings`; see actors/raft-timings.ts). */
   readonly timings = new RaftTimings();
-  private waiters = new ReadWaiters();
+  /** Linearizable reads and the clock carried by answers to other nodes (actors/raft-reads.ts). */
+  private readonly reads: RaftReads;
   private readonly snapshotSender: SnapshotSender;
   private receiver: SnapshotReceiver;
   private lastLeadership: Leadership = { role: 'follower', leader: null, term: 0 };
@@ -67,6 +68,14 @@ export class RaftNode {
     this.subj = subjects(opts.cluster);
     this.opts = withDefaults(opts);
     this.receiver = new SnapshotReceiver(256 * 1024 * 1024);
+    this.reads = new RaftReads({
+      bus: this.opts.bus,
+      subj: this.subj,
+      stateMachine: this.opts.stateMachine,
+      core: () => this.core,
+      dispatchRead: (ctx, respond) => this.chart.dispatch({ type: 'READ_INDEX', ctx, respond }),
+      mapError: (err) => this.mapError(err),
+    });
     const { bus, storage, snapshotChunkBytes: chunkBytes, rpcTimeoutMs, logger } = this.opts;
     this.snapshotSender = new SnapshotSender({ bus, subj: this.subj, storage, from: this.id, chunkBytes, timeoutMs: rpcTimeoutMs * 4, logger });
     this.snapshots = new SnapshotTaker({
@@ -109,7 +118,7 @@ export class RaftNode {
     this.subs.push(
       bus.serve(this.subj.raft(this.id, 'msg'), (req) => this.onMessage(req.data as RaftMessage), { maxPayloadBytes: raftLimit }),
       bus.serve(this.subj.raft(this.id, 'snapshot'), (req) => this.receiver.onChunk(req.data as never), { maxPayloadBytes: raftLimit }),
-      bus.serve(this.subj.raft(this.id, 'readIndex'), async () => this.withTime({ index: await this.readIndexAsLeader() })),
+      bus.serve(this.subj.raft(this.id, 'readIndex'), this.reads.serveReadIndex),
       bus.serve(this.subj.raft(this.id, 'propose'), (req) => this.onProposeRpc(req.data)),
       bus.serve(this.subj.raft(this.id, 'status'), () => this.status()),
     );
@@ -125,7 +134,7 @@ export class RaftNode {
     this.actor?.stop();
     const err = new TenureError('NotLeader', 'node stopped', { leader: null });
     this.proposals?.failAll(err);
-    this.waiters.failAll(err);
+    this.reads.waiters.failAll(err);
   }
 
   // ---- public API --------------------------------------------------------------------------
@@ -248,36 +257,24 @@ export class RaftNode {
    * call (ReadIndex, asking the leader when this node is a follower).
    */
   readBarrier(deadlineMs = this.opts.rpcTimeoutMs * 2): Promise<number> {
-    const read = this.core.role === 'leader' ? this.readIndexAsLeader() : this.readIndexFromLeader(deadlineMs);
-    const safe = read.then((index) => this.waitApplied(index).then(() => index));
-    // The caller's deadline holds whatever the read waits on (a shared request, a lagging apply).
-    return beforeDeadline(safe, deadlineMs, () => new TenureError('DeadlineExceeded', 'deadline passed before the read was confirmed'));
-  }
-
-  private leaderReads = new SharedRequest<number>();
-
-  private readIndexFromLeader(deadlineMs: number): Promise<number> {
-    return this.leaderReads.run(Date.now() + deadlineMs, (ms) => {
-      const leader = this.core.lead;
-      if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
-      return this.opts.bus.request<{ index: number; now?: unknown }>(this.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => {
-        this.heardTime(r.now);
-        return r.index;
-      });
-    });
+    return this.reads.barrier(deadlineMs);
   }
 
   waitApplied(index: number): Promise<void> {
-    return this.waiters.waitApplied(index, this.core.log.applied);
+    return this.reads.waitApplied(index);
+  }
+
+  /** The state machine's clock as of now, if it has one (`StateMachine.timeNow`): leaders' replies to other nodes carry it. */
+  timeNow(): number | undefined {
+    return this.reads.timeNow();
+  }
+
+  /** The leader's clock from a reply, for the state machine (`StateMachine.heardTime`). */
+  heardTime(now: unknown): void {
+    this.reads.heardTime(now);
   }
 
   // ---- internals ---------------------------------------------------------------------------
-
-  private readIndexAsLeader(): Promise<number> {
-    const { ctx, index } = this.waiters.startRead();
-    this.chart.dispatch({ type: 'READ_INDEX', ctx, respond: (err) => err && this.waiters.readFailed(ctx, this.mapError(err)) });
-    return index;
-  }
 
   private async onProposeRpc(data: unknown): Promise<{ results: unknown[]; now?: number }> {
     const cmds = (data as { commands?: unknown }).commands;
@@ -285,22 +282,7 @@ export class RaftNode {
       throw new TenureError('Invalid', 'commands: expected an array of binary commands', { field: 'commands' });
     }
     // Proposed in one turn: they share a Raft entry.
-    return this.withTime({ results: await Promise.all((cmds as Uint8Array[]).map((c) => this.propose(c))) });
-  }
-
-  /** The state machine's clock as of now, if it has one (`StateMachine.timeNow`): leaders' replies to other nodes carry it. */
-  timeNow(): number | undefined {
-    return this.opts.stateMachine.timeNow?.();
-  }
-
-  private withTime<T extends object>(reply: T): T & { now?: number } {
-    const now = this.timeNow();
-    return now === undefined ? reply : Object.assign(reply, { now });
-  }
-
-  /** The leader's clock from a reply (withTime), for the state machine (`StateMachine.heardTime`). */
-  heardTime(now: unknown): void {
-    if (typeof now === 'number') this.opts.stateMachine.heardTime?.(now);
+    return this.reads.withTime({ results: await Promise.all((cmds as Uint8Array[]).map((c) => this.propose(c))) });
   }
 
   /** Appends coalesced command entries through the machine (leader only). */
@@ -439,8 +421,8 @@ export class RaftNode {
     }
     if (!early) for (const m of rd.messages) this.sendMessage(m);
     for (const to of rd.snapshotsToSend) this.sendSnapshot(to);
-    for (const r of rd.readStates) this.waiters.readConfirmed(r.ctx, r.index);
-    for (const ctx of rd.failedReads) this.waiters.readFailed(ctx, this.notLeader());
+    for (const r of rd.readStates) this.reads.waiters.readConfirmed(r.ctx, r.index);
+    for (const ctx of rd.failedReads) this.reads.waiters.readFailed(ctx, this.notLeader());
   }
 
   private async restore(meta: SnapshotMeta): Promise<void> {
@@ -448,7 +430,7 @@ export class RaftNode {
     if (!chunks) throw new Error(`snapshot ${meta.index} accepted but its data was not received`);
     await this.opts.storage.saveSnapshot(meta, chunks, { discardLog: true });
     await this.opts.stateMachine.restore(iterate(chunks));
-    this.waiters.appliedTo(this.core.log.applied);
+    this.reads.waiters.appliedTo(this.core.log.applied);
   }
 
   private async applyCommitted(): Promise<void> {
@@ -462,7 +444,7 @@ export class RaftNode {
         this.proposals.applied(e.index, e.term, results, () => new TenureError('NotLeader', 'entry was replaced by a new leader; retry with the same client id and sequence', { leader: this.core.lead }));
       }
       this.chart.dispatch({ type: 'APPLIED', index: entries[entries.length - 1].index });
-      this.waiters.appliedTo(this.core.log.applied);
+      this.reads.waiters.appliedTo(this.core.log.applied);
       this.maybeSnapshot();
       if (entries.length === 512) await new Promise((r) => setImmediate(r)); // stay responsive during catch-up
     }

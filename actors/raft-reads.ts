@@ -1,0 +1,84 @@
+/**
+ * A Raft node's linearizable reads: a ReadIndex round when it leads (confirmed by a quorum's
+ * heartbeat replies), else one request to the leader shared by every caller that arrives while it
+ * is out; then a wait until the local apply reaches the read index. And what the node's answers to
+ * other nodes carry of the state machine's clock (`StateMachine.timeNow` / `heardTime`): a leader's
+ * replies say its global time, so a follower never answers from an older one.
+ */
+import type { Bus } from '../bus/types.ts';
+import type { Subjects } from '../bus/subjects.ts';
+import { TenureError } from '../errors/errors.ts';
+import type { RaftCore } from '../machines/raft/core.ts';
+import type { StateMachine } from './raft-node-options.ts';
+import { beforeDeadline, ReadWaiters, SharedRequest } from './read-waiters.ts';
+
+export interface RaftReadsDeps {
+  bus: Bus;
+  subj: Subjects;
+  stateMachine: StateMachine;
+  /** The node's Raft core (created when the node starts). */
+  core: () => RaftCore;
+  /** Starts a ReadIndex round with `ctx`; `respond` gets an error when one cannot start (not leader). */
+  dispatchRead: (ctx: number, respond: (err: Error | null) => void) => void;
+  /** A Raft error as callers see it (NotLeader, Overloaded…). */
+  mapError: (err: Error) => Error;
+}
+
+export class RaftReads {
+  /** ReadIndex rounds in flight and callers waiting for the apply index: the Ready loop answers them. */
+  readonly waiters = new ReadWaiters();
+  private readonly leaderReads = new SharedRequest<number>();
+
+  constructor(private readonly d: RaftReadsDeps) {}
+
+  /**
+   * Resolves once this node has applied everything committed before the call (ReadIndex, asking
+   * the leader when this node is a follower), or rejects with DeadlineExceeded after `deadlineMs`.
+   */
+  barrier(deadlineMs: number): Promise<number> {
+    const read = this.d.core().role === 'leader' ? this.asLeader() : this.fromLeader(deadlineMs);
+    const safe = read.then((index) => this.waitApplied(index).then(() => index));
+    // The caller's deadline holds whatever the read waits on (a shared request, a lagging apply).
+    return beforeDeadline(safe, deadlineMs, () => new TenureError('DeadlineExceeded', 'deadline passed before the read was confirmed'));
+  }
+
+  waitApplied(index: number): Promise<void> {
+    return this.waiters.waitApplied(index, this.d.core().log.applied);
+  }
+
+  /** `raft.<id>.readIndex`: the read index a follower asked for, with this leader's clock. */
+  readonly serveReadIndex = async (): Promise<{ index: number; now?: number }> => this.withTime({ index: await this.asLeader() });
+
+  /** The state machine's clock as of now, if it has one: a leader's replies to other nodes carry it. */
+  timeNow(): number | undefined {
+    return this.d.stateMachine.timeNow?.();
+  }
+
+  /** `reply` with `now` (timeNow) added when the state machine has a clock. */
+  withTime<T extends object>(reply: T): T & { now?: number } {
+    const now = this.timeNow();
+    return now === undefined ? reply : Object.assign(reply, { now });
+  }
+
+  /** The leader's clock from a reply (withTime), for the state machine. */
+  heardTime(now: unknown): void {
+    if (typeof now === 'number') this.d.stateMachine.heardTime?.(now);
+  }
+
+  private asLeader(): Promise<number> {
+    const { ctx, index } = this.waiters.startRead();
+    this.d.dispatchRead(ctx, (err) => err && this.waiters.readFailed(ctx, this.d.mapError(err)));
+    return index;
+  }
+
+  private fromLeader(deadlineMs: number): Promise<number> {
+    return this.leaderReads.run(Date.now() + deadlineMs, (ms) => {
+      const leader = this.d.core().lead;
+      if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
+      return this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => {
+        this.heardTime(r.now);
+        return r.index;
+      });
+    });
+  }
+}
