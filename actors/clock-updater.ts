@@ -171,13 +171,14 @@ export class ClockUpdater {
         if (!this.leading) {
           this.lastAdvanceWall = this.clock.now();
           this.breakChain();
-          sm.forgetProposedTimes();
+          // What the next setTime would say as of now: answers on this node count from it.
+          sm.setLeaderClock(() => sm.fsm.time() + Math.max(0, this.clock.now() - this.lastAdvanceWall));
         }
         this.actor.send({ type: 'LEADER' });
       } else {
         if (this.leading) {
           this.breakChain();
-          sm.forgetProposedTimes();
+          sm.setLeaderClock(null);
         }
         this.actor.send({ type: 'FOLLOWER' });
       }
@@ -189,6 +190,7 @@ export class ClockUpdater {
 
   stop(): void {
     if (this.stampMs > 0) this.opts.raft.setProposalLead?.(null);
+    this.opts.stateMachine.setLeaderClock(null);
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     this.actor.send({ type: 'STOP' });
@@ -217,8 +219,6 @@ export class ClockUpdater {
     const add = Math.max(1, step);
     const link = { time: old + add, wall: base + add };
     this.chain = link;
-    // Global time is link.time from link.wall on, if it applies: answers count from there.
-    this.opts.stateMachine.proposedTime(link.time, link.wall);
     return { cmd: { op: 'setTime', oldTime: old, newTime: link.time, clientId: this.clientId, seq: ++this.seq }, link, prev, gen: this.gen };
   }
 

@@ -35,8 +35,6 @@ async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Ar
  */
 export const HEARD_TIME_TTL_MS = 1000;
 
-/** setTimes in flight the leader's clock updater may have told the state machine of (proposedTime). */
-const MAX_PROPOSED_TIMES = 1024;
 
 /** Called synchronously after every applied entry, in Raft order. Must not block (events, waiters). */
 export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
@@ -72,8 +70,8 @@ export class LeaseStateMachine implements StateMachine {
    * unit could claim it while its holder still believes it leads. A lease expires at the first
    * setTime whose time is past its expiry, never before the moment this estimate reaches it (the
    * leader's next time is its own wall time since the last one). The wall time counts from the
-   * latest of: when the time moved here; on the leader, when it proposed that setTime
-   * (proposedTime); when the leader last told this node its time (heardTime). Wall time only: the
+   * latest of: when the time moved here; on the leader, when it last advanced it (setLeaderClock);
+   * when the leader last told this node its time (heardTime). Wall time only: the
    * FSM is not touched.
    */
   timeNow(): number {
@@ -81,7 +79,7 @@ export class LeaseStateMachine implements StateMachine {
     if (t !== this.timeSeen) this.noteTime();
     const now = this.clock.now();
     const own = t + Math.max(0, now - this.timeMovedAt);
-    const led = Math.max(own, now + this.proposedOffset);
+    const led = this.leaderClock === null ? own : Math.max(own, this.leaderClock());
     return now - this.heardWall <= HEARD_TIME_TTL_MS ? Math.max(led, now + this.heardOffset) : led;
   }
 
@@ -103,29 +101,18 @@ export class LeaseStateMachine implements StateMachine {
   }
 
   /**
-   * This node (the leader's clock updater) proposed a setTime to `time` at its wall time `wall`:
-   * when an entry moves the FSM's time to `time`, answers count from `wall`, not from when the
-   * entry came back applied (a slow commit must not lengthen what they promise). Bounded.
+   * While this node leads: the global time its clock updater's next setTime would propose as of
+   * now (the FSM's time plus the wall time since the leader last advanced it, or since it became
+   * leader). That is when this leader will expire leases, so answers count from it — not from when
+   * a setTime came back applied (a slow commit would lengthen what they promise), nor from when a
+   * previous leader's setTime applied here (the new leader counts from its election). Null when
+   * this node does not lead. Found by the lease simulation (11–331 ms and 68 ms overlaps).
    */
-  proposedTime(time: number, wall: number): void {
-    if (this.proposedTimes.size < MAX_PROPOSED_TIMES) this.proposedTimes.set(time, wall);
+  setLeaderClock(clock: (() => number) | null): void {
+    this.leaderClock = clock;
   }
 
-  /** Forgets the setTimes proposedTime was told of, and what they said (this node no longer leads). */
-  forgetProposedTimes(): void {
-    this.proposedTimes.clear();
-    this.proposedOffset = -Infinity;
-  }
-
-  private readonly proposedTimes = new Map<number, number>();
-  /** `time − wall` of the last setTime this node proposed and applied while leading (no lapse: it holds until leadership changes). */
-  private proposedOffset = -Infinity;
-
-  private tookTime(t: number): void {
-    const wall = this.proposedTimes.get(t);
-    if (wall !== undefined) this.proposedOffset = t - wall;
-    for (const k of this.proposedTimes.keys()) if (k <= t) this.proposedTimes.delete(k);
-  }
+  private leaderClock: (() => number) | null = null;
 
   /** The latest best `time − wall` heard (heardTime) and when: global time as of now is at least now + offset. */
   private heardOffset = -Infinity;
@@ -155,10 +142,7 @@ export class LeaseStateMachine implements StateMachine {
       }
     }
     const out = this.fsm.apply(index, cmds);
-    if (this.fsm.time() !== this.timeSeen) {
-      this.noteTime();
-      if (this.proposedTimes.size) this.tookTime(this.timeSeen);
-    }
+    if (this.fsm.time() !== this.timeSeen) this.noteTime();
     let results: LeaseResult[] = out.results;
     if (bad.size) {
       results = [];

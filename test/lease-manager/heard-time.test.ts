@@ -3,7 +3,8 @@
  * leader's. Found by the lease simulation (test/sim/lease-scenario.ts): a follower that forwarded a
  * claim answered with its own, older global time, and the holder believed 325 ms past the moment
  * another holder was granted the lease; and a leader counted from when its setTime came back
- * applied rather than from when it proposed it.
+ * applied, or from when a deposed leader's setTime applied, rather than from the line its own next
+ * setTime follows.
  */
 import { describe, expect, it } from 'vitest';
 import { SimClock } from '../../clock/clock.ts';
@@ -11,6 +12,9 @@ import { SimNetwork } from '../../bus/sim-bus.ts';
 import { subjects } from '../../bus/subjects.ts';
 import { HEARD_TIME_TTL_MS, LeaseStateMachine, encodeLeaseCommand } from '../../actors/lease-state-machine.ts';
 import { FacadeBatcher } from '../../actors/facade-batcher.ts';
+import { ClockUpdater } from '../../actors/clock-updater.ts';
+import { ManualLeadership } from '../../actors/leadership-feed.ts';
+import { settle } from '../../clock/clock.ts';
 import { facadeSubject } from '../../machines/forwarder/wire.ts';
 import type { LeaseCommand } from '../../lease/types.ts';
 
@@ -34,25 +38,42 @@ describe('global time as of now (timeNow)', () => {
     expect(sm.timeNow()).toBe(1000 + 150 + HEARD_TIME_TTL_MS); // lapsed: back to its own
   });
 
-  it('a setTime this node proposed counts from when it was proposed, not from when it applied', async () => {
-    const clock = new SimClock(10_000);
+  it('on the leader, answers count from when it advanced global time, not from when the setTime applied', async () => {
+    const clock = new SimClock(0);
     const sm = new LeaseStateMachine({}, clock);
-    sm.proposedTime(500, 10_000); // proposed at wall 10,000 …
-    await clock.advance(300); // … and committed 300 ms later
-    sm.apply(1, [setTime(0, 500, 1)]);
-    expect(sm.timeNow()).toBe(800);
-    await clock.advance(2 * HEARD_TIME_TTL_MS); // holds while this node leads (no lapse)
-    expect(sm.timeNow()).toBe(800 + 2 * HEARD_TIME_TTL_MS);
-    // Without the proposal's wall time it would count from the apply: 500.
-    const other = new LeaseStateMachine({}, clock);
-    other.apply(1, [setTime(0, 500, 1)]);
-    expect(other.timeNow()).toBe(500);
-    sm.forgetProposedTimes(); // no longer leading: what it proposed says nothing
-    expect(sm.timeNow()).toBe(500 + 2 * HEARD_TIME_TTL_MS); // its own estimate from the apply
-    sm.proposedTime(900, clock.now() - 1000);
-    sm.forgetProposedTimes();
-    sm.apply(2, [setTime(500, 900, 2)]);
-    expect(sm.timeNow()).toBe(900); // else 1,900
+    let index = 0;
+    // Every entry takes 300 ms to commit (a slow disk, a slow follower).
+    const raft = {
+      propose: (bytes: Uint8Array): Promise<unknown> => new Promise((resolve) => clock.setTimeout(() => resolve(sm.apply(++index, [bytes])[0]), 300)),
+    };
+    const leadership = new ManualLeadership();
+    const updater = new ClockUpdater({ nodeId: 'n1', raft, stateMachine: sm, leadership, clock, intervalMs: 1000, stampMs: 0 });
+    updater.start();
+    leadership.set({ role: 'leader', leader: 'n1', term: 1 });
+    await clock.advance(1300); // the tick proposed setTime(0 → 1000) at 1000; it applied at 1300
+    expect(sm.fsm.time()).toBe(1000);
+    expect(sm.timeNow()).toBe(1300); // counting from the apply it would say 1000: 300 ms too much promised
+    leadership.set({ role: 'follower', leader: 'n2', term: 2 });
+    await settle();
+    await clock.advance(100);
+    expect(sm.timeNow()).toBe(1100); // a follower counts from when the time moved here
+    updater.stop();
+  });
+
+  it('a new leader counts from its election, even when a deposed leader’s setTime applies after it', async () => {
+    const clock = new SimClock(5000);
+    const sm = new LeaseStateMachine({}, clock);
+    sm.apply(1, [setTime(0, 2000, 1)]);
+    const leadership = new ManualLeadership();
+    const updater = new ClockUpdater({ nodeId: 'n1', raft: { propose: () => new Promise(() => {}) }, stateMachine: sm, leadership, clock, intervalMs: 1000, stampMs: 0 });
+    updater.start();
+    leadership.set({ role: 'leader', leader: 'n1', term: 2 }); // elected at 5000
+    await settle();
+    await clock.advance(200);
+    sm.apply(2, [setTime(2000, 2500, 2)]); // the old leader's, committed under the new one
+    // Its next setTime will say 2500 + (now − 5000): that is when it will expire leases.
+    expect(sm.timeNow()).toBe(2700);
+    updater.stop();
   });
 
   it('a follower forwarding through the facade takes in the leader’s time before its results are answered', async () => {
