@@ -172,7 +172,7 @@ export class ClockUpdater {
           this.lastAdvanceWall = this.clock.now();
           this.breakChain();
           // What the next setTime would say as of now: answers on this node count from it.
-          sm.setLeaderClock(() => sm.fsm.time() + Math.max(0, this.clock.now() - this.lastAdvanceWall));
+          sm.setLeaderClock((now) => sm.fsm.time() + Math.max(0, now - this.lastAdvanceWall));
         }
         this.actor.send({ type: 'LEADER' });
       } else {

@@ -79,7 +79,7 @@ export class LeaseStateMachine implements StateMachine {
     if (t !== this.timeSeen) this.noteTime();
     const now = this.clock.now();
     const own = t + Math.max(0, now - this.timeMovedAt);
-    const led = this.leaderClock === null ? own : Math.max(own, this.leaderClock());
+    const led = this.leaderClock === null ? own : Math.max(own, this.leaderClock(now));
     return now - this.heardWall <= HEARD_TIME_TTL_MS ? Math.max(led, now + this.heardOffset) : led;
   }
 
@@ -108,11 +108,12 @@ export class LeaseStateMachine implements StateMachine {
    * previous leader's setTime applied here (the new leader counts from its election). Null when
    * this node does not lead. Found by the lease simulation (11–331 ms and 68 ms overlaps).
    */
-  setLeaderClock(clock: (() => number) | null): void {
+  setLeaderClock(clock: ((now: number) => number) | null): void {
     this.leaderClock = clock;
   }
 
-  private leaderClock: (() => number) | null = null;
+  /** Global time as of wall time `now` on this leader (setLeaderClock). */
+  private leaderClock: ((now: number) => number) | null = null;
 
   /** The latest best `time − wall` heard (heardTime) and when: global time as of now is at least now + offset. */
   private heardOffset = -Infinity;
