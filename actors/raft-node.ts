@@ -72,6 +72,7 @@ export class RaftNode {
       bus: this.opts.bus,
       subj: this.subj,
       stateMachine: this.opts.stateMachine,
+      clock: this.opts.clock,
       core: () => this.core,
       dispatchRead: (ctx, respond) => this.chart.dispatch({ type: 'READ_INDEX', ctx, respond }),
       mapError: (err) => this.mapError(err),

@@ -9,6 +9,7 @@ import type { Bus } from '../bus/types.ts';
 import type { Subjects } from '../bus/subjects.ts';
 import { TenureError } from '../errors/errors.ts';
 import type { RaftCore } from '../machines/raft/core.ts';
+import type { Clock } from '../clock/clock.ts';
 import type { StateMachine } from './raft-node-options.ts';
 import { beforeDeadline, ReadWaiters, SharedRequest } from './read-waiters.ts';
 
@@ -16,6 +17,8 @@ export interface RaftReadsDeps {
   bus: Bus;
   subj: Subjects;
   stateMachine: StateMachine;
+  /** The node's clock (a SimClock in simulations): read deadlines run on it. */
+  clock: Clock;
   /** The node's Raft core (created when the node starts). */
   core: () => RaftCore;
   /** Starts a ReadIndex round with `ctx`; `respond` gets an error when one cannot start (not leader). */
@@ -39,7 +42,7 @@ export class RaftReads {
     const read = this.d.core().role === 'leader' ? this.asLeader() : this.fromLeader(deadlineMs);
     const safe = read.then((index) => this.waitApplied(index).then(() => index));
     // The caller's deadline holds whatever the read waits on (a shared request, a lagging apply).
-    return beforeDeadline(safe, deadlineMs, () => new TenureError('DeadlineExceeded', 'deadline passed before the read was confirmed'));
+    return beforeDeadline(safe, deadlineMs, () => new TenureError('DeadlineExceeded', 'deadline passed before the read was confirmed'), this.d.clock);
   }
 
   waitApplied(index: number): Promise<void> {
@@ -72,13 +75,14 @@ export class RaftReads {
   }
 
   private fromLeader(deadlineMs: number): Promise<number> {
-    return this.leaderReads.run(Date.now() + deadlineMs, (ms) => {
+    const clock = this.d.clock;
+    return this.leaderReads.run(clock.now() + deadlineMs, (ms) => {
       const leader = this.d.core().lead;
       if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
       return this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => {
         this.heardTime(r.now);
         return r.index;
       });
-    });
+    }, () => clock.now());
   }
 }

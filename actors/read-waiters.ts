@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../clock/clock.ts';
+
 /**
  * Callers of the Raft node waiting on reads: ReadIndex requests waiting for the leader's quorum
  * confirmation, and callers waiting for the local apply index to reach some index.
@@ -79,16 +81,16 @@ export class SharedRequest<T> {
  * `work`, or `onLate()`'s error once `ms` have passed without it settling (the work itself goes on;
  * its outcome is then ignored). The timer is cleared as soon as `work` settles.
  */
-export function beforeDeadline<T>(work: Promise<T>, ms: number, onLate: () => Error): Promise<T> {
+export function beforeDeadline<T>(work: Promise<T>, ms: number, onLate: () => Error, clock: Clock = systemClock): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onLate()), Math.max(0, ms));
+    const timer = clock.setTimeout(() => reject(onLate()), Math.max(0, ms));
     work.then(
       (v) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         resolve(v);
       },
       (err: unknown) => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         reject(err);
       },
     );
