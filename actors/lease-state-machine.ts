@@ -35,7 +35,6 @@ async function* unframe(bytes: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Ar
  */
 export const HEARD_TIME_TTL_MS = 1000;
 
-
 /** Called synchronously after every applied entry, in Raft order. Must not block (events, waiters). */
 export type AppliedListener = (index: number, events: LeaseEvent[]) => void;
 
@@ -71,8 +70,8 @@ export class LeaseStateMachine implements StateMachine {
    * setTime whose time is past its expiry, never before the moment this estimate reaches it (the
    * leader's next time is its own wall time since the last one). The wall time counts from the
    * latest of: when the time moved here; on the leader, when it last advanced it (setLeaderClock);
-   * when the leader last told this node its time (heardTime). Wall time only: the
-   * FSM is not touched.
+   * when the leader last told this node its time (heardTime). Wall time only: the FSM is not
+   * touched.
    */
   timeNow(): number {
     const t = this.fsm.time();
@@ -85,10 +84,10 @@ export class LeaseStateMachine implements StateMachine {
 
   /**
    * Global time was at least `time` at this node's wall time `wall` (default now): the leader's
-   * `timeNow()` carried by a reply just received (lapses after HEARD_TIME_TTL_MS). A node
-   * whose log lags the leader's (a follower that forwarded a write, answered after the leader
-   * applied it) would otherwise count from its own older time and promise a holder more than the
-   * leader's clock allows — found by the lease simulation (test/sim/lease-scenario.ts): a holder
+   * `timeNow()` carried by a reply just received (lapses after HEARD_TIME_TTL_MS). A node whose
+   * log lags the leader's (a follower that forwarded a write, answered after the leader applied
+   * it) would otherwise count from its own older time and promise a holder more than the leader's
+   * clock allows — found by the lease simulation (test/sim/lease-scenario.ts): a holder
    * believed 325 ms past the moment another holder was granted the lease.
    */
   heardTime(time: number, wall: number = this.clock.now()): void {
