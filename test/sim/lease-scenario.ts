@@ -4,6 +4,7 @@ import type { LeadershipHandle } from '../../client/leadership.ts';
 import { TenureError } from '../../errors/errors.ts';
 import type { LeaseKey } from '../../lease/types.ts';
 import { LeaseSimCluster, LEASE_SIM_CLUSTER } from './lease-cluster.ts';
+import type { TenureNode } from '../../node/tenure-node.ts';
 import { checkBeliefs, checkWaits, type Belief, type FreeAnswer } from './lease-checker.ts';
 import type { SimTraceEvent } from '../../bus/sim-bus.ts';
 
@@ -23,6 +24,8 @@ export interface LeaseSeedResult {
 export interface LeaseScenarioOptions {
   nodes?: 3 | 5;
   faultMs?: number;
+  /** Remove and re-add nodes during the fault phase (default true). */
+  membership?: boolean;
   /** Every network event (debugging a seed). */
   trace?: (event: SimTraceEvent) => void;
 }
@@ -155,6 +158,11 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   };
 
   const rawDone: Promise<void>[] = [];
+  /** A removed node back: restarted on its own disk, then added by the leader. */
+  const addBack = async (leader: TenureNode, id: string) => {
+    await c.start(id);
+    leader.raft.changeMembership({ add: id }).catch(() => {});
+  };
   let terms = 0;
   try {
     await c.startAll();
@@ -185,7 +193,20 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
       } else if (r < 0.41) {
         const leader = c.leaders()[0];
         if (leader) leader.raft.transferLeadership(rng.pick(ids)).catch(() => {});
-      } else if (r < 0.45) {
+      } else if (r < 0.48 && opts.membership !== false) {
+        // Membership: remove a follower (once committed it shuts down), or add a removed one back
+        // (restarted on its own disk: wiping a disk that may still be a voter's is not Raft's to survive).
+        const leader = c.leaders()[0];
+        const out = leader ? ids.filter((id) => !leader.raft.status().voters.includes(id)) : [];
+        if (leader && out.length) await addBack(leader, rng.pick(out));
+        else if (leader) {
+          const id = rng.pick(leader.raft.status().voters.filter((v) => v !== leader.id));
+          leader.raft.changeMembership({ remove: id }).then(
+            () => c.crash(id),
+            () => {},
+          );
+        }
+      } else if (r < 0.52) {
         const running = helpers.filter((h) => !h.stopping);
         if (running.length > 2) {
           const h = rng.pick(running);
@@ -200,6 +221,15 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     c.net.heal();
     c.net.setFaults({ dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 5 });
     for (const id of ids) if (!c.slots.get(id)!.node) await c.start(id);
+    // Every node a voter again: a removed one is restarted and added back.
+    for (let round = 0; round < 20; round++) {
+      await c.run(200);
+      const leader = c.leaders()[0];
+      if (!leader) continue;
+      const out = ids.filter((id) => !leader.raft.status().voters.includes(id));
+      if (!out.length) break;
+      await addBack(leader, out[0]);
+    }
     const healed = now();
     await c.run(4000);
     const leaders = c.leaders();
@@ -219,7 +249,13 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     if (applied().size !== 1) violations.push(`after quiescing: applied indexes never met (${[...applied()].join(', ')})`);
     else {
       const tables = live.map((node) => JSON.stringify({ time: node.stateMachine.fsm.time(), leases: node.stateMachine.fsm.list() }));
-      if (new Set(tables).size !== 1) violations.push(`after quiescing: lease tables differ: ${tables.join(' | ')}`);
+      if (new Set(tables).size !== 1) {
+        const where = live.map((node) => {
+          const st = node.raft.status();
+          return `${node.id} (${st.role}, applied ${st.applied}, snapshot ${st.snapshotIndex}, voters ${st.voters.join(',')})`;
+        });
+        violations.push(`after quiescing: lease tables differ: ${tables.map((t, i) => `${where[i]}: ${t}`).join(' | ')}`);
+      }
     }
     violations.push(...c.failedNodes().map((f) => `node failed: ${f}`));
     terms = Math.max(0, ...live.map((node) => node.raft.term));
