@@ -36,13 +36,13 @@ const LEASES = ['a', 'b'];
 
 /**
  * One seeded run of the whole service: TenureNodes under a fault phase (partitions that also cut
- * clients off, leader isolation, crash/restart, drops/duplicates/delays, leadership transfer)
- * while units contend for two leases — some through the `leadership()` helper, some with raw
+ * clients off, leader isolation, crash/restart, drops/duplicates/delays, leadership transfer,
+ * membership changes) while units contend for two leases — some through the `leadership()` helper, some with raw
  * claim/extend/revoke calls that believe they hold until `sent + remainingMs` — then healing. The
  * checker requires that no two holders ever believed they held the same lease at the same moment,
  * that a `wait` never answered "free" while one holder believed it held the lease all along,
  * that tokens grow from one tenure to the next, that every node ends with the same lease table,
- * and that after healing every lease with a running helper gets a holder again.
+ * and that after healing there is one leader and every lease is held again.
  */
 export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}): Promise<LeaseSeedResult> {
   const rng = new Rng(seed);
