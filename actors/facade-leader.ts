@@ -24,6 +24,7 @@ import { encodedCommandSize, writeLeaseCommand } from '../lease/command-codec.ts
 import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../machines/admission/queue.ts';
 import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
+import { withTime } from './raft-reads.ts';
 import { facadeSubject, parseFacadeRequest, type FacadeApplyReply, type FacadeOutcome, type RaftProposer } from '../machines/forwarder/wire.ts';
 import { commandBatchBytes, writeCommandBatch } from '../machines/raft/command-batch.ts';
 import type { Leadership } from './raft-node.ts';
@@ -257,10 +258,7 @@ export class FacadeLeader {
         opts.push({ deadline: own == null ? deadline : Math.min(deadline, now + own) });
       }
       this.enqueueMany(cmds, opts, (k, err, result) => finish(slots[k], err ? { error: err.toWire() } : { result: result! }));
-    }).then((outcomes) => {
-      const now = raft.timeNow?.();
-      return now === undefined ? { outcomes } : { outcomes, now };
-    });
+    }).then((outcomes) => withTime({ outcomes }, raft.timeNow?.()));
   }
 
   private schedulePump(): void {

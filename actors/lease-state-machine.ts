@@ -83,15 +83,16 @@ export class LeaseStateMachine implements StateMachine {
   }
 
   /**
-   * Global time was at least `time` at this node's wall time `wall` (default now): the leader's
-   * `timeNow()` carried by a reply just received (lapses after HEARD_TIME_TTL_MS). A node whose
+   * Global time is at least `time` now: the leader's `timeNow()` carried by a reply just received
+   * (lapses after HEARD_TIME_TTL_MS). A node whose
    * log lags the leader's (a follower that forwarded a write, answered after the leader applied
    * it) would otherwise count from its own older time and promise a holder more than the leader's
    * clock allows — found by the lease simulation (test/sim/lease-scenario.ts): a holder
    * believed 325 ms past the moment another holder was granted the lease.
    */
-  heardTime(time: number, wall: number = this.clock.now()): void {
+  heardTime(time: number): void {
     if (!Number.isFinite(time)) return;
+    const wall = this.clock.now();
     const offset = time - wall;
     if (offset >= this.heardOffset || wall - this.heardWall > HEARD_TIME_TTL_MS) {
       this.heardOffset = offset;

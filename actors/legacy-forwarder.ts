@@ -21,6 +21,7 @@
  * killed Juju's worker without answering: here too nothing is published; the caller times out.
  * Losing leadership drops the backlog silently (the worker and its subscription went away).
  */
+import { withTime } from './raft-reads.ts';
 import type { Bus, Subscription } from '../bus/types.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
@@ -156,8 +157,7 @@ export class LegacyForwarderLeader {
       .then(
         (result) => {
           this.counters.applied++;
-          const now = this.opts.raft.timeNow?.();
-          this.answer(req, now === undefined ? { requestId: req.requestId, result: result as LeaseResult } : { requestId: req.requestId, result: result as LeaseResult, now });
+          this.answer(req, withTime({ requestId: req.requestId, result: result as LeaseResult }, this.opts.raft.timeNow?.()));
         },
         () => {
           this.counters.applyFailures++; // Juju: catacomb.Kill, no response; the caller times out

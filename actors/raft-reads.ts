@@ -59,8 +59,7 @@ export class RaftReads {
 
   /** `reply` with `now` (timeNow) added when the state machine has a clock. */
   withTime<T extends object>(reply: T): T & { now?: number } {
-    const now = this.timeNow();
-    return now === undefined ? reply : Object.assign(reply, { now });
+    return withTime(reply, this.timeNow());
   }
 
   /** The leader's clock from a reply (withTime), for the state machine. */
@@ -85,4 +84,9 @@ export class RaftReads {
       });
     }, () => clock.now());
   }
+}
+
+/** A leader's reply to another node with its global time `now` (none when it has no clock). */
+export function withTime<T extends object>(reply: T, now: number | undefined): T & { now?: number } {
+  return now === undefined ? reply : Object.assign(reply, { now });
 }

@@ -116,14 +116,10 @@ export class LeaseSimCluster {
   async shutdown(): Promise<void> {
     for (const s of this.slots.values()) {
       if (!s.node) continue;
-      const stopping = s.node.stop();
       // Stopping may wait on simulated timers (in-flight requests, drains).
-      for (let i = 0; i < 200; i++) {
-        let done = false;
-        void stopping.finally(() => (done = true));
-        await this.run(50);
-        if (done) break;
-      }
+      let done = false;
+      void s.node.stop().finally(() => (done = true));
+      for (let i = 0; i < 200 && !done; i++) await this.run(50);
       s.node = null;
     }
   }

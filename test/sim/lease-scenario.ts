@@ -157,7 +157,6 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     }
   };
 
-  const rawDone: Promise<void>[] = [];
   /** A removed node back: restarted on its own disk, then added by the leader. */
   const addBack = async (leader: TenureNode, id: string) => {
     await c.start(id);
@@ -168,7 +167,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     await c.startAll();
     for (const lease of LEASES) {
       for (let i = 0; i < 2; i++) startHelper(lease);
-      rawDone.push(rawUnit(lease).catch((e) => void violations.push(`raw unit crashed: ${(e as Error).stack}`)));
+      void rawUnit(lease).catch((e) => void violations.push(`raw unit crashed: ${(e as Error).stack}`));
     }
     const faultMs = opts.faultMs ?? 4000;
     while (now() < faultMs) {
