@@ -50,12 +50,18 @@ export interface RaftNodeOptions {
    * the last snapshot if that is larger. Bounds the memory the log takes between snapshots.
    */
   snapshotEveryBytes?: number;
+  /**
+   * True while the node is loaded (the production node: its event loop lags): a snapshot that is
+   * due then waits for a quieter moment, up to 1.5× the bounds (actors/snapshot-policy.ts). Both
+   * bounds are also scaled by a per-node factor in [1, 1.5), so nodes do not snapshot together.
+   */
+  snapshotBusy?: () => boolean;
   snapshotChunkBytes?: number;
   /** Longest synchronous run of snapshot capture before yielding to the event loop (ms). */
   snapshotSliceMs?: number;
 }
 
-export type ResolvedRaftNodeOptions = Required<Omit<RaftNodeOptions, 'seed' | 'clock'>> & { clock: Clock; seed: number };
+export type ResolvedRaftNodeOptions = Required<Omit<RaftNodeOptions, 'seed' | 'clock' | 'snapshotBusy'>> & { clock: Clock; seed: number; snapshotBusy?: () => boolean };
 
 /** Defaults for everything not given (see docs/raft.md for what each bound does when reached). */
 export function withDefaults(opts: RaftNodeOptions): ResolvedRaftNodeOptions {

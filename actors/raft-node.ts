@@ -3,6 +3,7 @@ import type { Subscription } from '../bus/types.ts';
 import { asBuffer } from '../bus/codec.ts';
 import { subjects, type Subjects } from '../bus/subjects.ts';
 import { Rng } from '../clock/clock.ts';
+import { SnapshotPolicy } from './snapshot-policy.ts';
 import { notLeaderError, TenureError } from '../errors/errors.ts';
 import { RaftCore, RaftError, type Ready, type Role } from '../machines/raft/core.ts';
 import { RaftLog } from '../machines/raft/log.ts';
@@ -62,6 +63,7 @@ export class RaftNode {
   private stopped = false;
   private failure: Error | null = null;
   private snapshots: SnapshotTaker;
+  private readonly snapshotPolicy: SnapshotPolicy;
 
   constructor(opts: RaftNodeOptions) {
     this.id = opts.id;
@@ -86,6 +88,8 @@ export class RaftNode {
       sliceMs: this.opts.snapshotSliceMs,
       onSaved: (meta) => !this.stopped && this.actor.send({ type: 'COMPACTED', meta }),
     });
+    const { snapshotEveryEntries: everyEntries, snapshotEveryBytes: everyBytes, seed, snapshotBusy: busy } = this.opts;
+    this.snapshotPolicy = new SnapshotPolicy({ everyEntries, everyBytes, seed, busy });
   }
 
   /** Loads the log and snapshot from storage, restores the state machine and starts serving. */
@@ -183,7 +187,7 @@ export class RaftNode {
       applied: this.core.log.applied,
       lastIndex: this.core.log.lastIndex(),
       snapshotIndex: this.core.log.snapshot.index,
-      snapshots: this.snapshots.status(),
+      snapshots: { ...this.snapshots.status(), deferred: this.snapshotPolicy.deferrals, scale: Math.round(this.snapshotPolicy.scale * 1000) / 1000 },
       voters: this.core.config.voters,
       queued: this.proposals.queued,
       pending: this.proposals.inFlight,
@@ -451,12 +455,15 @@ export class RaftNode {
     }
   }
 
-  /** Snapshot the state at the applied index and compact the log, off the Ready loop's path. */
+  /**
+   * Snapshot the state at the applied index and compact the log, off the Ready loop's path, when
+   * this node's jittered bounds say so and it is not too busy (actors/snapshot-policy.ts).
+   */
   private maybeSnapshot(): void {
     const log = this.core.log;
     if (this.snapshots.busy || log.applied <= log.snapshot.index) return;
-    // Bytes: the larger of the bound and the last snapshot, so a big lease table is not re-written for a little log.
-    if (log.applied - log.snapshot.index < this.opts.snapshotEveryEntries && log.bytes < Math.max(this.opts.snapshotEveryBytes, log.snapshot.size)) return;
+    if (this.snapshotPolicy.decide(log.applied - log.snapshot.index, log.bytes, log.snapshot.size) !== 'take') return;
+    this.snapshotPolicy.taken();
     this.snapshots.take(log);
   }
 

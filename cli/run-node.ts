@@ -27,6 +27,9 @@ function envAdmission(): AdmissionOverrides | undefined {
   }
 }
 
+/** Smoothed event-loop lag (ms) at which a due snapshot waits for a quieter moment. */
+const SNAPSHOT_DEFER_LAG_MS = 20;
+
 function envInt(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
@@ -80,6 +83,8 @@ export async function runNode(config: Config): Promise<void> {
       rpcTimeoutMs: Math.max(200, config.electionTimeoutMs),
       snapshotEveryEntries: envInt('TENURE_SNAPSHOT_EVERY_ENTRIES'),
       snapshotSliceMs: envInt('TENURE_SNAPSHOT_SLICE_MS'),
+      // A due snapshot waits while the event loop lags (a herd), up to 1.5× its bounds.
+      snapshotBusy: () => loadMonitor.lagMs >= SNAPSHOT_DEFER_LAG_MS,
     },
     lease: { maxPayloadBytes: config.maxPayloadBytes, loadMonitor },
     forwarding: (ctx) =>

@@ -44,6 +44,27 @@ describe('raft features (simulated cluster)', () => {
     expect(await c.runUntil(() => c.live().every(({ node }) => node === leader || node.status().timings.total.appendReply.count > 0), 2000)).toBe(true);
   });
 
+  it('a busy node defers its snapshot up to 1.5× its bounds; the others snapshot at their own jittered bounds', async () => {
+    cluster = new SimCluster(7, ['n1', 'n2', 'n3'], { snapshotEveryEntries: 20, snapshotBusy: (id) => id === 'n3' });
+    const c = cluster;
+    await c.startAll();
+    expect(await c.runUntil(() => c.leaders().length === 1, 5000)).toBe(true);
+    for (let i = 0; i < 100; i++) await proposeAll(c, 1, `s${i}-`); // one entry each
+    expect(await c.runUntil(() => c.live().every(({ node }) => node.appliedIndex >= c.leaders()[0].commitIndex && !node.status().snapshots.inProgress), 2000)).toBe(true);
+    for (const id of ['n1', 'n2', 'n3']) {
+      const st = c.node(id).status();
+      expect(st.snapshots.taken).toBeGreaterThan(0);
+      expect(st.snapshots.scale).toBeGreaterThanOrEqual(1);
+      expect(st.snapshots.scale).toBeLessThan(1.5);
+      // Never more log than the hard bound (1.5 × the scaled bound) behind the last snapshot.
+      expect(st.applied - st.snapshotIndex).toBeLessThanOrEqual(Math.ceil(20 * 1.5 * 1.5));
+    }
+    expect(c.node('n3').status().snapshots.deferred).toBeGreaterThan(0);
+    expect(c.node('n1').status().snapshots.deferred).toBe(0);
+    expect(c.node('n3').status().snapshots.last!.index).toBeGreaterThanOrEqual(30); // waited past 1.5 × 20 at least once
+    expect(c.checker.violations).toEqual([]);
+  });
+
   it('adds a server (caught up by snapshot) and removes the leader', async () => {
     const c = await elected();
     await proposeAll(c, 60, 'x'); // beyond snapshotEveryEntries: the joiner needs InstallSnapshot

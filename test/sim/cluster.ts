@@ -33,7 +33,7 @@ export class SimCluster {
   constructor(
     seed: number,
     readonly ids: string[],
-    private readonly nodeOptions: { snapshotEveryEntries?: number } = {},
+    private readonly nodeOptions: { snapshotEveryEntries?: number; snapshotBusy?: (id: string) => boolean } = {},
   ) {
     this.seed = seed;
     this.rng = new Rng(seed ^ 0x5eed);
@@ -76,6 +76,7 @@ export class SimCluster {
       maxInflight: 4,
       maxEntriesPerMessage: 8,
       snapshotEveryEntries: this.nodeOptions.snapshotEveryEntries ?? 40,
+      snapshotBusy: this.nodeOptions.snapshotBusy && (() => this.nodeOptions.snapshotBusy!(id)),
       snapshotChunkBytes: 64,
     });
     slot.node = node;
