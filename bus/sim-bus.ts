@@ -16,11 +16,12 @@
  *   whose routes dropped the remote interest.
  * - Queue groups: one member per group (picked with the Rng); plain subscriptions all get a copy.
  * - The deadline a handler sees is the arrival time plus the caller's remaining budget at send
- *   time, the same rule NatsBus applies to the `Tenure-Deadline-Ms` header.
+ *   time, the same rule NatsBus applies to the `Tenure-Deadline-Ms` header — on the receiving
+ *   endpoint's own clock when it has one (`endpoint(name, clock)`: a process with a skewed clock).
  * - A closed endpoint's subscriptions are gone; anything addressed to it is dropped; its pending
  *   requests reject with `Cancelled`. A new endpoint may then take the same name (a restart).
  */
-import type { SimClock } from '../clock/clock.ts';
+import type { Clock, SimClock } from '../clock/clock.ts';
 import { Rng } from '../clock/clock.ts';
 import { invalid, TenureError, type ErrorCode } from '../errors/errors.ts';
 import { silentLogger, type Logger } from '../log/logger.ts';
@@ -153,11 +154,15 @@ export class SimNetwork {
     this.log = opts.logger ?? silentLogger;
   }
 
-  /** A new endpoint (one per simulated process). Names are unique among open endpoints. */
-  endpoint(name: string): SimEndpoint {
+  /**
+   * A new endpoint (one per simulated process). Names are unique among open endpoints. `clock` is
+   * the process's own (a skewed one): its request timeouts run on it and its handlers' deadlines
+   * count on it, as NatsBus counts them on the receiving machine's clock. Default: the network's.
+   */
+  endpoint(name: string, clock?: Clock): SimEndpoint {
     if (typeof name !== 'string' || name === '') throw new Error('endpoint name must be a non-empty string');
     if (this.endpoints.has(name)) throw new Error(`endpoint ${JSON.stringify(name)} already exists (close it first)`);
-    const ep = new SimEndpoint(this, name);
+    const ep = new SimEndpoint(this, name, clock);
     this.endpoints.set(name, ep);
     return ep;
   }

@@ -1,4 +1,5 @@
 /** One simulated process's connection to a SimNetwork (bus/sim-bus.ts): the Bus it sees. */
+import type { Clock } from '../clock/clock.ts';
 import { invalid, TenureError } from '../errors/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { decode, decodeReply, encode, JSON_CONTENT_TYPE } from './codec.ts';
@@ -27,10 +28,14 @@ export class SimEndpoint implements Bus {
   private nextToken = 0;
   private readonly counters: SimEndpointStats = { undecodable: 0, lateReplies: 0 };
 
+  /** This process's own clock (its timeouts and the deadlines its handlers see); the network's by default. */
+  private readonly clock: Clock;
+
   /** @internal use `network.endpoint(name)` */
-  constructor(net: SimNetwork, name: string) {
+  constructor(net: SimNetwork, name: string, clock?: Clock) {
     this.net = net;
     this.name = name;
+    this.clock = clock ?? net.clock;
     this.log = net.log.child({ endpoint: name });
   }
 
@@ -53,7 +58,7 @@ export class SimEndpoint implements Bus {
     } catch (err) {
       return Promise.reject(err);
     }
-    const clock = this.net.clock;
+    const clock = this.clock;
     const token = this.nextToken++;
     return new Promise<T>((resolve, reject) => {
       const p: PendingRequest<unknown> = { subject, resolve: resolve as (v: unknown) => void, reject };
@@ -129,7 +134,7 @@ export class SimEndpoint implements Bus {
         subject: env.subject,
         bytes: env.bytes,
         contentType: env.json ? JSON_CONTENT_TYPE : undefined,
-        deadline: env.budgetMs !== undefined && Number.isFinite(env.budgetMs) ? this.net.clock.now() + env.budgetMs : Infinity,
+        deadline: env.budgetMs !== undefined && Number.isFinite(env.budgetMs) ? this.clock.now() + env.budgetMs : Infinity,
         lane: env.lane,
       };
       runHandler(raw, handler, maxPayloadBytes, this.log, (reply: RawReply) => {
@@ -190,7 +195,7 @@ export class SimEndpoint implements Bus {
     const p = this.pending.get(token);
     if (!p) return;
     this.pending.delete(token);
-    if (p.timer !== undefined) this.net.clock.clearTimeout(p.timer);
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
     p.offAbort?.();
     if (err) p.reject(err);
     else p.resolve(value);

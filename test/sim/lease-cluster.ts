@@ -6,6 +6,7 @@ import { TenureNode } from '../../node/tenure-node.ts';
 import { ForwardingStack } from '../../actors/transport-switch.ts';
 import { FencedStorage } from './fenced-storage.ts';
 import type { Transport } from '../../config/config.ts';
+import type { Clock } from '../../clock/clock.ts';
 
 export const LEASE_SIM_CLUSTER = 'lsim';
 
@@ -15,6 +16,8 @@ export interface LeaseSimTiming {
   clockStampMs: number;
   /** How followers forward writes to the leader (default the facade). */
   transport?: Transport;
+  /** Each node's own clock (rate and offset skew); default the shared clock. */
+  clockOf?: (id: string) => Clock;
 }
 
 interface Slot {
@@ -55,9 +58,9 @@ export class LeaseSimCluster {
       id,
       cluster: LEASE_SIM_CLUSTER,
       voters: this.ids,
-      bus: this.net.endpoint(id),
+      bus: this.net.endpoint(id, this.timing.clockOf?.(id)),
       storage: slot.storage,
-      clock: this.clock,
+      clock: this.timing.clockOf?.(id) ?? this.clock,
       clockIntervalMs: this.timing.clockIntervalMs,
       clockStampMs: this.timing.clockStampMs,
       electionTimeoutMs: 150,

@@ -7,6 +7,7 @@ import { LeaseSimCluster, LEASE_SIM_CLUSTER } from './lease-cluster.ts';
 import type { TenureNode } from '../../node/tenure-node.ts';
 import { checkBeliefs, checkWaits, type Belief, type FreeAnswer } from './lease-checker.ts';
 import type { SimTraceEvent } from '../../bus/sim-bus.ts';
+import { SkewedClock } from './skewed-clock.ts';
 
 export interface LeaseSeedResult {
   seed: number;
@@ -28,6 +29,12 @@ export interface LeaseScenarioOptions {
   membership?: boolean;
   /** Every network event (debugging a seed). */
   trace?: (event: SimTraceEvent) => void;
+  /**
+   * Clock skew: every node and client gets its own clock, running at 1 ± up to `skewPpm` parts per
+   * million of true time and offset by up to ± `offsetMs` (default 0 and 0: one shared clock).
+   */
+  skewPpm?: number;
+  offsetMs?: number;
 }
 
 const NAMESPACE = 'sim';
@@ -58,7 +65,21 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     // One seed in four forwards through the legacy pubsub path (its losses are silent, not unsafe).
     transport: seed % 4 === 3 ? ('legacy-pubsub' as const) : ('facade' as const),
   };
-  const c = new LeaseSimCluster(seed, ids, timing, opts.trace);
+  // Skewed clocks come from a generator of their own, so a seed without skew runs as before.
+  const skewRng = new Rng(seed ^ 0x5ce3);
+  const clocks = new Map<string, SkewedClock>();
+  const clockOf = (name: string): SkewedClock | null => {
+    if (!opts.skewPpm && !opts.offsetMs) return null;
+    let clk = clocks.get(name);
+    if (!clk) {
+      const rate = 1 + ((skewRng.next() * 2 - 1) * (opts.skewPpm ?? 0)) / 1e6;
+      clk = new SkewedClock(c.clock, rate, Math.round((skewRng.next() * 2 - 1) * (opts.offsetMs ?? 0)));
+      clocks.set(name, clk);
+    }
+    return clk;
+  };
+  const c: LeaseSimCluster = new LeaseSimCluster(seed, ids, { ...timing, clockOf: (id) => clockOf(id) ?? c.clock }, opts.trace);
+  /** True time: beliefs and waits are checked on it. */
   const now = () => c.clock.now();
   const beliefs: Belief[] = [];
   const waits: FreeAnswer[] = [];
@@ -68,7 +89,8 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const newClient = () => {
     const name = `c${++clientSeq}`;
     clients.push(name);
-    return new TenureClient(c.net.endpoint(name), { cluster: LEASE_SIM_CLUSTER, clock: c.clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
+    const clock = clockOf(name) ?? c.clock;
+    return new TenureClient(c.net.endpoint(name, clock), { cluster: LEASE_SIM_CLUSTER, clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
   };
   const keyOf = (lease: string): LeaseKey => ({ namespace: NAMESPACE, model: MODEL, lease });
 
@@ -110,6 +132,9 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const rawUnit = async (lease: string) => {
     const holder = `r${++holderSeq}`;
     const client = newClient();
+    // `sent + remainingMs` on this client's own clock, in true time.
+    const rate = clockOf(`c${clientSeq}`)?.rate ?? 1;
+    const until = (sent: number, remainingMs: number) => sent + remainingMs / rate;
     const key = keyOf(lease);
     const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimeout(r, ms));
     let current: Belief | null = null;
@@ -119,7 +144,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
         if (!current) {
           const sent = now();
           const r = await client.claim(key, holder, durationMs, { deadlineMs: rng.pick([200, 600]) });
-          current = { lease, holder, token: r.token, from: now(), to: sent + r.remainingMs, via: 'raw claim' };
+          current = { lease, holder, token: r.token, from: now(), to: until(sent, r.remainingMs), via: 'raw claim' };
           beliefs.push(current);
           continue;
         }
@@ -135,10 +160,10 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
         }
         const sent = now();
         const r = await client.extend(key, holder, durationMs, { deadlineMs: Math.max(50, Math.min(400, current.to - sent)) });
-        if (now() < current.to) current.to = Math.max(current.to, sent + r.remainingMs);
+        if (now() < current.to) current.to = Math.max(current.to, until(sent, r.remainingMs));
         else {
           // The belief had lapsed; an extend that still found the lease held starts a new one.
-          current = { lease, holder, token: r.token, from: now(), to: sent + r.remainingMs, via: 'raw extend' };
+          current = { lease, holder, token: r.token, from: now(), to: until(sent, r.remainingMs), via: 'raw extend' };
           beliefs.push(current);
         }
       } catch (err) {
@@ -274,6 +299,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms };
 }
 
-export function leaseReplayCommand(seed: number): string {
-  return `npm run test:sim -- --lease --seed ${seed}`;
+export function leaseReplayCommand(seed: number, skew: { skewPpm?: number; offsetMs?: number } = {}): string {
+  const extra = `${skew.skewPpm ? ` --skew-ppm ${skew.skewPpm}` : ''}${skew.offsetMs ? ` --offset-ms ${skew.offsetMs}` : ''}`;
+  return `npm run test:sim -- --lease --seed ${seed}${extra}`;
 }

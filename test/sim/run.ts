@@ -12,8 +12,11 @@ const program = new Command()
   .option('--seed <n>', 'run only this seed (prints details)')
   .option('--nodes <n>', 'cluster size: 3 or 5 (default: alternate by seed)')
   .option('--lease', 'the lease simulation: whole nodes, clients and holders (default: Raft alone)')
+  .option('--skew-ppm <n>', 'lease simulation: each process clock runs 1 ± up to n parts per million fast or slow')
+  .option('--offset-ms <n>', 'lease simulation: each process clock is offset by up to ± n ms')
   .parse();
-const o = program.opts<{ seeds: string; from: string; seed?: string; nodes?: string; lease?: boolean }>();
+const o = program.opts<{ seeds: string; from: string; seed?: string; nodes?: string; lease?: boolean; skewPpm?: string; offsetMs?: string }>();
+const skew = { skewPpm: o.skewPpm ? Number(o.skewPpm) : undefined, offsetMs: o.offsetMs ? Number(o.offsetMs) : undefined };
 const nodes = o.nodes ? (Number(o.nodes) as 3 | 5) : undefined;
 
 const seeds = o.seed ? [Number(o.seed)] : Array.from({ length: Number(o.seeds) }, (_, i) => Number(o.from) + i);
@@ -23,8 +26,8 @@ let acked = 0;
 /** One seed of the chosen simulation: its violations, what it checked, and how to replay it. */
 const runOne = async (seed: number): Promise<{ nodes: number; violations: string[]; checked: number; detail: string; replay: string }> => {
   if (o.lease) {
-    const r = await runLeaseSeed(seed, { nodes });
-    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.freeWaits} waits answered free, ${r.terms} terms`, replay: leaseReplayCommand(seed) };
+    const r = await runLeaseSeed(seed, { nodes, ...skew });
+    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.freeWaits} waits answered free, ${r.terms} terms`, replay: leaseReplayCommand(seed, skew) };
   }
   const r = await runSeed(seed, { nodes });
   return { nodes: r.nodes, violations: r.violations, checked: r.acked, detail: `${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`, replay: replayCommand(seed) };
