@@ -52,7 +52,7 @@ export interface RaftNodeOptions {
   snapshotEveryBytes?: number;
   /**
    * True while the node is loaded (the production node: its event loop lags): a snapshot that is
-   * due then waits for a quieter moment, up to 1.5× the bounds (actors/snapshot-policy.ts). Both
+   * due then waits for a quieter moment, up to 1.5× the configured bounds (actors/snapshot-policy.ts). Both
    * bounds are also scaled by a per-node factor in [1, 1.5), so nodes do not snapshot together.
    */
   snapshotBusy?: () => boolean;

@@ -15,6 +15,9 @@
  *   production node: its event loop lags) waits for a quiet moment, up to `hardFactor` × the
  *   configured bounds — then it snapshots whatever the load, so the log's memory stays bounded
  *   (at most 1.5× what it was before these rules).
+ *
+ * The snapshots are apart since; that the seed timing loses fewer extensions for it was not shown
+ * beyond its run-to-run spread (docs/benchmarks.md, "Thirtieth session").
  */
 import { Rng } from '../clock/clock.ts';
 

@@ -86,11 +86,16 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const violations: string[] = [];
   const clients: string[] = [];
   let clientSeq = 0;
+  /** Each client's clock rate (1 on the shared clock): a raw unit counts `remainingMs` at it. */
+  const rates = new Map<TenureClient, number>();
   const newClient = () => {
     const name = `c${++clientSeq}`;
     clients.push(name);
-    const clock = clockOf(name) ?? c.clock;
-    return new TenureClient(c.net.endpoint(name, clock), { cluster: LEASE_SIM_CLUSTER, clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
+    const own = clockOf(name);
+    const clock = own ?? c.clock;
+    const client = new TenureClient(c.net.endpoint(name, clock), { cluster: LEASE_SIM_CLUSTER, clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
+    rates.set(client, own?.rate ?? 1);
+    return client;
   };
   const keyOf = (lease: string): LeaseKey => ({ namespace: NAMESPACE, model: MODEL, lease });
 
@@ -133,7 +138,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     const holder = `r${++holderSeq}`;
     const client = newClient();
     // `sent + remainingMs` on this client's own clock, in true time.
-    const rate = clockOf(`c${clientSeq}`)?.rate ?? 1;
+    const rate = rates.get(client)!;
     const until = (sent: number, remainingMs: number) => sent + remainingMs / rate;
     const key = keyOf(lease);
     const sleep = (ms: number) => new Promise<void>((r) => c.clock.setTimeout(r, ms));
