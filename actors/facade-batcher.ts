@@ -33,6 +33,8 @@ export const FACADE_MAX_BATCH_BYTES = 40 * 1024;
 
 interface Item {
   cmd: LeaseCommand;
+  /** The only copy of the command (ForwardOptions.firstCopy): listed in the request's `firstCopies`. */
+  firstCopy: boolean;
   size: number;
   deadline: number;
   signal?: AbortSignal;
@@ -68,9 +70,9 @@ export class FacadeBatcher {
   }
 
   /** Sends `cmd` to `target` with the next flush; resolves with its result or rejects with a typed error. */
-  send(target: string, cmd: LeaseCommand, deadline: number, signal?: AbortSignal): Promise<LeaseResult> {
+  send(target: string, cmd: LeaseCommand, deadline: number, signal?: AbortSignal, firstCopy = false): Promise<LeaseResult> {
     return new Promise<LeaseResult>((resolve, reject) => {
-      const item: Item = { cmd, size: approxSize(cmd), deadline, signal, done: false, resolve, reject };
+      const item: Item = { cmd, firstCopy, size: approxSize(cmd), deadline, signal, done: false, resolve, reject };
       if (signal) {
         item.onAbort = () => this.finish(item, new TenureError('Cancelled', 'cancelled by the caller; the command may still be applied'));
         signal.addEventListener('abort', item.onAbort, { once: true });
@@ -117,6 +119,9 @@ export class FacadeBatcher {
     const budgets = live.map((i) => budgetOf(i.deadline));
     const budgetMs = budgetOf(latest);
     const payload: FacadeApplyRequest = { commands: live.map((i) => i.cmd), budgetMs, budgets };
+    const firstCopies: number[] = [];
+    for (let i = 0; i < live.length; i++) if (live[i].firstCopy) firstCopies.push(i);
+    if (firstCopies.length) payload.firstCopies = firstCopies;
     // The request lives as long as its latest command; earlier ones time out on their own.
     for (const item of live) {
       if (item.deadline < latest && Number.isFinite(item.deadline)) {

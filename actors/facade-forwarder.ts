@@ -52,7 +52,7 @@ export class FacadeForwarder implements Forwarder {
     return { ...this.batcher.counters };
   }
 
-  async submit(cmd: LeaseCommand, { deadline, signal }: ForwardOptions): Promise<LeaseResult> {
+  async submit(cmd: LeaseCommand, { deadline, signal, firstCopy = false }: ForwardOptions): Promise<LeaseResult> {
     if (this.closed) throw new TenureError('Cancelled', 'facade forwarder closed');
     if (signal?.aborted) throw new TenureError('Cancelled', 'cancelled before sending');
     if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
@@ -62,7 +62,7 @@ export class FacadeForwarder implements Forwarder {
       // On the leader the admission queue is the bound (lanes, watermarks): the in-flight limit
       // guards the leader against its followers, not against itself.
       this.counters.local++;
-      return local.submitLocal(cmd, deadline, signal);
+      return local.submitLocal(cmd, deadline, signal, firstCopy);
     }
     const tracker = this.opts.tracker;
     const release = await tracker.limit.acquire(deadline, signal, LANES.indexOf(laneOf(cmd)));
@@ -75,7 +75,8 @@ export class FacadeForwarder implements Forwarder {
           throw new TenureError('NoLeader', 'no leader known', { leader: null });
         }
         try {
-          return await this.send(target, cmd, deadline, signal);
+          // A forward to a hinted leader follows one whose fate is unknown: not the only copy.
+          return await this.send(target, cmd, deadline, signal, firstCopy && attempt === 0);
         } catch (err) {
           const e = toTenureError(err);
           if (e.code === 'Timeout') this.counters.timeouts++;
@@ -103,7 +104,7 @@ export class FacadeForwarder implements Forwarder {
     if (!local?.leading || this.closed) return settleFrom(this.submit(cmd, opts), settle);
     this.counters.submitted++;
     this.counters.local++;
-    local.enqueue(cmd, opts.deadline, opts.signal, settle);
+    local.enqueue(cmd, opts.deadline, opts.signal, settle, opts.firstCopy === true);
   }
 
   /** On the leader, all into the local queue with one callback; elsewhere one `submitWith` each. */
@@ -122,15 +123,15 @@ export class FacadeForwarder implements Forwarder {
     this.closed = true;
   }
 
-  private async send(target: string, cmd: LeaseCommand, deadline: number, signal?: AbortSignal): Promise<LeaseResult> {
+  private async send(target: string, cmd: LeaseCommand, deadline: number, signal: AbortSignal | undefined, firstCopy: boolean): Promise<LeaseResult> {
     const local = this.opts.local;
     if (local && target === this.opts.nodeId) {
       this.counters.local++;
-      return local.submitLocal(cmd, deadline, signal);
+      return local.submitLocal(cmd, deadline, signal, firstCopy);
     }
     if (deadline <= this.clock.now()) throw new TenureError('DeadlineExceeded', 'no time left to forward the command');
     this.counters.remote++;
     // Everything forwarded to this leader in this turn travels in one request (actors/facade-batcher.ts).
-    return this.batcher.send(target, cmd, deadline, signal);
+    return this.batcher.send(target, cmd, deadline, signal, firstCopy);
   }
 }

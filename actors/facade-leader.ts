@@ -11,6 +11,8 @@
  * load every command is proposed immediately; under load commands accumulate while proposals
  * are in flight and leave as one batch, written straight into its Raft entry. Expired or cancelled
  * commands are dropped at dequeue and by a sweep while the dispatcher is blocked — never proposed.
+ * A claim that is the only copy of its command and that a held lease refuses is answered `Held`
+ * after a ReadIndex barrier, without a log entry (`claimReads`; actors/held-claims.ts).
  */
 import { createActor, type Actor } from 'xstate';
 import type { Bus, IncomingRequest, Subscription } from '../bus/types.ts';
@@ -25,6 +27,7 @@ import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../ma
 import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
 import { withTime } from './raft-reads.ts';
+import { HeldClaims, type ClaimReads } from './held-claims.ts';
 import { facadeSubject, parseFacadeRequest, type FacadeApplyReply, type FacadeOutcome, type RaftProposer } from '../machines/forwarder/wire.ts';
 import { commandBatchBytes, writeCommandBatch } from '../machines/raft/command-batch.ts';
 import type { Leadership } from './raft-node.ts';
@@ -50,6 +53,8 @@ export interface FacadeLeaderOptions {
   maxQueueWaitMs?: number;
   /** Least time between two sweeps for expired commands (default 10 ms); keep it below the clients' reply margin. */
   sweepIntervalMs?: number;
+  /** Reads for answering refused claims without a log entry (actors/held-claims.ts); absent = every claim goes through the log. */
+  claimReads?: ClaimReads;
 }
 
 /**
@@ -71,6 +76,8 @@ function answer(w: Waiting, err: TenureError | null, result?: LeaseResult): void
 export class FacadeLeader {
   readonly queue: AdmissionQueue<Waiting>;
   readonly mode: Actor<typeof admissionModeMachine>;
+  /** Refused claims answered without the log (null without `claimReads`). */
+  readonly held: HeldClaims | null;
   private readonly subj: Subjects;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -109,6 +116,7 @@ export class FacadeLeader {
         ),
     });
     this.mode = inspectable(createActor(admissionModeMachine));
+    this.held = opts.claimReads ? new HeldClaims(opts.claimReads, this.clock) : null;
   }
 
   start(): void {
@@ -136,8 +144,9 @@ export class FacadeLeader {
     return this.mode.getSnapshot().value as AdmissionMode;
   }
 
-  metrics(): AdmissionMetrics & { inflightProposals: number; mode: AdmissionMode } {
-    return { ...this.queue.metrics(this.clock.now()), inflightProposals: this.inflight, mode: this.modeName };
+  metrics(): AdmissionMetrics & { inflightProposals: number; mode: AdmissionMode; heldClaims: (HeldClaims['counters'] & { waiting: number }) | null } {
+    const held = this.held === null ? null : { ...this.held.counters, waiting: this.held.waiting };
+    return { ...this.queue.metrics(this.clock.now()), inflightProposals: this.inflight, mode: this.modeName, heldClaims: held };
   }
 
   /** This node leads and its queue is open: the local path needs no bus and no in-flight slot. */
@@ -146,8 +155,8 @@ export class FacadeLeader {
   }
 
   /** Enqueues one command on this (leader) node; the local lease manager's path. */
-  submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal): Promise<LeaseResult> {
-    return promiseOf((settle) => this.enqueue(cmd, callerDeadline, signal, settle));
+  submitLocal(cmd: LeaseCommand, callerDeadline: number, signal?: AbortSignal, firstCopy = false): Promise<LeaseResult> {
+    return promiseOf((settle) => this.enqueue(cmd, callerDeadline, signal, settle, firstCopy));
   }
 
   /**
@@ -155,9 +164,9 @@ export class FacadeLeader {
    * `settle` runs exactly once — synchronously when the command is refused, else when it is
    * applied, expires, is cancelled or leadership is lost.
    */
-  enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle<LeaseResult, TenureError>): void {
+  enqueue(cmd: LeaseCommand, callerDeadline: number, signal: AbortSignal | undefined, settle: Settle<LeaseResult, TenureError>, firstCopy = false): void {
     if (!signal) {
-      this.admit(cmd, callerDeadline, undefined, settle, null, 0);
+      this.admit(cmd, callerDeadline, undefined, settle, null, 0, firstCopy);
       return;
     }
     // Once only: an aborted command may still be answered by its proposal later.
@@ -187,13 +196,14 @@ export class FacadeLeader {
     for (let i = 0; i < cmds.length; i++) {
       const signal = opts[i].signal;
       if (signal) this.enqueue(cmds[i], opts[i].deadline, signal, (err, result) => at(i, err, result));
-      else this.admit(cmds[i], opts[i].deadline, undefined, null, at, i);
+      else this.admit(cmds[i], opts[i].deadline, undefined, null, at, i, opts[i].firstCopy === true);
     }
   }
 
   /**
    * Checks, encodes and offers one command; answers it at once when refused. Returns the queued
-   * item (for a caller that watches an abort signal), or null when it was answered already.
+   * item (for a caller that watches an abort signal), or null when it was answered already or (a
+   * `firstCopy` claim without a signal that a held lease refuses) is answered after a barrier.
    */
   private admit(
     cmd: LeaseCommand,
@@ -202,6 +212,7 @@ export class FacadeLeader {
     settle: Settle<LeaseResult, TenureError> | null,
     at: SettleAt<LeaseResult, TenureError> | null,
     slot: number,
+    firstCopy = false,
   ): QueuedCommand<Waiting> | null {
     const raft = this.opts.raft;
     let refusal: TenureError | null = null;
@@ -212,6 +223,19 @@ export class FacadeLeader {
     else if (callerDeadline <= now) refusal = new TenureError('DeadlineExceeded', 'no time left to queue the command');
     if (refusal) {
       settleOne(settle, at, slot, refusal);
+      return null;
+    }
+    if (
+      firstCopy &&
+      signal === undefined &&
+      this.held !== null &&
+      this.held.take(
+        cmd,
+        callerDeadline,
+        (err, result) => settleOne(settle, at, slot, err, result),
+        () => this.admit(cmd, callerDeadline, undefined, settle, at, slot),
+      )
+    ) {
       return null;
     }
     // Nothing waits forever, even for a caller that gave no deadline.
@@ -239,14 +263,17 @@ export class FacadeLeader {
   private onRequest(req: IncomingRequest): Promise<FacadeApplyReply> {
     const raft = this.opts.raft;
     if (this.stopped || raft.role !== 'leader') throw notLeaderError(raft.leader, raft.id);
-    const { commands, budgetMs, budgets } = parseFacadeRequest(req.data, this.maxPerRequest);
+    const { commands, budgetMs, budgets, firstCopies } = parseFacadeRequest(req.data, this.maxPerRequest);
     const now = this.clock.now();
     const deadline = Math.min(req.deadline, now + (budgetMs ?? this.defaultBudgetMs));
     return tally<FacadeOutcome>(commands.length, (finish) => {
       const slots: number[] = [];
       const cmds: LeaseCommand[] = [];
       const opts: ForwardOptions[] = [];
+      let nextFirst = 0; // firstCopies is ascending
       for (let i = 0; i < commands.length; i++) {
+        const firstCopy = firstCopies !== undefined && firstCopies[nextFirst] === i;
+        if (firstCopy) nextFirst++;
         try {
           cmds.push(validateCommand(commands[i]));
         } catch (err) {
@@ -255,7 +282,8 @@ export class FacadeLeader {
         }
         const own = budgets?.[i];
         slots.push(i);
-        opts.push({ deadline: own == null ? deadline : Math.min(deadline, now + own) });
+        const until = own == null ? deadline : Math.min(deadline, now + own);
+        opts.push(firstCopy ? { deadline: until, firstCopy: true } : { deadline: until });
       }
       this.enqueueMany(cmds, opts, (k, err, result) => finish(slots[k], err ? { error: err.toWire() } : { result: result! }));
     }).then((outcomes) => withTime({ outcomes }, raft.timeNow?.()));

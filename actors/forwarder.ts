@@ -23,6 +23,12 @@ export interface ForwardOptions {
   /** Absolute deadline on the forwarder's clock (ms). */
   deadline: number;
   signal?: AbortSignal;
+  /**
+   * This is the only copy of the command ever sent (the client's first attempt, this node's first
+   * try): the leader may answer a claim that a held lease refuses without a log entry
+   * (actors/held-claims.ts). Never set on a retry or a forward to a hinted leader.
+   */
+  firstCopy?: boolean;
 }
 
 /** Answers one submitted command: an error, or its result. Called exactly once. */

@@ -333,14 +333,16 @@ export class LeaseManager {
   private write(op: WriteOp, req: IncomingRequest): Promise<unknown> {
     let cmd: LeaseCommand;
     let deadline: number;
+    let firstCopy: boolean | undefined;
     try {
       const parsed = parseWrite(op, req.data, () => this.freshClient());
       cmd = parsed.cmd;
+      firstCopy = parsed.firstCopy;
       deadline = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.writes.submit(op, cmd, deadline);
+    return this.writes.submit(op, cmd, deadline, firstCopy);
   }
 
   /**

@@ -29,6 +29,12 @@ export interface ParsedWrite {
   cmd: LeaseCommand;
   /** The body's `deadlineMs` (relative budget), if any. */
   deadlineMs?: number;
+  /**
+   * No other copy of this (clientId, seq) was ever sent: the body says `attempt: 1`, or it named no
+   * identity (the node makes a fresh one). Only such a claim may be answered `Held` without a log
+   * entry (actors/held-claims.ts); without the mark a repeat could apply after that answer.
+   */
+  firstCopy?: boolean;
 }
 
 export interface ParsedGet {
@@ -57,11 +63,15 @@ export function body(data: unknown): Body {
 export function parseWrite(op: WriteOp, data: unknown, freshClient: () => { clientId: string; seq: number }): ParsedWrite {
   const b = body(data);
   let { clientId, seq } = b;
-  if (clientId === undefined && seq === undefined) ({ clientId, seq } = freshClient());
-  else if (clientId === undefined) throw invalid('clientId', 'missing (seq was given; send both or neither)');
+  const attempt = optionalAttempt(b.attempt);
+  let firstCopy = attempt === 1;
+  if (clientId === undefined && seq === undefined) {
+    ({ clientId, seq } = freshClient());
+    firstCopy = true;
+  } else if (clientId === undefined) throw invalid('clientId', 'missing (seq was given; send both or neither)');
   else if (seq === undefined) throw invalid('seq', 'missing (clientId was given; send both or neither)');
   const cmd = validateWrite(b, op, clientId, seq);
-  return { cmd, deadlineMs: optionalDeadline(b.deadlineMs) };
+  return { cmd, deadlineMs: optionalDeadline(b.deadlineMs), firstCopy };
 }
 
 /** One op of a batch: parsed, or the `Invalid` error that op alone gets (field `ops[i].<field>`). */
@@ -90,8 +100,8 @@ export function parseBatch(data: unknown, freshClient: () => { clientId: string;
       return { op: null, error: invalid(`ops[${i}].op`, `must be one of ${WRITE_OPS.join(', ')}`) };
     }
     try {
-      const { cmd, deadlineMs } = parseWrite(op as WriteOp, raw, freshClient);
-      return { op: op as WriteOp, cmd, deadlineMs };
+      const { cmd, deadlineMs, firstCopy } = parseWrite(op as WriteOp, raw, freshClient);
+      return { op: op as WriteOp, cmd, deadlineMs, firstCopy };
     } catch (err) {
       const e = err instanceof TenureError ? err : invalid(`ops[${i}]`, String(err));
       const field = typeof e.details.field === 'string' ? e.details.field : 'payload';
@@ -127,6 +137,18 @@ export function parseWait(data: unknown): ParsedWait {
 function optionalBool(v: unknown, field: string): boolean {
   if (v === undefined || v === null) return false;
   if (typeof v !== 'boolean') throw invalid(field, 'must be a boolean');
+  return v;
+}
+
+/** Most attempts a body may number (`attempt`); clients make a handful. */
+export const MAX_ATTEMPT = 1_000_000;
+
+/** A write's `attempt` (1 = the first sending of its clientId and seq), if given. */
+function optionalAttempt(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > MAX_ATTEMPT) {
+    throw invalid('attempt', `must be an integer between 1 and ${MAX_ATTEMPT}`);
+  }
   return v;
 }
 

@@ -38,7 +38,8 @@ export function submitWithRetry(
 /**
  * `submitWithRetry` with a callback (no promise per attempt on the leader's path); `done` runs once.
  * With `first`, the first attempt was made elsewhere (`submitMany`, with `firstAttemptDeadline`) and
- * failed with `first.err`: the policy continues from there with the same retries.
+ * failed with `first.err`: the policy continues from there with the same retries. `firstCopy`: the
+ * caller's request is the only copy of the command (ParsedWrite.firstCopy); the first attempt says so.
  */
 export function submitWithRetryThen(
   forwarder: Forwarder,
@@ -49,6 +50,7 @@ export function submitWithRetryThen(
   onRetry: () => void,
   done: SubmitSettle,
   first: { err: unknown; attemptDeadline: number } | null = null,
+  firstCopy = false,
 ): void {
   let timeoutsLeft = TIMEOUT_ATTEMPTS[op];
   let attempt = 0;
@@ -77,7 +79,8 @@ export function submitWithRetryThen(
   const next = (): void => {
     attempt++;
     attemptDeadline = attemptDeadlineOf(timeoutsLeft, deadline, clock.now());
-    submitVia(forwarder, cmd, { deadline: attemptDeadline }, outcome);
+    // Only the first attempt can be the command's only copy: a retry follows one whose fate is unknown.
+    submitVia(forwarder, cmd, attempt === 1 && firstCopy ? { deadline: attemptDeadline, firstCopy: true } : { deadline: attemptDeadline }, outcome);
   };
   if (!first) return next();
   attempt = 1;

@@ -69,7 +69,7 @@ export class LeaseWrites {
   }
 
   /** One write, with the retry policy: the client's reply, or a typed error. */
-  submit(op: WriteOp, cmd: LeaseCommand, deadline: number): Promise<unknown> {
+  submit(op: WriteOp, cmd: LeaseCommand, deadline: number, firstCopy = false): Promise<unknown> {
     return promiseOf((done) => {
       if (this.inFlightNow >= this.max) {
         this.opts.counters.shed++;
@@ -86,7 +86,7 @@ export class LeaseWrites {
           return done(e);
         }
         done(null, reply);
-      });
+      }, null, firstCopy);
     });
   }
 
@@ -129,7 +129,7 @@ export class LeaseWrites {
         slots.push(i);
         cmds.push(p.cmd);
         deadlines.push(deadline);
-        firsts.push({ deadline: firstAttemptDeadline(p.op, deadline, now) });
+        firsts.push(p.firstCopy ? { deadline: firstAttemptDeadline(p.op, deadline, now), firstCopy: true } : { deadline: firstAttemptDeadline(p.op, deadline, now) });
       }
       submitManyVia(this.opts.forwarder, cmds, firsts, (k, err, result) => {
         const i = slots[k];

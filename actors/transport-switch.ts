@@ -21,6 +21,7 @@ import { LeaderTracker } from '../machines/forwarder/leader-tracker.ts';
 import type { RaftProposer } from '../machines/forwarder/wire.ts';
 import { FacadeForwarder } from './facade-forwarder.ts';
 import { FacadeLeader, type FacadeLeaderOptions } from './facade-leader.ts';
+import type { ClaimReads } from './held-claims.ts';
 import { LegacyForwarder, LegacyForwarderLeader } from './legacy-forwarder.ts';
 import type { Leadership } from './raft-node.ts';
 import { submitManyVia, submitVia, type Forwarder, type ForwardOptions, type SubmitSettle, type SubmitSettleAt } from './forwarder.ts';
@@ -130,6 +131,8 @@ export interface ForwardingStackOptions {
   tracker?: { maxInFlight?: number; maxWaiting?: number };
   /** Serve the transport control subjects (default true). */
   serveControl?: boolean;
+  /** Reads for the facade leader's claims answered without the log (TenureNode's ForwardingContext has them). */
+  claimReads?: ClaimReads;
 }
 
 /**
@@ -150,7 +153,7 @@ export class ForwardingStack {
     const { bus, cluster, raft, logger } = opts;
     const clock = opts.clock ?? systemClock;
     this.tracker = new LeaderTracker({ discover: () => raft.leader, clock, ...opts.tracker });
-    this.facadeLeader = new FacadeLeader({ ...opts.facadeLeader, bus, cluster, raft, clock, logger: logger?.child({ actor: 'facade' }) });
+    this.facadeLeader = new FacadeLeader({ claimReads: opts.claimReads, ...opts.facadeLeader, bus, cluster, raft, clock, logger: logger?.child({ actor: 'facade' }) });
     this.legacyLeader = new LegacyForwarderLeader({
       bus,
       cluster,

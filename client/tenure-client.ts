@@ -8,7 +8,9 @@
  * "stale". A retry (after Timeout, NoResponders, Overloaded, NoLeader, NotLeader, or a
  * DeadlineExceeded that only ended an attempt's share of the budget) reuses the SAME lane and
  * seq, so if the first attempt was applied after all, the FSM answers with its first outcome
- * instead of applying it twice.
+ * instead of applying it twice. Each write says which attempt it is (`attempt`: 1, 2, …): the
+ * leader may answer a first attempt's claim that a held lease refuses without a log entry, which is
+ * safe only because no other copy of it exists (actors/held-claims.ts).
  *
  * Retries stay inside the call's deadline: each attempt gets a share of the remaining budget,
  * backoff is jittered, and `Overloaded` waits at least the server's `retryAfterMs`.
@@ -158,7 +160,8 @@ export class TenureClient {
       let err: TenureError | undefined;
       try {
         if (budget < 1) throw new TenureError('Timeout', 'no answer to batch within the deadline');
-        const results = await coalescerFor(this.bus, this.subj, this.clock).requestBatch(todo.map((i) => bodies[i]), budget, { signal, json: this.opts.json });
+        const sent = todo.map((i) => (attempt === 1 ? bodies[i] : Object.assign({}, bodies[i], { attempt })));
+        const results = await coalescerFor(this.bus, this.subj, this.clock).requestBatch(sent, budget, { signal, json: this.opts.json });
         todo.forEach((i, k) => {
           const r = results[k] as { result?: unknown; error?: unknown };
           if (r && typeof r === 'object' && 'error' in r) {
@@ -261,7 +264,7 @@ export class TenureClient {
     const seq = ++lane.seq;
     try {
       // Object.assign, not a spread: `{ ...body, more }` takes a slow path in V8 (≈ 1.5 µs vs 0.1 µs).
-      return await this.call<T>(op, Object.assign({}, body, { clientId: lane.id, seq }), opts, true);
+      return await this.call<T>(op, Object.assign({}, body, { clientId: lane.id, seq, attempt: 1 }), opts, true);
     } finally {
       this.idle.push(lane);
     }
@@ -274,9 +277,11 @@ export class TenureClient {
       const remaining = deadline - this.clock.now();
       if (remaining < 1) throw new TenureError('Timeout', `no answer to ${op} within the deadline`);
       const budget = attemptBudget(remaining, attempt, maxAttempts);
+      // A write's retry says it is one: the first attempt may still be in flight.
+      const sent = write && attempt > 1 ? Object.assign({}, body, { attempt }) : body;
       try {
-        if (write && this.coalescer) return await this.coalescer.send<T>(op, body, budget, opts.signal);
-        return await this.bus.request<T>(this.subj.lease(op), body, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
+        if (write && this.coalescer) return await this.coalescer.send<T>(op, sent, budget, opts.signal);
+        return await this.bus.request<T>(this.subj.lease(op), sent, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
       } catch (err) {
         if (!(err instanceof TenureError) || !isRetryable(err, budget, remaining) || attempt >= maxAttempts) throw err;
         const delay = retryDelay(err, attempt);
@@ -296,8 +301,8 @@ function keyFields(key: LeaseKey): Record<string, unknown> {
   return { namespace: key.namespace, model: key.model, lease: key.lease };
 }
 
-/** One op of `batch` as sent: the key flattened, the op's other fields, the lane's identity and next seq. */
+/** One op of `batch` as first sent: the key flattened, the op's other fields, the lane's identity and next seq. */
 function batchBody(o: BatchOp, lane: Lane): Record<string, unknown> {
   const { key, ...rest } = o; // an object rest is cheap; the spreads were not
-  return Object.assign(keyFields(key), rest, { clientId: lane.id, seq: ++lane.seq });
+  return Object.assign(keyFields(key), rest, { clientId: lane.id, seq: ++lane.seq, attempt: 1 });
 }

@@ -53,6 +53,11 @@ export class DedupeTable {
     return node?.entry;
   }
 
+  /** `get` without remembering the node for a following `remember`/`touch` (a look from outside `apply`). */
+  peek(clientId: string): ClientEntry | undefined {
+    return this.nodes.get(clientId)?.entry;
+  }
+
   /** Records the outcome of a newly applied command. */
   remember(clientId: string, seq: number, result: LeaseResult, now: number): void {
     const node = this.lookup(clientId);

@@ -138,6 +138,25 @@ export class LeaseFsm {
 
   // ---- reads ----
 
+  /**
+   * What applying `cmd` now would answer, when applying it would change no lease: the remembered
+   * result of a repeat (same seq), a stale seq, or `Held` (the key has another holder). Null when
+   * it would claim or lengthen. Looks only: no recency, no dedupe entry. The facade leader answers
+   * such a claim after a ReadIndex barrier without writing it to the log (actors/held-claims.ts);
+   * that skips only the dedupe entry `apply` would have made for it.
+   */
+  claimRefusal(cmd: ClaimCommand): LeaseResult | null {
+    const seen = this.clients.peek(cmd.clientId);
+    if (seen !== undefined) {
+      if (cmd.seq === seen.seq) return seen.result;
+      if (cmd.seq < seen.seq) return STALE_SEQUENCE;
+    }
+    const { key } = cmd;
+    const rec = this.leases.get(keyId(key.namespace, key.model, key.lease));
+    if (rec === undefined || rec.holder === null || rec.holder === cmd.holder) return null;
+    return { ok: false, code: 'Held', message: HELD_MESSAGE, holder: rec.holder };
+  }
+
   time(): number {
     return this.now;
   }

@@ -28,6 +28,7 @@ import { LeadershipFeed } from '../actors/leadership-feed.ts';
 import { LeaseManager, type LeaseManagerOptions } from '../actors/lease-manager.ts';
 import { LeaseStateMachine } from '../actors/lease-state-machine.ts';
 import { RaftNode, type Leadership, type RaftNodeOptions } from '../actors/raft-node.ts';
+import type { ClaimReads } from '../actors/held-claims.ts';
 
 /** A forwarding transport as the node drives it (the lead's ForwardingStack fits this shape). */
 export interface Forwarding {
@@ -45,6 +46,8 @@ export interface ForwardingContext {
   raft: RaftNode;
   clock: Clock;
   logger: Logger;
+  /** For the facade leader: claims a held lease refuses, answered after a ReadIndex without a log entry. */
+  claimReads: ClaimReads;
 }
 
 type RaftTuning = Partial<Omit<RaftNodeOptions, 'id' | 'cluster' | 'voters' | 'bus' | 'storage' | 'stateMachine' | 'logger' | 'clock'>>;
@@ -129,7 +132,15 @@ export class TenureNode {
     });
     this.leadership = new LeadershipFeed(this.raft.leadership, (err) => logger.error({ err }, 'leadership listener failed'));
     this.forwarding = opts.forwarding
-      ? opts.forwarding({ bus: opts.bus, cluster: opts.cluster, raft: this.raft, clock, logger: log('forwarder') })
+      ? opts.forwarding({
+          bus: opts.bus,
+          cluster: opts.cluster,
+          raft: this.raft,
+          clock,
+          logger: log('forwarder'),
+          // The FSM is looked up per read: a restored snapshot replaces it.
+          claimReads: { barrier: (ms) => this.raft.readBarrier(ms), refusal: (cmd) => this.stateMachine.fsm.claimRefusal(cmd) },
+        })
       : { forwarder: new DirectForwarder({ raft: this.raft, bus: opts.bus, cluster: opts.cluster, clock }), close: async () => {} };
     if (this.forwarding.onLeadership) {
       const f = this.forwarding;

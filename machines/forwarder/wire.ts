@@ -3,8 +3,10 @@
  *
  * Facade (request-reply, node-addressed): `tenure.v1.<cluster>.facade.apply.<leaderId>`
  *   request  { commands: LeaseCommand[] (1..maxCommandsPerRequest), budgetMs: number | null,
- *              budgets?: (number | null)[] }  — per-command budgets (a follower's coalesced turn);
+ *              budgets?: (number | null)[],  — per-command budgets (a follower's coalesced turn);
  *              a command without one gets `budgetMs`
+ *              firstCopies?: number[] }  — indices of commands of which no other copy was ever sent
+ *              (the leader may answer such a claim `Held` without a log entry)
  *   reply    { outcomes: ({ result: LeaseResult } | { error: { code, message, … } })[] (one per command),
  *              now?: the leader's global time as it answered }
  *   request-level errors (not leader, bad payload) are ordinary typed error replies.
@@ -47,6 +49,8 @@ export interface FacadeApplyRequest {
   budgetMs: number | null;
   /** Per-command budgets (ms), same length as `commands`; absent = `budgetMs` for all. */
   budgets?: (number | null)[];
+  /** Ascending indices of the commands that are the only copy ever sent (ForwardOptions.firstCopy). */
+  firstCopies?: number[];
 }
 
 export type FacadeOutcome = { result: LeaseResult } | { error: WireError };
@@ -59,19 +63,30 @@ export interface FacadeApplyReply {
 
 export function parseFacadeRequest(data: unknown, maxCommands: number): FacadeApplyRequest {
   if (!data || typeof data !== 'object') throw invalid('payload', 'expected { commands, budgetMs }');
-  const { commands, budgetMs, budgets } = data as Record<string, unknown>;
+  const { commands, budgetMs, budgets, firstCopies } = data as Record<string, unknown>;
   if (!Array.isArray(commands) || commands.length === 0) throw invalid('commands', 'expected a non-empty array');
   if (commands.length > maxCommands) throw invalid('commands', `at most ${maxCommands} per request, got ${commands.length}`);
   if (budgetMs !== undefined && budgetMs !== null && !(typeof budgetMs === 'number' && budgetMs >= 0)) {
     throw invalid('budgetMs', 'expected a number of milliseconds ≥ 0 or null');
   }
   const base = typeof budgetMs === 'number' ? budgetMs : null;
-  if (budgets === undefined || budgets === null) return { commands, budgetMs: base };
+  const req: FacadeApplyRequest = { commands, budgetMs: base };
+  if (firstCopies !== undefined && firstCopies !== null) {
+    if (!Array.isArray(firstCopies) || firstCopies.length > commands.length) throw invalid('firstCopies', 'expected ascending command indices');
+    let last = -1;
+    for (const i of firstCopies) {
+      if (typeof i !== 'number' || !Number.isSafeInteger(i) || i <= last || i >= commands.length) throw invalid('firstCopies', 'expected ascending command indices');
+      last = i;
+    }
+    req.firstCopies = firstCopies as number[];
+  }
+  if (budgets === undefined || budgets === null) return req;
   if (!Array.isArray(budgets) || budgets.length !== commands.length) throw invalid('budgets', 'expected one budget per command');
   for (const b of budgets) {
     if (b !== null && !(typeof b === 'number' && b >= 0)) throw invalid('budgets', 'expected numbers of milliseconds ≥ 0 or null');
   }
-  return { commands, budgetMs: base, budgets: budgets as (number | null)[] };
+  req.budgets = budgets as (number | null)[];
+  return req;
 }
 
 export function parseFacadeReply(data: unknown, expected: number): FacadeOutcome[] | undefined {

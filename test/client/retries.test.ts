@@ -63,6 +63,8 @@ describe('TenureClient retries', () => {
     expect(calls[0].deadlineMs).toBeLessThan(3000); // a share, leaving room for later attempts
     expect(opOf(calls[1]).clientId).toBe(opOf(calls[0]).clientId);
     expect(opOf(calls[1]).seq).toBe(opOf(calls[0]).seq);
+    // Each attempt says which it is: only the first may be answered Held without a log entry.
+    expect([opOf(calls[0]).attempt, opOf(calls[1]).attempt]).toEqual([1, 2]);
   });
 
   it('a DeadlineExceeded on an attempt that had all that was left reaches the caller', async () => {
@@ -103,6 +105,7 @@ describe('TenureClient retries', () => {
     const [before, again] = [opOf(calls[0]), opOf(calls[1])];
     expect((calls[1].payload.ops as unknown[]).length).toBe(1);
     expect([again.clientId, again.seq, again.lease]).toEqual([before.clientId, before.seq, 'l']);
+    expect([before.attempt, again.attempt]).toEqual([1, 2]);
   });
 });
 

@@ -16,7 +16,7 @@ import { SimClock } from '../../clock/clock.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { silentLogger } from '../../log/logger.ts';
 import { MemoryStorage } from '../../storage/memory.ts';
-import type { LeaseCommand } from '../../lease/types.ts';
+import type { ClaimCommand, LeaseCommand } from '../../lease/types.ts';
 import type { RaftProposer } from '../../machines/forwarder/wire.ts';
 
 export const CLUSTER = 'fwd';
@@ -157,7 +157,9 @@ export class ForwardingCluster {
       });
       await raft.start();
       const gate = new ProposalGate(raft);
-      const stack = new ForwardingStack({ bus, cluster: CLUSTER, raft: gate, clock: this.clock, ...this.stackOptions });
+      // As TenureNode wires it: refused first-copy claims are answered after a barrier, without the log.
+      const claimReads = { barrier: (ms: number) => raft.readBarrier(ms), refusal: (cmd: ClaimCommand) => fsm.fsm.claimRefusal(cmd) };
+      const stack = new ForwardingStack({ bus, cluster: CLUSTER, raft: gate, clock: this.clock, claimReads, ...this.stackOptions });
       stack.start();
       this.nodes.set(id, { id, raft, fsm, gate, stack, bus, entries });
       void this.followLeadership(raft, stack);

@@ -7,6 +7,8 @@ import { ForwardingStack } from '../../actors/transport-switch.ts';
 import { FencedStorage } from './fenced-storage.ts';
 import type { Transport } from '../../config/config.ts';
 import type { Clock } from '../../clock/clock.ts';
+import { decodeValidCommand } from '../../lease/command-codec.ts';
+import type { LeaseResult } from '../../lease/types.ts';
 
 export const LEASE_SIM_CLUSTER = 'lsim';
 
@@ -37,6 +39,10 @@ export class LeaseSimCluster {
   readonly clock = new SimClock(0);
   readonly net: SimNetwork;
   readonly slots = new Map<string, Slot>();
+  /** `clientId#seq` of every claim some node applied as a grant (its holder got the lease, or more time). */
+  readonly grantedClaims = new Set<string>();
+  /** Each node incarnation's facade leader counters of claims answered without the log. */
+  private readonly stacks: ForwardingStack[] = [];
 
   constructor(
     private readonly seed: number,
@@ -74,8 +80,24 @@ export class LeaseSimCluster {
         snapshotEveryEntries: 60,
         snapshotChunkBytes: 256,
       },
-      forwarding: (ctx) => new ForwardingStack({ ...ctx, transport: this.timing.transport ?? 'facade', legacy: { deliveryTimeoutMs: 500, responseTimeoutMs: 500 } }),
+      forwarding: (ctx) => {
+        const stack = new ForwardingStack({ ...ctx, transport: this.timing.transport ?? 'facade', legacy: { deliveryTimeoutMs: 500, responseTimeoutMs: 500 } });
+        this.stacks.push(stack);
+        return stack;
+      },
     });
+    // Every node applies the same log: note each claim that granted, for the "told Held, then applied" check.
+    const sm = node.stateMachine;
+    const apply = sm.apply.bind(sm);
+    sm.apply = (index, commands) => {
+      const results = apply(index, commands) as LeaseResult[];
+      for (let i = 0; i < commands.length; i++) {
+        if (!results[i]?.ok) continue;
+        const cmd = decodeValidCommand(commands[i]);
+        if (cmd.op === 'claim') this.grantedClaims.add(`${cmd.clientId}#${cmd.seq}`);
+      }
+      return results;
+    };
     slot.node = node;
     await node.start();
   }
@@ -92,6 +114,17 @@ export class LeaseSimCluster {
     this.net.crash(id);
     void slot.node.stop().catch(() => {});
     slot.node = null;
+  }
+
+  /** Claims every incarnation's leader answered `Held` without a log entry, and those it sent on to the log. */
+  heldWithoutLog(): { answered: number; admitted: number } {
+    let answered = 0;
+    let admitted = 0;
+    for (const s of this.stacks) {
+      answered += s.facadeLeader.held?.counters.answered ?? 0;
+      admitted += s.facadeLeader.held?.counters.admitted ?? 0;
+    }
+    return { answered, admitted };
   }
 
   live(): TenureNode[] {

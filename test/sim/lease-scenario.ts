@@ -7,6 +7,7 @@ import { LeaseSimCluster, LEASE_SIM_CLUSTER } from './lease-cluster.ts';
 import type { TenureNode } from '../../node/tenure-node.ts';
 import { checkBeliefs, checkWaits, type Belief, type FreeAnswer } from './lease-checker.ts';
 import type { SimTraceEvent } from '../../bus/sim-bus.ts';
+import type { Bus } from '../../bus/types.ts';
 import { SkewedClock } from './skewed-clock.ts';
 
 export interface LeaseSeedResult {
@@ -20,6 +21,10 @@ export interface LeaseSeedResult {
   /** Waits that answered "free" (checked against the beliefs). */
   freeWaits: number;
   terms: number;
+  /** Claims answered `Held` to a client (each checked never to have been applied as a grant). */
+  toldHeld: number;
+  /** Claims the leaders answered `Held` without a log entry (actors/held-claims.ts). */
+  heldWithoutLog: number;
 }
 
 export interface LeaseScenarioOptions {
@@ -85,6 +90,8 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const waits: FreeAnswer[] = [];
   const violations: string[] = [];
   const clients: string[] = [];
+  /** `clientId#seq` of every claim a client was answered `Held`: none may ever be applied as a grant. */
+  const toldHeld = new Set<string>();
   let clientSeq = 0;
   /** Each client's clock rate (1 on the shared clock): a raw unit counts `remainingMs` at it. */
   const rates = new Map<TenureClient, number>();
@@ -93,7 +100,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
     clients.push(name);
     const own = clockOf(name);
     const clock = own ?? c.clock;
-    const client = new TenureClient(c.net.endpoint(name, clock), { cluster: LEASE_SIM_CLUSTER, clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
+    const client = new TenureClient(noteHeld(c.net.endpoint(name, clock), toldHeld), { cluster: LEASE_SIM_CLUSTER, clock, clientId: `${name}-${seed}`, deadlineMs: 1000 });
     rates.set(client, own?.rate ?? 1);
     return client;
   };
@@ -301,10 +308,42 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   const end = now();
   for (const b of beliefs) if (b.to === Infinity) b.to = end;
   violations.push(...checkBeliefs(beliefs), ...checkWaits(waits, beliefs));
-  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms };
+  for (const id of toldHeld) if (c.grantedClaims.has(id)) violations.push(`claim ${id} was answered Held but applied as a grant`);
+  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms, toldHeld: toldHeld.size, heldWithoutLog: c.heldWithoutLog().answered };
 }
 
 export function leaseReplayCommand(seed: number, skew: { skewPpm?: number; offsetMs?: number } = {}): string {
   const extra = `${skew.skewPpm ? ` --skew-ppm ${skew.skewPpm}` : ''}${skew.offsetMs ? ` --offset-ms ${skew.offsetMs}` : ''}`;
   return `npm run test:sim -- --lease --seed ${seed}${extra}`;
+}
+
+/**
+ * The client's bus, noting every claim answered `Held` (`clientId#seq`), whether it went alone
+ * (`lease.claim`) or in a `lease.batch`.
+ */
+function noteHeld(bus: Bus, toldHeld: Set<string>): Bus {
+  const request = bus.request.bind(bus);
+  const idOf = (b: unknown) => {
+    const { clientId, seq } = (b ?? {}) as { clientId?: unknown; seq?: unknown };
+    return typeof clientId === 'string' && typeof seq === 'number' ? `${clientId}#${seq}` : null;
+  };
+  bus.request = (async (subject: string, data: unknown, opts?: unknown) => {
+    try {
+      const reply = await request(subject, data, opts as never);
+      const ops = (data as { ops?: unknown[] } | null)?.ops;
+      const results = (reply as { results?: { error?: { code?: string } }[] } | null)?.results;
+      if (Array.isArray(ops) && Array.isArray(results)) {
+        for (let i = 0; i < ops.length; i++) {
+          const id = idOf(ops[i]);
+          if (id && (ops[i] as { op?: string }).op === 'claim' && results[i]?.error?.code === 'Held') toldHeld.add(id);
+        }
+      }
+      return reply;
+    } catch (err) {
+      const id = subject.endsWith('.lease.claim') ? idOf(data) : null;
+      if (id && err instanceof TenureError && err.code === 'Held') toldHeld.add(id);
+      throw err;
+    }
+  }) as Bus['request'];
+  return bus;
 }

@@ -23,11 +23,15 @@ const seeds = o.seed ? [Number(o.seed)] : Array.from({ length: Number(o.seeds) }
 const started = Date.now();
 let failed = 0;
 let acked = 0;
+/** Lease simulation: claims answered Held, and how many of those without a log entry. */
+const held = { told: 0, withoutLog: 0 };
 /** One seed of the chosen simulation: its violations, what it checked, and how to replay it. */
 const runOne = async (seed: number): Promise<{ nodes: number; violations: string[]; checked: number; detail: string; replay: string }> => {
   if (o.lease) {
     const r = await runLeaseSeed(seed, { nodes, ...skew });
-    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.freeWaits} waits answered free, ${r.terms} terms`, replay: leaseReplayCommand(seed, skew) };
+    held.told += r.toldHeld;
+    held.withoutLog += r.heldWithoutLog;
+    return { nodes: r.nodes, violations: r.violations, checked: r.beliefs, detail: `${r.beliefs} tenures believed by ${r.holders} holders, ${r.freeWaits} waits answered free, ${r.terms} terms, ${r.toldHeld} claims answered Held (${r.heldWithoutLog} of them without a log entry)`, replay: leaseReplayCommand(seed, skew) };
   }
   const r = await runSeed(seed, { nodes });
   return { nodes: r.nodes, violations: r.violations, checked: r.acked, detail: `${r.acked} acknowledged, ${r.applied} applied, ${r.terms} terms`, replay: replayCommand(seed) };
@@ -44,5 +48,6 @@ for (const seed of seeds) {
   if (!o.seed && seeds.length >= 100 && seed % 500 === 0) console.log(`… ${seed - seeds[0] + 1}/${seeds.length} seeds, ${failed} failed`);
 }
 const secs = ((Date.now() - started) / 1000).toFixed(1);
-console.log(`${seeds.length} seeds, ${failed} with violations, ${acked} ${o.lease ? 'tenures checked' : 'acknowledged proposals checked'}, ${secs} s`);
+const heldNote = o.lease ? ` (${held.told} claims answered Held, ${held.withoutLog} of them without a log entry)` : '';
+console.log(`${seeds.length} seeds, ${failed} with violations, ${acked} ${o.lease ? 'tenures checked' : 'acknowledged proposals checked'}${heldNote}, ${secs} s`);
 process.exit(failed ? 1 : 0);
