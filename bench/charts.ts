@@ -4,6 +4,7 @@
  */
 import type { RunSeries } from './aggregate.ts';
 import { renderChart, type ChartMarker, type ChartPanel, type ChartSeries } from './svg.ts';
+import { RESULT_OPS } from './protocol.ts';
 
 export interface ChartRun {
   /** Prefix for series names in a comparison ('' for a single run). */
@@ -31,7 +32,7 @@ function colorFor(name: string, used: Map<string, string>): string {
   return c;
 }
 
-const OPS = ['claim', 'extend', 'revoke', 'reclaim'];
+const OPS = RESULT_OPS;
 
 export function dashboardPanels(runs: ChartRun[]): ChartPanel[] {
   const errColors = new Map<string, string>();

@@ -17,6 +17,7 @@
  * twenty-sixth session).
  */
 import { readFileSync } from 'node:fs';
+import { RESULT_OPS } from './protocol.ts';
 
 /** /proc reports CPU time in USER_HZ ticks, 100 per second on every Linux ABI Node runs on. */
 const TICK_MICROS = 10_000;
@@ -189,6 +190,6 @@ export class CpuWindow {
 /** Ok answers in seconds [from, to) of per-second count series (claim, extend, revoke, reclaim). */
 export function okBetween(counts: Record<string, number[]>, from: number, to: number): number {
   let n = 0;
-  for (const op of ['claim', 'extend', 'revoke', 'reclaim']) for (let i = from; i < to; i++) n += counts[`${op}.ok`]?.[i] ?? 0;
+  for (const op of RESULT_OPS) for (let i = from; i < to; i++) n += counts[`${op}.ok`]?.[i] ?? 0;
   return n;
 }

@@ -9,7 +9,11 @@
  */
 import type { RatePhase } from './open-loop.ts';
 
-export type ClosedOp = 'claim' | 'extend' | 'mixed' | 'bulk';
+/** `held`: each loop claims a lease another holder keeps, so every answer is `Held` (counted as `held.ok`). */
+export type ClosedOp = 'claim' | 'extend' | 'mixed' | 'bulk' | 'held';
+
+/** Ops whose `<op>.ok` counts are results: rates, CPU per op, charts and the progress line add these up. */
+export const RESULT_OPS = ['claim', 'extend', 'revoke', 'reclaim', 'held'] as const;
 
 export interface ClosedWorkload {
   kind: 'closed';

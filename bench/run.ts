@@ -22,7 +22,7 @@ import { BenchCluster, type Transport } from './cluster.ts';
 import { SeriesBuilder, sumSeries, type RunSeries, type Totals } from './aggregate.ts';
 import { dashboardSvg, type ChartRun } from './charts.ts';
 import { parseRateProfile, type RatePhase } from './open-loop.ts';
-import type { ParentMessage, WorkerMessage } from './protocol.ts';
+import { RESULT_OPS, type ParentMessage, type WorkerMessage } from './protocol.ts';
 import { closedSpec, fmt, leaseclaimerSpec, openSpec, type RunSpec } from './specs.ts';
 import { DEFAULTS, type BenchOptions, type WorkloadName } from './options.ts';
 
@@ -184,7 +184,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
       const sec = Math.min(s, builder.lastCompleteSec(nWorkers));
       if (sec < 0) return;
       const pk = builder.peek(sec);
-      const okParts = ['claim', 'extend', 'revoke', 'reclaim']
+      const okParts = RESULT_OPS
         .filter((op) => pk.counts[`${op}.ok`])
         .map((op) => `${op} ${fmt(pk.counts[`${op}.ok`])}/s`);
       const errs: Record<string, number> = {};
@@ -193,7 +193,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
         if (m) errs[m[1]] = (errs[m[1]] ?? 0) + v;
       }
       const errText = Object.entries(errs).map(([c, v]) => `${c} ${fmt(v)}`).join(' ') || '0';
-      const p99 = Math.max(0, ...['claim', 'extend', 'revoke', 'reclaim'].map((k) => pk.p99[k] ?? 0));
+      const p99 = Math.max(0, ...RESULT_OPS.map((k) => pk.p99[k] ?? 0));
       const nodes = pk.nodes ?? [];
       const depth = nodes.reduce((a, n) => a + Object.values((n.forwarding?.facade?.leader?.depth as Record<string, number>) ?? {}).reduce((x, y) => x + y, 0), 0);
       const backlog = nodes.reduce((a, n) => a + ((n.forwarding?.legacy?.leader?.backlog as number) ?? 0), 0);
@@ -350,6 +350,7 @@ async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOpt
     case 'claim':
     case 'extend':
     case 'mixed':
+    case 'held':
       for (const c of o.concurrency) await go(closedSpec(o, o.workload, c, `${o.workload}-c${c}`, `closed-loop ${o.workload}, ${c} clients`));
       break;
     case 'latency':

@@ -5,6 +5,7 @@ import type { RunResult } from './run.ts';
 import type { CpuPerOp } from './cpu-account.ts';
 import { natsLine, type NatsPerOp } from './nats-traffic.ts';
 import { eventWatchLine, type EventWatchResult } from './event-watch.ts';
+import { RESULT_OPS } from './protocol.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -12,7 +13,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp' | 'natsPerOp' | 'eventWatch'>>): Record<string, unknown> {
   const t = r.totals;
   const ops: Record<string, unknown> = {};
-  for (const op of ['claim', 'extend', 'revoke', 'reclaim']) {
+  for (const op of RESULT_OPS) {
     const okCount = t.counts[`${op}.ok`] ?? 0;
     const errs = Object.fromEntries(Object.entries(t.counts).filter(([k]) => k.startsWith(`${op}.err.`)).map(([k, v]) => [k.slice(op.length + 5), v]));
     const errTotal = Object.values(errs).reduce((a, b) => a + b, 0);

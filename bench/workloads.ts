@@ -28,6 +28,9 @@ export function errorCode(err: unknown): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `held`: how long the loops' own leases are claimed for, so that they stay held through any run. */
+const HELD_FOR_MS = 60 * 60 * 1000;
+
 /** A prepared workload: connected and set up (e.g. leases claimed), waiting for `run`. */
 export interface PreparedWorkload {
   run(rec: Recorder, startAt: number): Promise<void>;
@@ -74,10 +77,11 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
   const clients = Array.from({ length: w.clients }, (_, i) => clientFor(init, buses[i % buses.length], `w${init.worker}c${i}`));
   const key = (i: number, n: number | string): LeaseKey => ({ namespace: NAMESPACE, model: init.runId, lease: `w${init.worker}c${i}n${n}` });
   const holder = (i: number) => `w${init.worker}c${i}/0`;
-  if (w.op === 'extend') {
-    // Each loop holds one lease of its own and extends it.
+  if (w.op === 'extend' || w.op === 'held') {
+    // Each loop holds one lease of its own and extends it; for `held`, others keep it for the run.
+    const ms = w.op === 'held' ? HELD_FOR_MS : w.leaseMs;
     for (let i = 0; i < clients.length; i += 256) {
-      await Promise.all(clients.slice(i, i + 256).map((c, k) => c.claim(key(i + k, 'x'), holder(i + k), w.leaseMs, { deadlineMs: 10_000 })));
+      await Promise.all(clients.slice(i, i + 256).map((c, k) => c.claim(key(i + k, 'x'), holder(i + k), ms, { deadlineMs: 10_000 })));
     }
   }
   const batchSize = w.batch ?? 512;
@@ -133,6 +137,14 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
           await timed('claim', () => c.claim(key(i, n++), holder(i), w.leaseMs));
         } else if (w.op === 'extend') {
           await timed('extend', () => c.extend(key(i, 'x'), holder(i), w.leaseMs));
+        } else if (w.op === 'held') {
+          // A rival claims the loop's lease: `Held` is the expected answer, anything else a failure.
+          await timed('held', () =>
+            c.claim(key(i, 'x'), `${holder(i)}-rival`, w.leaseMs).then(
+              () => Promise.reject(new TenureError('Internal', 'a claim of a held lease was granted')),
+              (err: unknown) => (err instanceof TenureError && err.code === 'Held' ? undefined : Promise.reject(err)),
+            ),
+          );
         } else if (w.op === 'bulk') {
           const ops = bulkOps(i, 'extend');
           await timed('batch', async () => {

@@ -60,6 +60,15 @@ describe('tenure bench smoke run', () => {
     expect(svg).toContain('claim ok');
   }, 90_000);
 
+  it('a held run counts the Held answers to claims of leases others keep', async () => {
+    const report = await runBench({ workload: 'held', concurrency: [4], seconds: 2, warmup: 0, workers: 1, connections: 1, outDir: out, progress: 'none' });
+    const r = JSON.parse(readFileSync(report.runs[0].files.json, 'utf8')) as RunResult;
+    expect(r.workload).toBe('held');
+    expect(r.totals.counts['held.ok']).toBeGreaterThan(0);
+    expect(Object.keys(r.totals.counts).filter((k) => k.startsWith('held.err'))).toEqual([]);
+    expect(r.summary.ops).toHaveProperty('held');
+  }, 90_000);
+
   it('an open-loop run follows its rate phases and counts what it sent', async () => {
     const report = await runBench({ workload: 'open', rates: '2s@claim=40+extend=20,1s@claim=100', workers: 1, connections: 1, outDir: out, progress: 'none' });
     const r = report.runs[0];
