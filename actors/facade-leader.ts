@@ -27,7 +27,7 @@ import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../ma
 import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
 import { withTime } from './raft-reads.ts';
-import { HeldClaims, type ClaimReads } from './held-claims.ts';
+import { HeldClaims, type ClaimReads, type QueuedClaim } from './held-claims.ts';
 import { facadeSubject, parseFacadeRequest, type FacadeApplyReply, type FacadeOutcome, type RaftProposer } from '../machines/forwarder/wire.ts';
 import { commandBatchBytes, writeCommandBatch } from '../machines/raft/command-batch.ts';
 import type { Leadership } from './raft-node.ts';
@@ -67,10 +67,14 @@ interface Waiting {
   settle: Settle<LeaseResult, TenureError> | null;
   at: SettleAt<LeaseResult, TenureError> | null;
   slot: number;
+  /** A queued claim that rival first-copy claims of its key may wait for (actors/held-claims.ts). */
+  claim: QueuedClaim | null;
 }
 
 function answer(w: Waiting, err: TenureError | null, result?: LeaseResult): void {
   settleOne(w.settle, w.at, w.slot, err, result);
+  // After its own caller: claims parked behind it are decided now (a result means it was applied).
+  if (w.claim !== null) w.claim.answered(err === null);
 }
 
 export class FacadeLeader {
@@ -233,7 +237,7 @@ export class FacadeLeader {
         cmd,
         callerDeadline,
         (err, result) => settleOne(settle, at, slot, err, result),
-        () => this.admit(cmd, callerDeadline, undefined, settle, at, slot),
+        (again) => this.admit(cmd, callerDeadline, undefined, settle, at, slot, again),
       )
     ) {
       return null;
@@ -246,7 +250,7 @@ export class FacadeLeader {
       deadline,
       enqueuedAt: now,
       cancelled: false,
-      payload: { cmd, settle, at, slot },
+      payload: { cmd, settle, at, slot, claim: null },
     };
     const admission = this.queue.offer(item, now);
     this.reportMode();
@@ -255,6 +259,7 @@ export class FacadeLeader {
       settleOne(settle, at, slot, new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
       return null;
     }
+    if (this.held !== null && cmd.op === 'claim') item.payload.claim = this.held.queued(cmd);
     this.schedulePump();
     this.armSweep(deadline);
     return item;

@@ -19,13 +19,24 @@
  * those, and every retry a node makes, go through the log as before. This relies on NATS core
  * delivering a message at most once (neither nats-server nor the client library duplicates one).
  *
- * Bound: at most `maxPending` claims wait for a barrier here (default 10,000); beyond it claims go
- * to the queue and the log, where admission bounds them as before. Barriers are shared: the claims
- * that arrive in one event-loop turn wait for one barrier started at the end of that turn.
+ * Claims that race for a free lease: when a claim of the same key by another holder is already in
+ * the leader's queue or log (`queued`), a first-copy claim waits for that claim's outcome instead of
+ * entering the log behind it ("parked"). Once it is applied the parked claims join a barrier and are
+ * decided as above — in a herd, where every unit of a lost lease claims at once, all but the winner
+ * are answered `Held` without a log entry; if it failed (not applied, or its outcome unknown) they
+ * are taken again from the start. Every answer given here follows a ReadIndex barrier started after
+ * the claim arrived.
+ *
+ * Bound: at most `maxPending` claims wait here, for a barrier or parked (default 10,000); beyond it
+ * claims go to the queue and the log, where admission bounds them as before. Barriers are shared:
+ * the claims that arrive in one event-loop turn wait for one barrier started at the end of that
+ * turn. A parked claim waits as long as the claim it follows (which its deadline bounds, or a change
+ * of leader answers); one whose own deadline passed meanwhile is answered `DeadlineExceeded`.
  */
 import type { Clock } from '../clock/clock.ts';
 import { TenureError, toTenureError } from '../errors/errors.ts';
 import type { LeaseCommand, LeaseResult } from '../lease/types.ts';
+import { keyId } from '../lease/state.ts';
 
 /** What the leader reads for a claim it may answer without the log (TenureNode provides it). */
 export interface ClaimReads {
@@ -37,20 +48,42 @@ export interface ClaimReads {
 
 type Answer = (err: TenureError | null, result?: LeaseResult) => void;
 
+type Claim = LeaseCommand & { op: 'claim' };
+
 interface Taken {
-  cmd: LeaseCommand & { op: 'claim' };
+  cmd: Claim;
   deadline: number;
   answer: Answer;
-  /** The claim goes on to the queue (the lease came free while the barrier ran). */
-  admit: () => void;
+  /**
+   * The claim goes on: to the queue (`firstCopy` false), or through `take` again (true), which may
+   * park it behind a claim of its key now in the queue.
+   */
+  admit: (firstCopy: boolean) => void;
+}
+
+/** A claim in the leader's queue or log; first-copy claims of its key by other holders park behind it. */
+export class QueuedClaim {
+  parked: Taken[] | null = null;
+  constructor(
+    private readonly owner: HeldClaims,
+    readonly id: string,
+    readonly holder: string,
+  ) {}
+
+  /** The claim was answered: `applied` when the answer is its result from the log. */
+  answered(applied: boolean): void {
+    this.owner.release(this, applied);
+  }
 }
 
 export const DEFAULT_MAX_PENDING_HELD = 10_000;
 
 export class HeldClaims {
-  /** answered: refused without a log entry; admitted: came free, sent on to the log; failed: barrier failed (NotLeader, deadline). */
-  readonly counters = { answered: 0, admitted: 0, failed: 0, barriers: 0 };
+  /** answered: refused without a log entry; admitted: came free, sent on; failed: barrier failed (NotLeader, deadline); parked: waited for a rival claim's outcome. */
+  readonly counters = { answered: 0, admitted: 0, failed: 0, barriers: 0, parked: 0 };
   private pending = 0;
+  /** Per key, the claim last queued (until answered). */
+  private readonly queuedByKey = new Map<string, QueuedClaim>();
   private turn: Taken[] = [];
   private readonly maxPending: number;
 
@@ -73,14 +106,50 @@ export class HeldClaims {
    * the refusal or the barrier's error, or `admit` runs when the lease came free. Returns false,
    * having done nothing, otherwise.
    */
-  take(cmd: LeaseCommand, deadline: number, answer: Answer, admit: () => void): boolean {
+  take(cmd: LeaseCommand, deadline: number, answer: Answer, admit: (firstCopy: boolean) => void): boolean {
     if (cmd.op !== 'claim' || this.pending >= this.maxPending) return false;
     if (!(deadline > this.clock.now())) return false;
-    if (this.reads.refusal(cmd) === null) return false;
+    if (this.reads.refusal(cmd) === null) {
+      // Free (or held by this holder) as far as this node has applied: wait for a rival claim
+      // already on its way through the log, if there is one.
+      const ahead = this.queuedByKey.get(keyId(cmd.key.namespace, cmd.key.model, cmd.key.lease));
+      if (ahead === undefined || ahead.holder === cmd.holder) return false;
+      this.pending++;
+      this.counters.parked++;
+      (ahead.parked ??= []).push({ cmd, deadline, answer, admit });
+      return true;
+    }
     this.pending++;
-    if (this.turn.length === 0) queueMicrotask(this.startBarrier);
-    this.turn.push({ cmd, deadline, answer, admit });
+    this.join({ cmd, deadline, answer, admit });
     return true;
+  }
+
+  /** `cmd` entered the queue: answer the returned handle once it is answered. */
+  queued(cmd: Claim): QueuedClaim {
+    const q = new QueuedClaim(this, keyId(cmd.key.namespace, cmd.key.model, cmd.key.lease), cmd.holder);
+    this.queuedByKey.set(q.id, q);
+    return q;
+  }
+
+  /** QueuedClaim.answered: the claims parked behind `q` join a barrier (it was applied) or start again. */
+  release(q: QueuedClaim, applied: boolean): void {
+    if (this.queuedByKey.get(q.id) === q) this.queuedByKey.delete(q.id);
+    const parked = q.parked;
+    if (parked === null) return;
+    q.parked = null;
+    for (const t of parked) {
+      if (applied) this.join(t);
+      else {
+        this.pending--;
+        t.admit(true);
+      }
+    }
+  }
+
+  /** Adds a taken claim to this turn's barrier. */
+  private join(t: Taken): void {
+    if (this.turn.length === 0) queueMicrotask(this.startBarrier);
+    this.turn.push(t);
   }
 
   private readonly startBarrier = (): void => {
@@ -113,8 +182,9 @@ export class HeldClaims {
       // Read now, after the barrier: the state at a moment after the claim arrived.
       const refusal = this.reads.refusal(t.cmd);
       if (refusal === null) {
+        // Free now: on through `take`, which parks it behind a rival queued meanwhile, else queues it.
         this.counters.admitted++;
-        t.admit();
+        t.admit(true);
       } else {
         this.counters.answered++;
         t.answer(null, refusal);

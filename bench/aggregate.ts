@@ -42,6 +42,8 @@ export interface NodeSeries {
   shedByLane: Record<string, (number | null)[]>;
   /** Refusals during that second by the admission rule that refused them (`too-slow`, `shedding`, …). */
   shedByReason?: Record<string, (number | null)[]>;
+  /** The facade leader's claims refused by a held lease without a log entry during that second (actors/held-claims.ts counters: answered, admitted, failed, barriers). */
+  heldClaims?: Record<string, (number | null)[]>;
   /** Legacy pubsub leader backlog. */
   legacyBacklog: (number | null)[];
   /** The facade leader's enqueue-to-commit p99 as the node reports it (ms). */
@@ -192,8 +194,8 @@ export class SeriesBuilder {
   }
 
   private nodeSeries(id: string, t: number[]): NodeSeries {
-    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], eventsPublished: [], eventsLost: [], queueDepth: [], shedPerSec: [], shedByLane: {}, shedByReason: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
-    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; why: Record<string, number> | null; pid: number | null; events: NodeSample['events'] } | null = null;
+    const ns: NodeSeries = { up: [], role: [], term: [], pid: [], rssMB: [], rssAnonMB: [], rssFileMB: [], heapMB: [], heapTotalMB: [], externalMB: [], heapGrowingPercent: [], loopMaxMs: [], gcMaxMs: [], gcMs: [], gcMajorMs: [], snapshots: [], snapshotCaptureMs: [], cpuPct: [], eventsPublished: [], eventsLost: [], queueDepth: [], shedPerSec: [], shedByLane: {}, shedByReason: {}, heldClaims: {}, legacyBacklog: [], commitP99Ms: [], stages: {} };
+    let prev: { at: number; cpu: number | null; shed: Record<string, number> | null; why: Record<string, number> | null; held: Record<string, number> | null; pid: number | null; events: NodeSample['events'] } | null = null;
     // A series first seen mid-run: null for the seconds before this one.
     const before = (): (number | null)[] => t.slice(0, ns.up.length - 1).map(() => null);
     for (const s of t) {
@@ -201,15 +203,17 @@ export class SeriesBuilder {
       const smp = raw?.samples.find((x) => x.id === id);
       if (!raw || !smp || !smp.up) {
         // Every per-second series gets a gap (derived from the series themselves, so none is missed).
-        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'shedByReason' && key !== 'stages') (arr as unknown[]).push(null);
+        for (const [key, arr] of Object.entries(ns)) if (key !== 'up' && key !== 'shedByLane' && key !== 'shedByReason' && key !== 'heldClaims' && key !== 'stages') (arr as unknown[]).push(null);
         ns.up.push(false);
-        for (const series of [ns.shedByLane, ns.shedByReason!]) for (const k of Object.keys(series)) series[k].push(null);
+        for (const series of [ns.shedByLane, ns.shedByReason!, ns.heldClaims!]) for (const k of Object.keys(series)) series[k].push(null);
         for (const st of Object.values(ns.stages!)) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
         continue;
       }
       const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
       const shed: Record<string, number> | null = fl?.shed ?? fl?.refused ?? null;
       const why: Record<string, number> | null = fl?.shedByReason ?? null;
+      const heldNow = fl?.heldClaims;
+      const held: Record<string, number> | null = heldNow ? { answered: heldNow.answered, admitted: heldNow.admitted, failed: heldNow.failed, barriers: heldNow.barriers } : null;
       const samePid = prev && prev.pid === smp.pid;
       ns.up.push(true);
       ns.role.push(smp.role);
@@ -258,6 +262,7 @@ export class SeriesBuilder {
       };
       deltas(ns.shedByLane, shed, prev?.shed);
       deltas(ns.shedByReason!, why, prev?.why);
+      deltas(ns.heldClaims!, held, prev?.held);
       const backlog = smp.forwarding?.legacy?.leader?.backlog;
       ns.legacyBacklog.push(typeof backlog === 'number' ? backlog : null);
       const cl = fl?.commitLatency as Record<string, number> | undefined;
@@ -269,7 +274,7 @@ export class SeriesBuilder {
         st.count!.push(typeof v.count === 'number' ? v.count : null);
       }
       for (const st of Object.values(ns.stages!)) if (st.p50Ms.length < ns.up.length) st.p50Ms.push(null), st.p99Ms.push(null), st.count!.push(null);
-      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, why: why ? { ...why } : null, pid: smp.pid, events: smp.events ?? null };
+      prev = { at: raw.at, cpu: smp.cpuMicros, shed: shed ? { ...shed } : null, why: why ? { ...why } : null, held, pid: smp.pid, events: smp.events ?? null };
     }
     return ns;
   }

@@ -53,7 +53,12 @@ export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'
   // CPU the hypervisor gave to other guests during the run (bench/steal.ts): runs with much of it are not comparable.
   const steal = r.series.gauges.machineStealPctMax;
   const meanStealPct = steal?.length ? Math.round((steal.reduce((a, b) => a + b, 0) / steal.length) * 10) / 10 : null;
-  return { ops, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), events: eventTotals(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null, eventWatch: r.eventWatch ? { ...r.eventWatch, perSecond: undefined } : null };
+  // Claims the leaders answered `Held` without a log entry, and those they sent on to the log (whole run).
+  const heldClaims = { answered: 0, admitted: 0 };
+  for (const n of Object.values(r.series.nodes)) {
+    for (const k of ['answered', 'admitted'] as const) for (const v of n.heldClaims?.[k] ?? []) heldClaims[k] += v ?? 0;
+  }
+  return { ops, heldClaims, peakRssMB, peakRssAnonMB, peakRssFileMB, meanCpuPct, peakLoopDelayMs, meanStealPct, restarts: r.restarts.length, terms: termSpan(r.series.nodes), raftStages: raftStages(r.series.nodes), raftRounds: raftRounds(r.series.nodes), events: eventTotals(r.series.nodes), cpuPerOp: r.cpuPerOp ?? null, natsPerOp: r.natsPerOp ?? null, eventWatch: r.eventWatch ? { ...r.eventWatch, perSecond: undefined } : null };
 }
 
 /**

@@ -99,7 +99,7 @@ describe('claims a held lease refuses, answered without the log', () => {
     const [f1] = c.followers();
     const cmd = claim('came-free', 'b/0');
     expect(await done(submit(f1, cmd, true))).toMatchObject({ status: 'ok', value: { ok: true, holder: 'b/0' } });
-    expect(looks).toBe(2);
+    expect(looks).toBe(3); // on arrival, after the barrier, and as it goes on through `take`
     expect(proposedFor(leader, cmd)).toBe(1);
     expect(leader.stack.facadeLeader.held!.counters).toMatchObject({ answered: 0, admitted: 1 });
   });
@@ -131,6 +131,75 @@ describe('claims a held lease refuses, answered without the log', () => {
     const next = claim('a', 'v/0');
     expect(await done(submit(f1, next, true))).toMatchObject({ status: 'ok', value: { ok: true, holder: 'v/0' } });
     expect(proposedFor(leader, next)).toBe(1);
+  });
+});
+
+describe('claims racing for a free lease', () => {
+  it('wait for the rival claim already in the log; once it is applied they are answered Held without entries of their own', async () => {
+    const [c, leader] = await elect();
+    const [f1, f2] = c.followers();
+    leader.gate.hold(); // the winner's claim waits at Raft's door while its rivals arrive
+    const winner = claim('raced', 'w/0');
+    const w = submit(f1, winner, true);
+    expect(await c.runUntil(() => leader.gate.holding > 0, 1000)).toBe(true);
+    const rivals = [claim('raced', 'r1/0'), claim('raced', 'r2/0'), claim('raced', 'r3/0')];
+    const r = rivals.map((cmd, i) => submit(i % 2 ? f2 : f1, cmd, true));
+    expect(await c.runUntil(() => leader.stack.facadeLeader.held!.counters.parked === 3, 1000)).toBe(true);
+    leader.gate.release();
+    expect(await c.runUntil(() => settled([w, ...r]), 2000)).toBe(true);
+    expect(w.outcome).toMatchObject({ status: 'ok', value: { ok: true, holder: 'w/0' } });
+    for (const t of r) expect(t.outcome).toMatchObject({ status: 'ok', value: { ok: false, code: 'Held', holder: 'w/0' } });
+    expect(rivals.map((cmd) => proposedFor(leader, cmd))).toEqual([0, 0, 0]);
+    expect(leader.stack.facadeLeader.held!.counters).toMatchObject({ parked: 3, answered: 3 });
+  });
+
+  it('start again when the rival claim fails: one of them then takes the lease through the log', async () => {
+    const [c, leader] = await elect();
+    const [f1] = c.followers();
+    leader.gate.hold();
+    // Four proposals at the gate fill the leader's pipeline: what comes next waits in its queue.
+    for (let i = 0; i < 4; i++) {
+      submit(leader, claim(`filler${i}`), true, 5000);
+      await c.run(1);
+    }
+    expect(leader.gate.holding).toBe(4);
+    const doomed = submit(f1, claim('race2', 'd/0'), true, 60); // expires in the queue, never proposed
+    await c.run(5);
+    const rivals = [claim('race2', 'r1/0'), claim('race2', 'r2/0')];
+    const r = rivals.map((cmd) => submit(f1, cmd, true, 2000));
+    expect(await c.runUntil(() => leader.stack.facadeLeader.held!.counters.parked === 2, 1000)).toBe(true);
+    expect(await c.runUntil(() => settled([doomed]), 1000)).toBe(true);
+    leader.gate.release();
+    expect(await c.runUntil(() => settled(r), 3000)).toBe(true);
+    const outcomes = r.map((t) => t.outcome as { status: string; value: LeaseResult });
+    expect(outcomes.filter((o) => o.value.ok).length).toBe(1); // exactly one rival wins
+    expect(outcomes.filter((o) => !o.value.ok && (o.value as { code: string }).code === 'Held').length).toBe(1);
+    expect(doomed.outcome).toMatchObject({ status: 'error', code: 'DeadlineExceeded' });
+    expect(rivals.map((cmd) => proposedFor(leader, cmd)).sort()).toEqual([0, 1]); // the loser never entered the log
+  });
+});
+
+describe('why only the only copy may be answered without the log', () => {
+  // A client's first attempt is delayed in transit; its retry (same clientId and seq) reaches the
+  // leader first while another holds the lease; the lease comes free; then the first copy arrives.
+  async function scenario(retryMarkedFirst: boolean) {
+    const [c, leader] = await elect();
+    const [f1] = c.followers();
+    await done(submit(f1, claim('contested', 'owner/0'), true));
+    const cmd: ClaimCommand = { ...claim('contested', 'late/0'), clientId: 'late-client', seq: 1 };
+    const retry = await done(submit(f1, cmd, retryMarkedFirst));
+    expect(retry).toMatchObject({ status: 'ok', value: { ok: false, code: 'Held' } }); // what the caller is told
+    await done(submit(f1, revoke('contested', 'owner/0'), false));
+    return done(submit(f1, { ...cmd }, true)); // the delayed first copy, marked as it was sent
+  }
+
+  it('a retry goes through the log, so the delayed first copy gets the same Held from the dedupe table', async () => {
+    expect(await scenario(false)).toMatchObject({ status: 'ok', value: { ok: false, code: 'Held' } });
+    expect(cluster!.leader()!.fsm.fsm.get({ namespace: 'application-leadership', model: 'm1', lease: 'contested' })).toBeNull();
+  });
+
+  it('(the hazard) a retry wrongly marked as the only copy leaves nothing in the log, and the first copy then takes the lease', async () => {
+    expect(await scenario(true)).toMatchObject({ status: 'ok', value: { ok: true, holder: 'late/0' } });
   });
 });
 
