@@ -321,6 +321,8 @@ export class FacadeLeader {
 
   private propose(batch: QueuedCommand<Waiting>[]): void {
     this.inflight++;
+    // Rival claims that park behind these from now on need a barrier of their own (held-claims.ts).
+    if (this.held !== null) for (const item of batch) if (item.payload.claim !== null) item.payload.claim.proposed = true;
     const raft = this.opts.raft;
     let left = batch.length;
     // One callback for the whole batch, told which command by its slot.

@@ -21,11 +21,14 @@
  *
  * Claims that race for a free lease: when a claim of the same key by another holder is already in
  * the leader's queue or log (`queued`), a first-copy claim waits for that claim's outcome instead of
- * entering the log behind it ("parked"). Once it is applied the parked claims join a barrier and are
- * decided as above — in a herd, where every unit of a lost lease claims at once, all but the winner
- * are answered `Held` without a log entry; if it failed (not applied, or its outcome unknown) they
- * are taken again from the start. Every answer given here follows a ReadIndex barrier started after
- * the claim arrived.
+ * entering the log behind it ("parked"). Once it is applied the parked claims are decided as above —
+ * in a herd, where every unit of a lost lease claims at once, all but the winner are answered `Held`
+ * without a log entry; if it failed (not applied, or its outcome unknown) they are taken again from
+ * the start. Every answer given here rests on a confirmation of this node's leadership after the
+ * claim arrived: a ReadIndex barrier started after it, or — for a claim parked behind a rival that
+ * had not reached Raft yet — that rival's commit in this leader's term (its entry comes after every
+ * index committed when the parked claim arrived; a quorum accepted it after that, so no other
+ * leader can have committed anything before; a barrier there would only cost a round).
  *
  * Bound: at most `maxPending` claims wait here, for a barrier or parked (default 10,000); beyond it
  * claims go to the queue and the log, where admission bounds them as before. Barriers are shared:
@@ -59,11 +62,19 @@ interface Taken {
    * park it behind a claim of its key now in the queue.
    */
   admit: (firstCopy: boolean) => void;
+  /**
+   * Parked behind a claim that had not reached Raft yet: that claim's entry will come after every
+   * index committed when this one arrived, so its commit, in this leader's term, confirms the
+   * leadership after this claim arrived — once it is applied no barrier is needed.
+   */
+  confirmedByRival?: boolean;
 }
 
 /** A claim in the leader's queue or log; first-copy claims of its key by other holders park behind it. */
 export class QueuedClaim {
   parked: Taken[] | null = null;
+  /** Handed to Raft (FacadeLeader.propose): claims parking from now on need a barrier of their own. */
+  proposed = false;
   constructor(
     private readonly owner: HeldClaims,
     readonly id: string,
@@ -116,7 +127,7 @@ export class HeldClaims {
       if (ahead === undefined || ahead.holder === cmd.holder) return false;
       this.pending++;
       this.counters.parked++;
-      (ahead.parked ??= []).push({ cmd, deadline, answer, admit });
+      (ahead.parked ??= []).push({ cmd, deadline, answer, admit, confirmedByRival: !ahead.proposed });
       return true;
     }
     this.pending++;
@@ -137,12 +148,15 @@ export class HeldClaims {
     const parked = q.parked;
     if (parked === null) return;
     q.parked = null;
+    const now = this.clock.now();
     for (const t of parked) {
-      if (applied) this.join(t);
-      else {
+      if (!applied) {
         this.pending--;
         t.admit(true);
-      }
+      } else if (t.confirmedByRival) {
+        this.pending--;
+        this.decide(t, now);
+      } else this.join(t);
     }
   }
 
@@ -172,23 +186,25 @@ export class HeldClaims {
       if (err) {
         this.counters.failed++;
         t.answer(err);
-        continue;
-      }
-      if (t.deadline <= now) {
-        this.counters.failed++;
-        t.answer(new TenureError('DeadlineExceeded', 'deadline passed while the claim was read; it was not applied'));
-        continue;
-      }
-      // Read now, after the barrier: the state at a moment after the claim arrived.
-      const refusal = this.reads.refusal(t.cmd);
-      if (refusal === null) {
-        // Free now: on through `take`, which parks it behind a rival queued meanwhile, else queues it.
-        this.counters.admitted++;
-        t.admit(true);
-      } else {
-        this.counters.answered++;
-        t.answer(null, refusal);
-      }
+      } else this.decide(t, now);
+    }
+  }
+
+  /** Answers `t` from the applied state, read now — a moment after it arrived at which this node led. */
+  private decide(t: Taken, now: number): void {
+    if (t.deadline <= now) {
+      this.counters.failed++;
+      t.answer(new TenureError('DeadlineExceeded', 'deadline passed while the claim was read; it was not applied'));
+      return;
+    }
+    const refusal = this.reads.refusal(t.cmd);
+    if (refusal === null) {
+      // Free now: on through `take`, which parks it behind a rival queued meanwhile, else queues it.
+      this.counters.admitted++;
+      t.admit(true);
+    } else {
+      this.counters.answered++;
+      t.answer(null, refusal);
     }
   }
 }

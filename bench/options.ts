@@ -1,7 +1,7 @@
 /** Options of `tenure bench` and their defaults (kept light: cli/main.ts loads this at start-up). */
 import type { Transport } from './cluster.ts';
 
-export const WORKLOADS = ['claim', 'extend', 'mixed', 'held', 'latency', 'bulk', 'open', 'leaseclaimer', 'overload'] as const;
+export const WORKLOADS = ['claim', 'extend', 'mixed', 'held', 'race', 'latency', 'bulk', 'open', 'leaseclaimer', 'overload'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface BenchOptions {

@@ -9,11 +9,14 @@
  */
 import type { RatePhase } from './open-loop.ts';
 
-/** `held`: each loop claims a lease another holder keeps, so every answer is `Held` (counted as `held.ok`). */
-export type ClosedOp = 'claim' | 'extend' | 'mixed' | 'bulk' | 'held';
+/**
+ * `held`: each loop claims a lease another holder keeps, so every answer is `Held` (counted as `held.ok`).
+ * `race`: each loop's three units claim a fresh lease at once; one wins, two are told `Held` (`race.ok` per lease).
+ */
+export type ClosedOp = 'claim' | 'extend' | 'mixed' | 'bulk' | 'held' | 'race';
 
 /** Ops whose `<op>.ok` counts are results: rates, CPU per op, charts and the progress line add these up. */
-export const RESULT_OPS = ['claim', 'extend', 'revoke', 'reclaim', 'held'] as const;
+export const RESULT_OPS = ['claim', 'extend', 'revoke', 'reclaim', 'held', 'race'] as const;
 
 export interface ClosedWorkload {
   kind: 'closed';

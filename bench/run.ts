@@ -351,6 +351,7 @@ async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOpt
     case 'extend':
     case 'mixed':
     case 'held':
+    case 'race':
       for (const c of o.concurrency) await go(closedSpec(o, o.workload, c, `${o.workload}-c${c}`, `closed-loop ${o.workload}, ${c} clients`));
       break;
     case 'latency':

@@ -137,6 +137,17 @@ async function prepareClosed(init: WorkerInit, w: ClosedWorkload): Promise<Prepa
           await timed('claim', () => c.claim(key(i, n++), holder(i), w.leaseMs));
         } else if (w.op === 'extend') {
           await timed('extend', () => c.extend(key(i, 'x'), holder(i), w.leaseMs));
+        } else if (w.op === 'race') {
+          // Three units claim a fresh lease at once: exactly one must win, the others be told Held.
+          const k = key(i, n++);
+          await timed('race', async () => {
+            const outs = await Promise.allSettled([0, 1, 2].map((u) => c.claim(k, `${holder(i)}-u${u}`, w.leaseMs)));
+            const won = outs.filter((o) => o.status === 'fulfilled').length;
+            const held = outs.filter((o) => o.status === 'rejected' && o.reason instanceof TenureError && o.reason.code === 'Held').length;
+            if (won === 1 && held === 2) return;
+            const other = outs.find((o) => o.status === 'rejected' && !(o.reason instanceof TenureError && o.reason.code === 'Held'));
+            throw other ? (other as PromiseRejectedResult).reason : new TenureError('Internal', `a race ended with ${won} winners and ${held} Held`);
+          });
         } else if (w.op === 'held') {
           // A rival claims the loop's lease: `Held` is the expected answer, anything else a failure.
           await timed('held', () =>
