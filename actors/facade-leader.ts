@@ -27,7 +27,7 @@ import { AdmissionQueue, type AdmissionMetrics, type QueuedCommand } from '../ma
 import { laneOf, type AdmissionOverrides } from '../machines/admission/lanes.ts';
 import { admissionModeMachine, type AdmissionMode } from '../machines/admission/mode-machine.ts';
 import { withTime } from './raft-reads.ts';
-import { HeldClaims, type ClaimReads, type QueuedClaim } from './held-claims.ts';
+import { HeldClaims, type ClaimReads } from './held-claims.ts';
 import { facadeSubject, parseFacadeRequest, type FacadeApplyReply, type FacadeOutcome, type RaftProposer } from '../machines/forwarder/wire.ts';
 import { commandBatchBytes, writeCommandBatch } from '../machines/raft/command-batch.ts';
 import type { Leadership } from './raft-node.ts';
@@ -67,14 +67,10 @@ interface Waiting {
   settle: Settle<LeaseResult, TenureError> | null;
   at: SettleAt<LeaseResult, TenureError> | null;
   slot: number;
-  /** A queued claim that rival first-copy claims of its key may wait for (actors/held-claims.ts). */
-  claim: QueuedClaim | null;
 }
 
 function answer(w: Waiting, err: TenureError | null, result?: LeaseResult): void {
   settleOne(w.settle, w.at, w.slot, err, result);
-  // After its own caller: claims parked behind it are decided now (a result means it was applied).
-  if (w.claim !== null) w.claim.answered(err === null);
 }
 
 export class FacadeLeader {
@@ -237,7 +233,7 @@ export class FacadeLeader {
         cmd,
         callerDeadline,
         (err, result) => settleOne(settle, at, slot, err, result),
-        (again) => this.admit(cmd, callerDeadline, undefined, settle, at, slot, again),
+        () => this.admit(cmd, callerDeadline, undefined, settle, at, slot),
       )
     ) {
       return null;
@@ -250,7 +246,7 @@ export class FacadeLeader {
       deadline,
       enqueuedAt: now,
       cancelled: false,
-      payload: { cmd, settle, at, slot, claim: null },
+      payload: { cmd, settle, at, slot },
     };
     const admission = this.queue.offer(item, now);
     this.reportMode();
@@ -259,7 +255,6 @@ export class FacadeLeader {
       settleOne(settle, at, slot, new TenureError('Overloaded', `leader queue refused a ${lane} command (${reason}); retry after ${retryAfterMs} ms`, { retryAfterMs, lane }));
       return null;
     }
-    if (this.held !== null && cmd.op === 'claim') item.payload.claim = this.held.queued(cmd);
     this.schedulePump();
     this.armSweep(deadline);
     return item;
@@ -321,8 +316,6 @@ export class FacadeLeader {
 
   private propose(batch: QueuedCommand<Waiting>[]): void {
     this.inflight++;
-    // Rival claims that park behind these from now on need a barrier of their own (held-claims.ts).
-    if (this.held !== null) for (const item of batch) if (item.payload.claim !== null) item.payload.claim.proposed = true;
     const raft = this.opts.raft;
     let left = batch.length;
     // One callback for the whole batch, told which command by its slot.

@@ -67,6 +67,15 @@ describe('tenure bench smoke run', () => {
     expect(r.totals.counts['held.ok']).toBeGreaterThan(0);
     expect(Object.keys(r.totals.counts).filter((k) => k.startsWith('held.err'))).toEqual([]);
     expect(r.summary.ops).toHaveProperty('held');
+    // Every Held answer came from the leader without a log entry (the loops' claims are first attempts).
+    expect((r.summary.heldClaims as { answered: number }).answered).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('a race run counts leases where exactly one of three units won', async () => {
+    const report = await runBench({ workload: 'race', concurrency: [2], seconds: 2, warmup: 0, workers: 1, connections: 1, outDir: out, progress: 'none' });
+    const r = JSON.parse(readFileSync(report.runs[0].files.json, 'utf8')) as RunResult;
+    expect(r.totals.counts['race.ok']).toBeGreaterThan(0);
+    expect(Object.keys(r.totals.counts).filter((k) => k.startsWith('race.err'))).toEqual([]);
   }, 90_000);
 
   it('an open-loop run follows its rate phases and counts what it sent', async () => {
