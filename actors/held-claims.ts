@@ -1,9 +1,9 @@
 /**
  * Claims a held lease refuses, answered by the leader without a log entry.
  *
- * In a herd (a lease lost, every unit of it claiming at once) all claims but one are refused
- * `Held`. Through the log each is a command replicated, written and applied on every node for an
- * outcome that changes nothing. Instead the facade leader answers such a claim from its applied
+ * A claim of a lease another holder keeps is refused `Held` (in the seed's leaseclaimer runs, two of
+ * three claims are). Through the log each is a command replicated, written and applied on every
+ * node for an outcome that changes nothing. Instead the facade leader answers such a claim from its applied
  * state after a ReadIndex barrier started after the claim arrived, so the answer is linearizable:
  * it is the state at a moment between the claim's arrival and its answer, exactly what applying the
  * claim at that moment would have answered (LeaseFsm.claimRefusal, checked against `apply` by a
@@ -19,9 +19,15 @@
  * those, and every retry a node makes, go through the log as before. This relies on NATS core
  * delivering a message at most once (neither nats-server nor the client library duplicates one).
  *
+ * Claims racing for a lease that is still free when they arrive go through the log: the first to
+ * apply wins. (Parking them behind the rival already in the log was tried and measured no gain: the
+ * rivals ride in the winner's Raft round anyway — docs/benchmarks.md, thirty-first session.)
+ *
  * Bound: at most `maxPending` claims wait for a barrier here (default 10,000); beyond it claims go
- * to the queue and the log, where admission bounds them as before. Barriers are shared: the claims
- * that arrive in one event-loop turn wait for one barrier started at the end of that turn.
+ * to the queue and the log, where admission bounds them as before. Claims taken here skip the
+ * leader's admission queue (they cost it no Raft work); the lease managers still shed claims first.
+ * Barriers are shared: the claims that arrive in one event-loop turn wait for one barrier started
+ * at the end of that turn.
  */
 import type { Clock } from '../clock/clock.ts';
 import { TenureError, toTenureError } from '../errors/errors.ts';
