@@ -1,28 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TenureError } from '../../errors/errors.ts';
 import type { ForwardingStackOptions } from '../../actors/transport-switch.ts';
-import type { LeaseCommand, LeaseResult } from '../../lease/types.ts';
+import type { LeaseCommand } from '../../lease/types.ts';
 import type { Lane } from '../../machines/admission/lanes.ts';
 import { claim, extend, setTime } from './commands.ts';
-import { ForwardingCluster, track, type Outcome, type SimForwardingNode } from './harness.ts';
+import { ClusterPerTest, ForwardingCluster, settled, track, type SimForwardingNode, type Tracked } from './harness.ts';
 
-let cluster: ForwardingCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function elect(opts: Partial<ForwardingStackOptions> = {}): Promise<[ForwardingCluster, SimForwardingNode]> {
-  cluster = new ForwardingCluster(opts);
-  return [cluster, await cluster.elect()];
-}
-
-type Tracked = { readonly outcome: Outcome<LeaseResult> };
-const settled = (ts: Tracked[]) => ts.every((t) => t.outcome.status !== 'pending');
+const clusters = new ClusterPerTest();
+const elect = (opts?: Partial<ForwardingStackOptions>) => clusters.elect(opts);
 const codes = (ts: Tracked[]) => ts.map((t) => (t.outcome.status === 'error' ? t.outcome.code : t.outcome.status));
 
 function submit(node: SimForwardingNode, cmd: LeaseCommand, budgetMs: number): Tracked {
-  return track(node.stack.forwarder.submit(cmd, { deadline: cluster!.clock.now() + budgetMs }));
+  return track(node.stack.forwarder.submit(cmd, { deadline: clusters.current!.clock.now() + budgetMs }));
 }
 
 describe('facade forwarder (simulated 3-node cluster)', () => {
@@ -231,7 +220,7 @@ describe('facade forwarder (simulated 3-node cluster)', () => {
   });
 
   it('answers NoLeader at once when no leader is known', async () => {
-    cluster = new ForwardingCluster();
+    const cluster = (clusters.current = new ForwardingCluster());
     await cluster.start(); // nobody elected yet at time 0
     const n1 = cluster.nodes.get('n1')!;
     const t = submit(n1, claim('z'), 5000);
@@ -241,7 +230,7 @@ describe('facade forwarder (simulated 3-node cluster)', () => {
 
   it("writes a dispatched batch straight into entries within Raft's entry limits, each command answered", async () => {
     for (const limits of [{ maxCommandsPerEntry: 3 }, { maxBytesPerEntry: 200 }]) {
-      cluster = new ForwardingCluster({ facadeLeader: { maxInflightProposals: 1 } }, undefined, undefined, limits);
+      const cluster = (clusters.current = new ForwardingCluster({ facadeLeader: { maxInflightProposals: 1 } }, undefined, undefined, limits));
       const leader = await cluster.elect();
       leader.gate.hold();
       const first = submit(leader, claim('first'), 5000);
@@ -260,7 +249,7 @@ describe('facade forwarder (simulated 3-node cluster)', () => {
         else if (e.commands > 1) expect(e.bytes).toBeLessThanOrEqual(200);
       }
       await cluster.shutdown();
-      cluster = null;
+      clusters.current = null;
     }
   });
 });

@@ -5,6 +5,7 @@
  * stall the leader's proposals and see exactly what was proposed. Everything runs on the
  * simulated clock, so a run is deterministic; FWD_SEED=<n> replays the tests on another network seed.
  */
+import { afterEach } from 'vitest';
 import { RaftNode } from '../../actors/raft-node.ts';
 import type { RaftNodeOptions } from '../../actors/raft-node-options.ts';
 import { LeaseStateMachine } from '../../actors/lease-state-machine.ts';
@@ -16,7 +17,7 @@ import { SimClock } from '../../clock/clock.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { silentLogger } from '../../log/logger.ts';
 import { MemoryStorage } from '../../storage/memory.ts';
-import type { ClaimCommand, LeaseCommand } from '../../lease/types.ts';
+import type { ClaimCommand, LeaseCommand, LeaseResult } from '../../lease/types.ts';
 import type { RaftProposer } from '../../machines/forwarder/wire.ts';
 
 export const CLUSTER = 'fwd';
@@ -222,5 +223,27 @@ export class ForwardingCluster {
       if (this.stopped) return;
       stack.onLeadership(l);
     }
+  }
+}
+
+/** A submitted command's outcome, readable synchronously while the simulation runs. */
+export type Tracked = { readonly outcome: Outcome<LeaseResult> };
+export const settled = (ts: readonly Tracked[]): boolean => ts.every((t) => t.outcome.status !== 'pending');
+
+/** One simulated cluster per test (`current`), shut down after each test (registers vitest's afterEach). */
+export class ClusterPerTest {
+  current: ForwardingCluster | null = null;
+
+  constructor() {
+    afterEach(async () => {
+      await this.current?.shutdown();
+      this.current = null;
+    });
+  }
+
+  /** A new cluster with `opts`, started, with a leader every node knows. */
+  async elect(opts: Partial<ForwardingStackOptions> = {}): Promise<[ForwardingCluster, SimForwardingNode]> {
+    this.current = new ForwardingCluster(opts);
+    return [this.current, await this.current.elect()];
   }
 }

@@ -2,34 +2,23 @@
  * Claims a held lease refuses, answered by the facade leader after a ReadIndex barrier without a
  * log entry (actors/held-claims.ts) — and only when the claim is the only copy ever sent.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TenureError } from '../../errors/errors.ts';
 import type { ForwardingStackOptions } from '../../actors/transport-switch.ts';
 import type { ClaimCommand, LeaseCommand, LeaseResult } from '../../lease/types.ts';
 import { parseFacadeRequest } from '../../machines/forwarder/wire.ts';
 import { claim, revoke } from './commands.ts';
-import { ForwardingCluster, track, type Outcome, type SimForwardingNode } from './harness.ts';
+import { ClusterPerTest, settled, track, type Outcome, type SimForwardingNode, type Tracked } from './harness.ts';
 
-let cluster: ForwardingCluster | null = null;
-afterEach(async () => {
-  await cluster?.shutdown();
-  cluster = null;
-});
-
-async function elect(opts: Partial<ForwardingStackOptions> = {}): Promise<[ForwardingCluster, SimForwardingNode]> {
-  cluster = new ForwardingCluster(opts);
-  return [cluster, await cluster.elect()];
-}
-
-type Tracked = { readonly outcome: Outcome<LeaseResult> };
-const settled = (ts: Tracked[]) => ts.every((t) => t.outcome.status !== 'pending');
+const clusters = new ClusterPerTest();
+const elect = (opts?: Partial<ForwardingStackOptions>) => clusters.elect(opts);
 
 function submit(node: SimForwardingNode, cmd: LeaseCommand, firstCopy: boolean, budgetMs = 1000): Tracked {
-  return track(node.stack.forwarder.submit(cmd, { deadline: cluster!.clock.now() + budgetMs, firstCopy }));
+  return track(node.stack.forwarder.submit(cmd, { deadline: clusters.current!.clock.now() + budgetMs, firstCopy }));
 }
 
 async function done(t: Tracked): Promise<Outcome<LeaseResult>> {
-  expect(await cluster!.runUntil(() => settled([t]), 2000)).toBe(true);
+  expect(await clusters.current!.runUntil(() => settled([t]), 2000)).toBe(true);
   return t.outcome;
 }
 
@@ -92,8 +81,8 @@ describe('claims a held lease refuses, answered without the log', () => {
     let looks = 0;
     const [c, leader] = await elect({
       claimReads: {
-        barrier: (ms) => cluster!.leader()!.raft.readBarrier(ms),
-        refusal: (cmd: ClaimCommand) => (++looks === 1 ? { ok: false, code: 'Held', message: 'held', holder: 'x/0' } : cluster!.leader()!.fsm.fsm.claimRefusal(cmd)),
+        barrier: (ms) => clusters.current!.leader()!.raft.readBarrier(ms),
+        refusal: (cmd: ClaimCommand) => (++looks === 1 ? { ok: false, code: 'Held', message: 'held', holder: 'x/0' } : clusters.current!.leader()!.fsm.fsm.claimRefusal(cmd)),
       },
     });
     const [f1] = c.followers();
@@ -150,7 +139,7 @@ describe('why only the only copy may be answered without the log', () => {
 
   it('a retry goes through the log, so the delayed first copy gets the same Held from the dedupe table', async () => {
     expect(await scenario(false)).toMatchObject({ status: 'ok', value: { ok: false, code: 'Held' } });
-    expect(cluster!.leader()!.fsm.fsm.get({ namespace: 'application-leadership', model: 'm1', lease: 'contested' })).toBeNull();
+    expect(clusters.current!.leader()!.fsm.fsm.get({ namespace: 'application-leadership', model: 'm1', lease: 'contested' })).toBeNull();
   });
 
   it('(the hazard) a retry wrongly marked as the only copy leaves nothing in the log, and the first copy then takes the lease', async () => {
