@@ -41,7 +41,6 @@ import {
 } from './lease-requests.ts';
 import { startMicroService } from './micro-service.ts';
 import { LeaseWrites } from './lease-writes.ts';
-import { HeldClaims, type ClaimReads } from './held-claims.ts';
 import { Waiters } from './waiters.ts';
 import { inspectable } from './inspection.ts';
 
@@ -87,8 +86,6 @@ export interface LeaseManagerOptions {
   extraStatus?: () => Record<string, unknown>;
   /** Service version shown by `nats micro info`. */
   version?: string;
-  /** Reads for answering, on a follower, claims a held lease refuses without forwarding them (actors/held-claims.ts); absent = every claim is forwarded. */
-  claimReads?: ClaimReads;
 }
 
 interface Hooks {
@@ -137,8 +134,6 @@ export class LeaseManager {
   private readonly bootId = randomBytes(4).toString('hex');
   private anonCount = 0;
   private readonly writes: LeaseWrites;
-  /** Claims a held lease refuses, answered here while this node follows (null without `claimReads`). */
-  readonly heldClaims: HeldClaims | null;
   private readonly active = new Set<Promise<unknown>>();
   private subs: Subscription[] = [];
   private service: Service | null = null;
@@ -152,8 +147,6 @@ export class LeaseManager {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });
-    this.heldClaims = opts.claimReads ? new HeldClaims(opts.claimReads, this.clock) : null;
-    const raft = opts.raft;
     this.writes = new LeaseWrites({
       forwarder: opts.forwarder,
       stateMachine: opts.stateMachine,
@@ -161,7 +154,6 @@ export class LeaseManager {
       loadMonitor: opts.loadMonitor,
       maxInFlight: opts.maxInFlight,
       counters: this.counters,
-      held: this.heldClaims ? { claims: this.heldClaims, here: () => raft.role !== 'leader' && raft.leader !== null } : undefined,
     });
     this.actor = inspectable(
       createActor(lifecycle, {

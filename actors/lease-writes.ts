@@ -21,7 +21,6 @@ import { submitManyVia, type Forwarder, type ForwardOptions } from './forwarder.
 import { firstAttemptDeadline, submitWithRetryThen } from './lease-retry.ts';
 import { writeReply, type BatchOp, type BatchResult, type WriteOp } from './lease-requests.ts';
 import type { LeaseStateMachine } from './lease-state-machine.ts';
-import type { HeldClaims } from './held-claims.ts';
 import { promiseOf, tally } from './settle.ts';
 
 /** Event-loop lag (ms) from which this node refuses claims, then revokes/pins (extensions: only at the in-flight bound). */
@@ -38,12 +37,6 @@ export interface LeaseWritesOptions {
   maxInFlight?: number;
   /** The lease manager's counters: sheds and retries are counted there. */
   counters: { shed: number; retries: number };
-  /**
-   * Claims a held lease refuses, answered on this node after a ReadIndex barrier (asked of the
-   * leader) instead of being forwarded — only while `here()` (this node follows a known leader);
-   * the leader's own claims take the facade leader's path (actors/held-claims.ts).
-   */
-  held?: { claims: HeldClaims; here: () => boolean };
 }
 
 export class LeaseWrites {
@@ -83,7 +76,7 @@ export class LeaseWrites {
         return done(tooManyInFlight());
       }
       this.inFlightNow++;
-      const answer = (err: unknown, result?: LeaseResult) => {
+      submitWithRetryThen(this.opts.forwarder, cmd, op, deadline, this.opts.clock, this.onRetry, (err, result) => {
         this.inFlightNow--;
         if (err) return done(err);
         let reply: unknown;
@@ -93,12 +86,7 @@ export class LeaseWrites {
           return done(e);
         }
         done(null, reply);
-      };
-      const forward = (again: boolean) => submitWithRetryThen(this.opts.forwarder, cmd, op, deadline, this.opts.clock, this.onRetry, answer, null, again);
-      const held = this.opts.held;
-      // A claim the lease came free for during the barrier is forwarded, still the only copy.
-      if (firstCopy && op === 'claim' && held !== undefined && held.here() && held.claims.take(cmd, deadline, answer, () => forward(true))) return;
-      forward(firstCopy);
+      }, null, firstCopy);
     });
   }
 
@@ -112,7 +100,6 @@ export class LeaseWrites {
       // and a refused herd would otherwise cost an error object per op exactly when CPU is scarcest.
       const refusals = new Map<WriteOp, BatchResult | null>();
       const now = this.opts.clock.now();
-      const held = this.opts.held !== undefined && this.opts.held.here() ? this.opts.held.claims : null;
       const slots: number[] = [];
       const cmds: LeaseCommand[] = [];
       const firsts: ForwardOptions[] = [];
@@ -139,15 +126,6 @@ export class LeaseWrites {
         }
         this.inFlightNow++;
         const deadline = p.deadlineMs === undefined ? envelope : Math.min(envelope, now + p.deadlineMs);
-        if (held !== null && p.firstCopy && p.op === 'claim') {
-          const cmd = p.cmd;
-          const answer = (err: unknown, result?: LeaseResult) => {
-            this.inFlightNow--;
-            finish(i, this.outcome(cmd, err, result));
-          };
-          const forward = (again: boolean) => submitWithRetryThen(this.opts.forwarder, cmd, 'claim', deadline, this.opts.clock, this.onRetry, answer, null, again);
-          if (held.take(cmd, deadline, answer, () => forward(true))) continue;
-        }
         slots.push(i);
         cmds.push(p.cmd);
         deadlines.push(deadline);

@@ -212,11 +212,8 @@ export class SeriesBuilder {
       const fl = smp.forwarding?.facade?.leader as Record<string, any> | undefined;
       const shed: Record<string, number> | null = fl?.shed ?? fl?.refused ?? null;
       const why: Record<string, number> | null = fl?.shedByReason ?? null;
-      // Claims answered `Held` without the log: by this node's facade leader, and by its lease manager while it follows.
-      const heldParts = [fl?.heldClaims, smp.leaseHeldClaims].filter((h) => h != null) as Record<string, number>[];
-      const held: Record<string, number> | null = heldParts.length
-        ? Object.fromEntries(['answered', 'admitted', 'failed', 'barriers'].map((k) => [k, heldParts.reduce((a, h) => a + (Number(h[k]) || 0), 0)]))
-        : null;
+      const heldNow = fl?.heldClaims;
+      const held: Record<string, number> | null = heldNow ? { answered: heldNow.answered, admitted: heldNow.admitted, failed: heldNow.failed, barriers: heldNow.barriers } : null;
       const samePid = prev && prev.pid === smp.pid;
       ns.up.push(true);
       ns.role.push(smp.role);

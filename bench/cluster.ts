@@ -69,8 +69,6 @@ export interface NodeSample {
   timings?: Record<string, { count: number; p50Ms: number; p99Ms: number }> | null;
   fsm: Record<string, unknown> | null;
   forwarding: ForwardingStatus | null;
-  /** Claims a held lease refuses, answered by this node's lease manager while it follows (counters). */
-  leaseHeldClaims?: Record<string, number> | null;
 }
 
 /** The parts of ForwardingStack.status() the bench reads (all optional: other versions may differ). */
@@ -218,7 +216,6 @@ export class BenchCluster {
             timings: st.timings?.lastSecond ?? null,
             fsm: st.fsm ?? null,
             forwarding: st.forwarding ?? null,
-            leaseHeldClaims: st.lease?.heldClaims ?? null,
           };
         } catch {
           return { id, up: false, role: null, leader: null, term: null, commit: null, pid: null, rss: null, cpuMicros: null, fsm: null, forwarding: null };

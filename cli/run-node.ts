@@ -104,8 +104,6 @@ export async function runNode(config: Config): Promise<void> {
     ...node.raft.status(),
     fsm: node.stateMachine.fsm.stats(),
     forwarding: node.forwarding.status?.(),
-    // Claims a held lease refuses, answered on this node while it follows (the leader's are under forwarding.facade.leader).
-    lease: { heldClaims: node.manager.heldClaims ? { ...node.manager.heldClaims.counters, waiting: node.manager.heldClaims.waiting } : null },
     events: { mode: node.events.publishMode, queued: node.events.queued, ...node.events.counters },
     process: { pid: process.pid, ...pick(process.memoryUsage()), cpu: process.cpuUsage(), eventLoop: eventLoop.status(), memoryGovernor: memory?.status() ?? null },
   }));

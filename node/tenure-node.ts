@@ -130,8 +130,6 @@ export class TenureNode {
       electionMaxMs: opts.electionTimeoutMs !== undefined ? opts.electionTimeoutMs * 2 : opts.raft?.electionMaxMs,
       heartbeatMs: opts.heartbeatMs ?? opts.raft?.heartbeatMs,
     });
-    // The FSM is looked up per read: a restored snapshot replaces it.
-    const claimReads: ClaimReads = { barrier: (ms) => this.raft.readBarrier(ms), refusal: (cmd) => this.stateMachine.fsm.claimRefusal(cmd) };
     this.leadership = new LeadershipFeed(this.raft.leadership, (err) => logger.error({ err }, 'leadership listener failed'));
     this.forwarding = opts.forwarding
       ? opts.forwarding({
@@ -140,7 +138,8 @@ export class TenureNode {
           raft: this.raft,
           clock,
           logger: log('forwarder'),
-          claimReads,
+          // The FSM is looked up per read: a restored snapshot replaces it.
+          claimReads: { barrier: (ms) => this.raft.readBarrier(ms), refusal: (cmd) => this.stateMachine.fsm.claimRefusal(cmd) },
         })
       : { forwarder: new DirectForwarder({ raft: this.raft, bus: opts.bus, cluster: opts.cluster, clock }), close: async () => {} };
     if (this.forwarding.onLeadership) {
@@ -178,7 +177,6 @@ export class TenureNode {
       clock,
       logger: log('lease'),
       nats,
-      claimReads,
       extraStatus: () => this.extraStatus(),
     });
   }

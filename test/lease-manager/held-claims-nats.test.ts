@@ -30,11 +30,9 @@ async function rawJson(body: Record<string, unknown>): Promise<{ code?: string; 
   return { code: m.headers?.get('Tenure-Error') || undefined, body: JSON.parse(m.string()) };
 }
 
-/** Claims answered `Held` without the log, on every node: by the leader's facade, or by a follower's lease manager. */
 const heldCounters = () => {
-  let answered = 0;
-  for (const n of tc.running()) answered += (n.forwarding as ForwardingStack).facadeLeader.held!.counters.answered + n.manager.heldClaims!.counters.answered;
-  return { answered };
+  const leader = tc.running().find((n) => n.raft.role === 'leader')!;
+  return (leader.forwarding as ForwardingStack).facadeLeader.held!.counters;
 };
 /** What each node remembers for (clientId, seq): a claim of a free key by that identity answers the remembered result, or null. */
 const remembered = (clientId: string, seq: number) =>
