@@ -282,8 +282,7 @@ export class FacadeLeader {
         }
         const own = budgets?.[i];
         slots.push(i);
-        const until = own == null ? deadline : Math.min(deadline, now + own);
-        opts.push(firstCopy ? { deadline: until, firstCopy: true } : { deadline: until });
+        opts.push({ deadline: own == null ? deadline : Math.min(deadline, now + own), firstCopy });
       }
       this.enqueueMany(cmds, opts, (k, err, result) => finish(slots[k], err ? { error: err.toWire() } : { result: result! }));
     }).then((outcomes) => withTime({ outcomes }, raft.timeNow?.()));

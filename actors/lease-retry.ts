@@ -80,7 +80,7 @@ export function submitWithRetryThen(
     attempt++;
     attemptDeadline = attemptDeadlineOf(timeoutsLeft, deadline, clock.now());
     // Only the first attempt can be the command's only copy: a retry follows one whose fate is unknown.
-    submitVia(forwarder, cmd, attempt === 1 && firstCopy ? { deadline: attemptDeadline, firstCopy: true } : { deadline: attemptDeadline }, outcome);
+    submitVia(forwarder, cmd, { deadline: attemptDeadline, firstCopy: attempt === 1 && firstCopy }, outcome);
   };
   if (!first) return next();
   attempt = 1;

@@ -129,7 +129,7 @@ export class LeaseWrites {
         slots.push(i);
         cmds.push(p.cmd);
         deadlines.push(deadline);
-        firsts.push(p.firstCopy ? { deadline: firstAttemptDeadline(p.op, deadline, now), firstCopy: true } : { deadline: firstAttemptDeadline(p.op, deadline, now) });
+        firsts.push({ deadline: firstAttemptDeadline(p.op, deadline, now), firstCopy: p.firstCopy === true });
       }
       submitManyVia(this.opts.forwarder, cmds, firsts, (k, err, result) => {
         const i = slots[k];

@@ -41,7 +41,7 @@ export class LeaseSimCluster {
   readonly slots = new Map<string, Slot>();
   /** `clientId#seq` of every claim some node applied as a grant (its holder got the lease, or more time). */
   readonly grantedClaims = new Set<string>();
-  /** Each node incarnation's facade leader counters of claims answered without the log. */
+  /** Every node incarnation's forwarding stack (its facade leader counts claims answered without the log). */
   private readonly stacks: ForwardingStack[] = [];
 
   constructor(
@@ -116,15 +116,11 @@ export class LeaseSimCluster {
     slot.node = null;
   }
 
-  /** Claims every incarnation's leader answered `Held` without a log entry, and those it sent on to the log. */
-  heldWithoutLog(): { answered: number; admitted: number } {
+  /** Claims every incarnation's leader answered `Held` without a log entry. */
+  heldWithoutLog(): number {
     let answered = 0;
-    let admitted = 0;
-    for (const s of this.stacks) {
-      answered += s.facadeLeader.held?.counters.answered ?? 0;
-      admitted += s.facadeLeader.held?.counters.admitted ?? 0;
-    }
-    return { answered, admitted };
+    for (const s of this.stacks) answered += s.facadeLeader.held?.counters.answered ?? 0;
+    return answered;
   }
 
   live(): TenureNode[] {

@@ -309,7 +309,7 @@ export async function runLeaseSeed(seed: number, opts: LeaseScenarioOptions = {}
   for (const b of beliefs) if (b.to === Infinity) b.to = end;
   violations.push(...checkBeliefs(beliefs), ...checkWaits(waits, beliefs));
   for (const id of toldHeld) if (c.grantedClaims.has(id)) violations.push(`claim ${id} was answered Held but applied as a grant`);
-  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms, toldHeld: toldHeld.size, heldWithoutLog: c.heldWithoutLog().answered };
+  return { seed, nodes: n, violations, beliefs: beliefs.length, holders: new Set(beliefs.map((b) => b.holder)).size, freeWaits: waits.length, terms, toldHeld: toldHeld.size, heldWithoutLog: c.heldWithoutLog() };
 }
 
 export function leaseReplayCommand(seed: number, skew: { skewPpm?: number; offsetMs?: number } = {}): string {
