@@ -100,6 +100,9 @@ export class BenchCluster {
   /** Node restarts seen: a pid that changed between polls, or an owned process that exited. */
   readonly restarts: { node: string; at: number; why: string }[] = [];
   private stopping = false;
+  /** Nodes the bench itself killed or paused (bench/faults.ts): their exits and new pids are not restarts. */
+  private readonly faulted = new Set<string>();
+  private readonly paused = new Set<string>();
 
   private constructor(
     readonly natsUrl: string,
@@ -145,17 +148,55 @@ export class BenchCluster {
     for (const id of ids) c.nodes.push(new NodeProcess({ id, nodes: ids, natsUrl: server.url, dataDir, cluster, env: opts.cpuProfDir ? { ...env, TENURE_CPU_PROF_NAME: `node-${id}` } : env }));
     try {
       await Promise.all(c.nodes.map((n) => n.start()));
-      for (const n of c.nodes) {
-        n.child?.once('exit', (code, signal) => {
-          if (!c.stopping) c.restarts.push({ node: n.id, at: Date.now(), why: `exited (code ${code}, signal ${signal})` });
-        });
-      }
+      for (const n of c.nodes) c.watchExit(n);
       await c.waitForLeader();
     } catch (err) {
       await c.stop();
       throw err;
     }
     return c;
+  }
+
+  private watchExit(n: NodeProcess): void {
+    n.child?.once('exit', (code, signal) => {
+      if (!this.stopping && !this.faulted.has(n.id)) this.restarts.push({ node: n.id, at: Date.now(), why: `exited (code ${code}, signal ${signal})` });
+    });
+  }
+
+  private owner(id: string): NodeProcess {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`bench: node ${id} is not one this bench started (faults need a private cluster)`);
+    return n;
+  }
+
+  /** SIGKILL one node, like a crash: no shutdown code runs. Not counted as a restart. */
+  async crash(id: string): Promise<void> {
+    const n = this.owner(id);
+    this.faulted.add(id);
+    await n.kill();
+  }
+
+  /** Starts a crashed node again on its data directory; resolves once it says it is ready. */
+  async restart(id: string): Promise<void> {
+    const n = this.owner(id);
+    await n.start();
+    if (n.child?.pid) this.pids.set(id, n.child.pid);
+    this.watchExit(n);
+    this.faulted.delete(id);
+  }
+
+  /** SIGSTOP one node: the process stands still (a long GC pause, a frozen VM) and keeps its sockets. */
+  pause(id: string): void {
+    const n = this.owner(id);
+    if (!n.child?.kill('SIGSTOP')) throw new Error(`bench: could not pause node ${id}`);
+    this.paused.add(id);
+  }
+
+  /** SIGCONT a paused node. */
+  resume(id: string): void {
+    const n = this.owner(id);
+    n.child?.kill('SIGCONT');
+    this.paused.delete(id);
   }
 
   /** Node ids of an existing cluster: one node's status (via the lease API's queue group), then its voters. */
@@ -187,7 +228,7 @@ export class BenchCluster {
           const pid = typeof proc.pid === 'number' ? proc.pid : null;
           if (pid !== null) {
             const prev = this.pids.get(id);
-            if (prev !== undefined && prev !== pid) this.restarts.push({ node: id, at: Date.now(), why: `pid ${prev} → ${pid}` });
+            if (prev !== undefined && prev !== pid && !this.faulted.has(id)) this.restarts.push({ node: id, at: Date.now(), why: `pid ${prev} → ${pid}` });
             this.pids.set(id, pid);
           }
           return {
@@ -246,6 +287,7 @@ export class BenchCluster {
     this.stopping = true;
     await this.bus.close().catch(() => {});
     if (!this.owned) return;
+    for (const id of [...this.paused]) this.resume(id);
     await Promise.all(this.nodes.map((n) => n.stop().catch(() => {})));
     await this.server?.stop();
     if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });

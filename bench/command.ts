@@ -7,6 +7,7 @@
  *   tenure bench open --rates 20s@5000,20s@20000 --op claim
  *   tenure bench leaseclaimer --processes 100 --schedule +20,+20,+40,-40 --step-seconds 30 --ab
  *   tenure bench overload --factor 5 --overload-seconds 60
+ *   tenure bench failover --faults kill@15+10,pause@40+5
  *   tenure bench claim --nats-url nats://host:4222 --cluster default     (existing cluster)
  */
 import type { Command } from 'commander';
@@ -48,6 +49,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--schedule <steps>', 'leaseclaimer: leases per process added (+N) or dropped (-N) at each step', d.schedule)
     .option('--step-seconds <n>', 'leaseclaimer: seconds between steps', String(d.stepSeconds))
     .option('--wait-ms <ms>', 'leaseclaimer: longest single wait for release', String(d.waitMs))
+    .option('--leases <n>', 'failover: leases per claimer process', String(d.leases))
+    .option('--faults <list>', 'failover: kill|pause[:leader|:follower]@<at s>+<down s>, comma separated', d.faults)
+    .option('--after-seconds <n>', 'failover: seconds the run goes on after the last heal', String(d.afterSeconds))
     .option('--sustainable <n>', 'overload: sustainable ops/s (default: measured with 128 closed-loop claim clients)')
     .option('--factor <x>', 'overload: offered load as a multiple of the sustainable rate', String(d.factor))
     .option('--baseline-seconds <n>', 'overload: seconds at 0.5× before', String(d.baselineSeconds))
@@ -98,6 +102,9 @@ export function registerBenchCommand(program: Command): void {
         schedule: String(f.schedule),
         stepSeconds: int(String(f.stepSeconds)),
         waitMs: int(String(f.waitMs)),
+        leases: int(String(f.leases)),
+        faults: String(f.faults),
+        afterSeconds: int(String(f.afterSeconds)),
         sustainable: f.sustainable ? int(String(f.sustainable)) : undefined,
         factor: int(String(f.factor)),
         baselineSeconds: int(String(f.baselineSeconds)),

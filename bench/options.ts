@@ -1,7 +1,7 @@
 /** Options of `tenure bench` and their defaults (kept light: cli/main.ts loads this at start-up). */
 import type { Transport } from './cluster.ts';
 
-export const WORKLOADS = ['claim', 'extend', 'mixed', 'held', 'race', 'latency', 'bulk', 'open', 'leaseclaimer', 'overload'] as const;
+export const WORKLOADS = ['claim', 'extend', 'mixed', 'held', 'race', 'latency', 'bulk', 'open', 'leaseclaimer', 'overload', 'failover'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface BenchOptions {
@@ -40,6 +40,10 @@ export interface BenchOptions {
   schedule: string;
   stepSeconds: number;
   waitMs: number;
+  /** failover: leases per claimer process, the faults (bench/faults.ts), seconds run after the last heal. */
+  leases: number;
+  faults: string;
+  afterSeconds: number;
   /** overload */
   sustainable?: number;
   factor: number;
@@ -89,6 +93,9 @@ export const DEFAULTS: BenchOptions = {
   schedule: '+20,+20,+40,-40',
   stepSeconds: 30,
   waitMs: 30_000,
+  leases: 10,
+  faults: 'kill@15+10,pause@40+5',
+  afterSeconds: 20,
   factor: 5,
   baselineSeconds: 15,
   overloadSeconds: 60,

@@ -10,6 +10,7 @@
  *   open                     open loop at --rates (scheduled-send-time latency)
  *   leaseclaimer             Juju's leadershipclaimer, stepped --schedule
  *   overload                 sustainable rate S (measured), then --factor × S open loop, then back
+ *   failover                 leaseclaimer holders while nodes are killed or paused (--faults)
  * `--ab` runs the same schedule on legacy-pubsub and facade (fresh cluster each) into one chart.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -23,7 +24,8 @@ import { SeriesBuilder, sumSeries, type RunSeries, type Totals } from './aggrega
 import { dashboardSvg, type ChartRun } from './charts.ts';
 import { parseRateProfile, type RatePhase } from './open-loop.ts';
 import { RESULT_OPS, type ParentMessage, type WorkerMessage } from './protocol.ts';
-import { closedSpec, fmt, leaseclaimerSpec, openSpec, type RunSpec } from './specs.ts';
+import { closedSpec, failoverSpec, fmt, leaseclaimerSpec, openSpec, type RunSpec } from './specs.ts';
+import { runFault, type FaultRecord } from './faults.ts';
 import { DEFAULTS, type BenchOptions, type WorkloadName } from './options.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,7 +33,7 @@ const repoRoot = resolve(here, '..');
 
 export { DEFAULTS, WORKLOADS, type BenchOptions, type WorkloadName } from './options.ts';
 
-import { overloadSummary, printSummary, summarizeRun } from './summary.ts';
+import { failoverSummary, overloadSummary, printSummary, summarizeRun } from './summary.ts';
 import { CpuWindow, okBetween, type CpuPerOp } from './cpu-account.ts';
 import { NatsTrafficWindow, varzReader, type NatsPerOp } from './nats-traffic.ts';
 import { EventWatch, type EventWatchResult } from './event-watch.ts';
@@ -62,6 +64,8 @@ export interface RunResult {
   /** `--watch-events`: what a subscriber on every lease event saw (bench/event-watch.ts); null without the flag. */
   eventWatch: EventWatchResult | null;
   markers: { x: number; label: string }[];
+  /** failover: each fault the bench injected and what followed (bench/faults.ts); null for other workloads. */
+  faults: FaultRecord[] | null;
   restarts: { node: string; at: number; why: string }[];
   workerErrors: string[];
   series: RunSeries;
@@ -135,8 +139,10 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
   const cpu = new CpuWindow(() => ({ ...cluster.processGroups(), 'load generator': children.flatMap((c) => (c.pid ? [c.pid] : [])), bench: [process.pid] }), undefined, cluster.ids);
   const traffic = cluster.monitorUrl ? new NatsTrafficWindow(varzReader(cluster.monitorUrl)) : null;
   let watch: EventWatch | null = null;
+  let faultRun: Promise<FaultRecord[]> | null = null;
   let stopSampling = false;
   const markers: { x: number; label: string }[] = [...(spec.markers ?? [])];
+  let faults: FaultRecord[] | null = null;
   const t0 = Date.now();
   try {
     await until(() => ready.size + workerErrors.length >= nWorkers, 120_000, 'workers to connect and set up');
@@ -155,6 +161,15 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
       }, startAt + st.atMs - Date.now()),
     );
     const stopTimer = setTimeout(() => toAll({ type: 'stop' }), startAt + spec.durationMs - Date.now());
+    // Faults one after another, each watched until its victim is back (bench/faults.ts).
+    faultRun = spec.faults?.length
+      ? (async () => {
+          const out: FaultRecord[] = [];
+          for (const f of spec.faults!) out.push(await runFault(cluster, f, startAt, (x, label) => markers.push({ x, label })));
+          return out;
+        })()
+      : null;
+    faultRun?.catch(() => {});
 
     // Node sampling once a second (each poll independent, so a slow answer never delays the next).
     const sampling = (async () => {
@@ -213,6 +228,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     await until(() => done.size >= nWorkers, spec.durationMs + o.deadlineMs + 60_000, 'workers to finish');
     stopSampling = true;
     await sampling;
+    if (faultRun) faults = await faultRun;
     clearTimeout(stopTimer);
     timers.forEach(clearTimeout);
   } catch (err) {
@@ -250,6 +266,7 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     natsPerOp: traffic ? await traffic.result(window.from, window.to, (f, t) => okBetween(series.counts, f, t)) : null,
     eventWatch,
     markers: markers.sort((a, b) => a.x - b.x),
+    faults,
     restarts: cluster.restarts.slice(restartsBefore),
     workerErrors,
     series,
@@ -371,6 +388,10 @@ async function scenario(cluster: BenchCluster, transport: Transport, o: BenchOpt
     }
     case 'leaseclaimer':
       await go(leaseclaimerSpec(o));
+      break;
+    case 'failover':
+      if (o.natsUrl) throw new Error('failover: faults need a private cluster (drop --nats-url)');
+      await go(failoverSpec(o), (r) => failoverSummary(r));
       break;
     case 'overload': {
       let S = o.sustainable;

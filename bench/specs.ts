@@ -5,6 +5,7 @@
 import type { WorkloadName, BenchOptions } from './options.ts';
 import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
 import type { ClosedOp, ParentMessage, Workload } from './protocol.ts';
+import { parseFaults, type FaultSpec } from './faults.ts';
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -20,6 +21,8 @@ export interface RunSpec {
   steps?: { atMs: number; label: string; msg?: ParentMessage }[];
   /** Markers without messages (e.g. open-loop phase changes). */
   markers?: { x: number; label: string }[];
+  /** failover: nodes killed or paused at their times (bench/faults.ts). */
+  faults?: FaultSpec[];
   progressLabel: string;
 }
 
@@ -126,5 +129,30 @@ export function leaseclaimerSpec(o: BenchOptions): RunSpec {
       };
     }),
     progressLabel: 'leaseclaimer',
+  };
+}
+
+/**
+ * failover: leaseclaimer holders (`--leases` per process from the start, `--units` each) while the
+ * bench kills or pauses nodes (`--faults`); the run lasts until `--after-seconds` after the last heal.
+ */
+export function failoverSpec(o: BenchOptions): RunSpec {
+  const faults = parseFaults(o.faults);
+  if (faults.length === 0) throw new Error('failover: --faults names no fault');
+  const last = faults[faults.length - 1];
+  const durationMs = last.atMs + last.downMs + o.afterSeconds * 1000;
+  const workers = Math.max(1, Math.min(o.workers, o.processes));
+  const procs: number[][] = Array.from({ length: workers }, () => []);
+  for (let p = 0; p < o.processes; p++) procs[p % workers].push(p);
+  return {
+    name: 'failover',
+    title: `failover: ${fmt(o.processes * o.leases)} leases × ${o.units} units held while nodes fail (${o.faults})`,
+    workload: 'failover',
+    params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })),
+    durationMs,
+    steps: [{ atMs: 0, label: `${fmt(o.processes * o.leases)} leases`, msg: { type: 'leases', from: 0, to: o.leases } }],
+    faults,
+    progressLabel: 'failover',
   };
 }

@@ -6,6 +6,7 @@ import type { CpuPerOp } from './cpu-account.ts';
 import { natsLine, type NatsPerOp } from './nats-traffic.ts';
 import { eventWatchLine, type EventWatchResult } from './event-watch.ts';
 import { RESULT_OPS } from './protocol.ts';
+import type { FaultRecord } from './faults.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -199,6 +200,76 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
   };
 }
 
+/** One fault and what the holders saw from it until the next fault (or the end of the run). */
+export interface FaultOutcome extends FaultRecord {
+  /** The seconds counted, [from, to). */
+  seconds: [number, number];
+  extends: { ok: number; failed: number; byCode: Record<string, number> };
+  leasesLost: number;
+  claimErrors: Record<string, number>;
+}
+
+/**
+ * failover: what the holders saw while nodes failed. Per fault, over the seconds from it to the next
+ * fault (or the end): extends that failed and by which code, leases whose holders gave up, claims
+ * that failed other than `Held`. Over the whole run: the holders' overlaps (two units of a lease
+ * believing at the same moment; must be 0) and every outcome.
+ */
+export interface FailoverSummary {
+  faults: FaultOutcome[];
+  overlaps: number;
+  maxOverlapMs: number | null;
+  extends: { ok: number; failed: number; byCode: Record<string, number> };
+  leasesLost: number;
+  claims: { ok: number; held: number; errors: Record<string, number> };
+  waits: { released: number; deadline: number; errors: Record<string, number> };
+  restarts: number;
+}
+
+export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
+  const s = r.series;
+  const n = s.t.length;
+  const sumRange = (k: string, from: number, to: number) => (s.counts[k] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
+  const byPrefix = (prefix: string, from: number, to: number): Record<string, number> =>
+    Object.fromEntries(Object.keys(s.counts).filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), sumRange(k, from, to)]).filter(([, v]) => Number(v) > 0));
+  const total = (o: Record<string, number>) => Object.values(o).reduce((a, v) => a + v, 0);
+  const faults = (r.faults ?? []).map((f, i, all): FaultOutcome => {
+    const from = Math.floor(f.atMs / 1000);
+    const to = i + 1 < all.length ? Math.floor(all[i + 1].atMs / 1000) : n;
+    const extendErrors = byPrefix('extend.err.', from, to);
+    return {
+      ...f,
+      seconds: [from, to],
+      extends: { ok: sumRange('extend.ok', from, to), failed: total(extendErrors), byCode: extendErrors },
+      leasesLost: sumRange('lease.lost', from, to),
+      claimErrors: byPrefix('claim.err.', from, to),
+    };
+  });
+  const t = r.totalsAll;
+  const extendErrors = byPrefix('extend.err.', 0, n);
+  return {
+    failover: {
+      faults,
+      overlaps: t.counts['lease.overlap'] ?? 0,
+      maxOverlapMs: t.latency.overlap?.max ?? null,
+      extends: { ok: t.counts['extend.ok'] ?? 0, failed: total(extendErrors), byCode: extendErrors },
+      leasesLost: t.counts['lease.lost'] ?? 0,
+      claims: { ok: t.counts['claim.ok'] ?? 0, held: t.counts['claim.held'] ?? 0, errors: byPrefix('claim.err.', 0, n) },
+      waits: { released: t.counts['wait.ok'] ?? 0, deadline: t.counts['wait.timeout'] ?? 0, errors: byPrefix('wait.err.', 0, n) },
+      restarts: r.restarts.length,
+    },
+  };
+}
+
+/** "kill n1 at 15.0 s: n2 led after 1,234 ms (term 1 → 2); restarted after 10.1 s, caught up 412 ms later; extends failed 0, leases lost 0". */
+export function faultLine(f: FaultOutcome): string {
+  const led = f.newLeader ? `${f.newLeader} led after ${fmt(f.newLeaderMs ?? 0)} ms` : f.target === 'leader' ? 'no other leader seen' : `${f.leaderBefore} kept leading`;
+  const heal = f.kind === 'kill' ? 'restarted' : 'resumed';
+  const back = f.rejoinedMs === null ? 'not caught up within the watch' : `caught up ${fmt(f.rejoinedMs)} ms later`;
+  const codes = Object.entries(f.extends.byCode).map(([c, v]) => `${c}=${v}`).join(' ');
+  return `${f.kind} ${f.node} (${f.target}) at ${(f.atMs / 1000).toFixed(1)} s: ${led} (term ${f.termBefore ?? '-'} → ${f.termAfter ?? '-'}); ${heal} after ${(f.healedMs / 1000).toFixed(1)} s, ${back}; extends ok ${fmt(f.extends.ok)} failed ${f.extends.failed}${codes ? ` (${codes})` : ''}, leases lost ${f.leasesLost}`;
+}
+
 export function printSummary(r: RunResult): void {
   const lines = [`${r.title} [${r.transport}] → ${r.files.json}`];
   const ops = (r.summary.ops ?? {}) as Record<string, { okPerSec: number; failed: number; errors: Record<string, number>; p50ms: number | null; p99ms: number | null }>;
@@ -217,6 +288,11 @@ export function printSummary(r: RunResult): void {
     throughputRecoverySeconds?: number | null;
     freshRecoverySeconds?: number | null;
   };
+  const fo = (r.summary as { failover?: FailoverSummary }).failover;
+  if (fo) {
+    for (const f of fo.faults) lines.push(`  ${faultLine(f)}`);
+    lines.push(`  holders: overlaps ${fo.overlaps}${fo.maxOverlapMs !== null ? ` (longest ${fo.maxOverlapMs} ms)` : ''}; extends ok ${fmt(fo.extends.ok)} failed ${fo.extends.failed}; leases lost ${fo.leasesLost}; claims ok ${fmt(fo.claims.ok)} Held ${fmt(fo.claims.held)} failed ${JSON.stringify(fo.claims.errors)}; unexpected restarts ${fo.restarts}`);
+  }
   if ('recoverySeconds' in ov) {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
   }

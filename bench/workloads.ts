@@ -291,6 +291,26 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
 
 // ---------------------------------------------------------------- leaseclaimer
 
+/** What one leaseclaimer unit believes about its lease (`validUntil`: epoch ms). */
+export interface Belief {
+  leading: boolean;
+  validUntil: number;
+}
+
+/**
+ * The service's promise, checked as a holder sees it: a unit believes it holds its lease from an
+ * ok answer until `sent + remainingMs` of its latest ok answer (or until told `NotHeld`), and no
+ * two units of a lease may believe at the same moment. Belief starts only at an answer, so an
+ * overlap shows at the start of the later belief: an ok answer while a rival's belief still runs.
+ * Every unit of a lease lives in one worker process, so one clock judges them. Returns, for each
+ * rival still believing at `now` (the ok answer to `me`), how much longer it believes (ms).
+ */
+export function rivalBeliefs(peers: readonly Belief[], me: Belief, now: number): number[] {
+  const out: number[] = [];
+  for (const p of peers) if (p !== me && p.leading && p.validUntil > now) out.push(p.validUntil - now);
+  return out;
+}
+
 interface Block {
   abort: AbortController;
   done: Promise<unknown>;
@@ -306,28 +326,34 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
   let waiting = 0;
   let stopped = false;
 
-  const unit = async (client: TenureClient, key: LeaseKey, holder: string, signal: AbortSignal) => {
+  const checkOverlap = (peers: readonly Belief[], me: Belief, now: number) => {
+    for (const ms of rivalBeliefs(peers, me, now)) {
+      rec!.count('lease.overlap');
+      rec!.latency('overlap', ms);
+    }
+  };
+
+  const unit = async (client: TenureClient, key: LeaseKey, holder: string, signal: AbortSignal, peers: readonly Belief[], me: Belief) => {
     units++;
-    let leading = false;
-    let validUntil = 0;
     let lastGood = 0;
     const r = () => rec!;
     const setLeading = (v: boolean) => {
-      if (v !== leading) held += v ? 1 : -1;
-      leading = v;
+      if (v !== me.leading) held += v ? 1 : -1;
+      me.leading = v;
     };
     try {
       await sleep(Math.random() * 1000); // processes do not all start in the same millisecond
       while (!signal.aborted && !stopped) {
-        if (!leading) {
+        if (!me.leading) {
           const t0 = performance.now();
           const sent = Date.now();
           try {
             const res = await client.claim(key, holder, w.claimMs, { signal, deadlineMs: Math.min(init.deadlineMs, w.renewMs) });
             r().latency('claim', performance.now() - t0);
             r().count('claim.ok');
+            checkOverlap(peers, me, Date.now());
             setLeading(true);
-            validUntil = sent + res.remainingMs;
+            me.validUntil = sent + res.remainingMs;
             lastGood = sent;
           } catch (err) {
             if (signal.aborted) break;
@@ -360,13 +386,14 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
           if (signal.aborted || stopped) break;
           const t0 = performance.now();
           const sent = Date.now();
-          const budget = Math.max(1, Math.min(w.renewMs, validUntil - sent, init.deadlineMs));
+          const budget = Math.max(1, Math.min(w.renewMs, me.validUntil - sent, init.deadlineMs));
           r().latency('extend.budget', budget);
           try {
             const res = await client.extend(key, holder, w.claimMs, { signal, deadlineMs: budget });
             r().latency('extend', performance.now() - t0);
             r().count('extend.ok');
-            validUntil = sent + res.remainingMs;
+            checkOverlap(peers, me, Date.now());
+            me.validUntil = sent + res.remainingMs;
             lastGood = sent;
           } catch (err) {
             if (signal.aborted) break;
@@ -377,12 +404,12 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
             if (code === 'NotHeld') {
               r().count('lease.lost');
               setLeading(false);
-            } else if (Date.now() >= validUntil) {
+            } else if (Date.now() >= me.validUntil) {
               r().count('lease.lost');
               setLeading(false);
             } else {
               // Try again soon, never later than half the remaining validity.
-              lastGood = Date.now() - w.renewMs + Math.max(5, Math.min(pauseAfter(err), (validUntil - Date.now()) / 2));
+              lastGood = Date.now() - w.renewMs + Math.max(5, Math.min(pauseAfter(err), (me.validUntil - Date.now()) / 2));
             }
           }
         }
@@ -401,7 +428,8 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
         if (blocks.has(id)) continue;
         const abort = new AbortController();
         const key: LeaseKey = { namespace: NAMESPACE, model: init.runId, lease: id };
-        const done = Promise.all(Array.from({ length: w.units }, (_, u) => unit(client, key, `${id}/${u}`, abort.signal)));
+        const beliefs: Belief[] = Array.from({ length: w.units }, () => ({ leading: false, validUntil: 0 }));
+        const done = Promise.all(beliefs.map((me, u) => unit(client, key, `${id}/${u}`, abort.signal, beliefs, me)));
         blocks.set(id, { abort, done });
       }
     }
