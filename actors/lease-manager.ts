@@ -51,6 +51,8 @@ export interface ManagedRaft {
   readonly id: string;
   readonly role: string;
   readonly leader: string | null;
+  /** The voters this node knows (named in batch replies that ask for them). */
+  readonly voters?: readonly string[];
   readonly term: number;
   readonly appliedIndex: number;
   readonly commitIndex: number;
@@ -353,14 +355,20 @@ export class LeaseManager {
   private batch(req: IncomingRequest): Promise<BatchReply> {
     let ops: BatchOp[];
     let envelope: number;
+    let members: boolean;
     try {
       const parsed = parseBatch(req.data, () => this.freshClient());
       ops = parsed.ops;
+      members = parsed.members;
       envelope = this.deadlineOf(req, parsed.deadlineMs, this.opts.defaultDeadlineMs ?? 5000);
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.writes.batch(ops, envelope).then((results) => ({ results, leader: this.opts.raft.leader }));
+    // `members: true`: the reply also names the voters, so that a client can address another node
+    // when the one it sent to did not answer (client/coalescer.ts).
+    return this.writes.batch(ops, envelope).then((results) =>
+      members ? { results, leader: this.opts.raft.leader, nodes: [...(this.opts.raft.voters ?? [this.opts.raft.id])] } : { results, leader: this.opts.raft.leader },
+    );
   }
 
   private async get(req: IncomingRequest): Promise<unknown> {

@@ -81,10 +81,12 @@ export interface ParsedBatch {
   ops: BatchOp[];
   /** The envelope's `deadlineMs` (each op's own `deadlineMs` may be shorter). */
   deadlineMs?: number;
+  /** The envelope's `members`: name the voters in the reply. */
+  members: boolean;
 }
 
 /**
- * `{ ops: [{ op, …fields of that op… }, …], deadlineMs? }`. A bad envelope (not an object, no
+ * `{ ops: [{ op, …fields of that op… }, …], deadlineMs?, members? }`. A bad envelope (not an object, no
  * `ops` array, empty, more than MAX_BATCH_OPS) is `Invalid` for the whole request; a bad op is
  * `Invalid` for that op only (its field named `ops[i].<field>`), and the others still run.
  */
@@ -94,6 +96,7 @@ export function parseBatch(data: unknown, freshClient: () => { clientId: string;
   if (b.ops.length === 0) throw invalid('ops', 'must not be empty');
   if (b.ops.length > MAX_BATCH_OPS) throw invalid('ops', `at most ${MAX_BATCH_OPS} operations per batch, got ${b.ops.length}`);
   const deadlineMs = optionalDeadline(b.deadlineMs);
+  const members = optionalBool(b.members, 'members');
   const ops = b.ops.map((raw: unknown, i: number): BatchOp => {
     const op = raw !== null && typeof raw === 'object' ? (raw as Body).op : undefined;
     if (typeof op !== 'string' || !(WRITE_OPS as readonly string[]).includes(op)) {
@@ -109,7 +112,7 @@ export function parseBatch(data: unknown, freshClient: () => { clientId: string;
       return { op: op as WriteOp, error: invalid(`ops[${i}].${field}`, why) };
     }
   });
-  return { ops, deadlineMs };
+  return { ops, deadlineMs, members };
 }
 
 export function parseGet(data: unknown): ParsedGet {
@@ -222,6 +225,8 @@ export interface BatchReply {
   results: BatchResult[];
   /** The leader as this node knew it when answering: clients address their next batches to it. */
   leader?: string | null;
+  /** The voters, when the request asked (`members: true`). */
+  nodes?: string[];
 }
 
 export interface WaitReply {

@@ -152,6 +152,11 @@ export class RaftNode {
     return this.core.lead;
   }
 
+  /** The voters of the configuration this node knows. */
+  get voters(): readonly NodeId[] {
+    return this.core.config.voters;
+  }
+
   get term(): number {
     return this.core.term;
   }

@@ -22,6 +22,14 @@
  * which saves a follower's decode and forwarding hop; any node still answers correctly (it
  * forwards), and a node that is gone (NoResponders) sends the batch back to the queue group.
  *
+ * A node that did not answer a batch sent straight to it (Timeout) is suspected for SUSPECT_MS:
+ * until it answers again, the next attempts go straight to another node the cluster named
+ * (batch replies name the voters when asked, every MEMBERS_REFRESH_MS), not to the queue group.
+ * A process that stands still — a long GC pause, a frozen VM — keeps its NATS subscriptions, so
+ * the queue group would hand it one request in three until the server notices; measured with
+ * `tenure bench failover`, a 5 s pause of the leader cost 13–53 of 2,000 leases that way
+ * (docs/benchmarks.md, thirty-second session).
+ *
  * Bounds: ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES per request; pending writes are
  * bounded by the callers themselves (each is one awaiting call), and leave within one turn.
  */
@@ -35,6 +43,10 @@ import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 import { defer, systemClock, type Clock } from '../clock/clock.ts';
 
 export const MAX_COALESCED_OPS = 256;
+/** How long a node that let a direct batch time out is passed over (unless it answers sooner). */
+export const SUSPECT_MS = 5000;
+/** How often batches ask for the voters (`members: true`). */
+export const MEMBERS_REFRESH_MS = 60_000;
 export const MAX_COALESCED_BYTES = 48 * 1024;
 const MAX_BODY_DEADLINE_MS = 10 * 60 * 1000;
 
@@ -75,6 +87,11 @@ export class WriteCoalescer {
   private directPausedUntil = 0;
   /** Until then claims-only batches go through the queue group: the leader is shedding claims. */
   private directClaimsPausedUntil = 0;
+  /** The voters the last reply that named them named, and when. */
+  nodes: readonly string[] = [];
+  private nodesAt = -Infinity;
+  /** Nodes that let a direct batch time out → until when they are passed over. */
+  private readonly suspects = new Map<string, number>();
 
   /**
    * Where the next batch goes: the known leader, else any node. A leader that sheds claims pauses
@@ -82,8 +99,31 @@ export class WriteCoalescer {
    * straight to it, since a follower would only forward them there.
    */
   batchSubject(claimsOnly = false): string {
+    const node = this.batchNode(claimsOnly);
+    return node === null ? this.subj.lease('batch') : this.subj.nodeBatch(node);
+  }
+
+  /**
+   * The node the next batch goes straight to, or null for the queue group: the known leader unless
+   * it is suspected; while some node is suspected, another named voter (it forwards to the leader,
+   * or holds the batch until there is one), so that no attempt is handed to the silent node again.
+   */
+  private batchNode(claimsOnly: boolean): string | null {
+    const now = this.clock.now();
     const until = claimsOnly ? Math.max(this.directPausedUntil, this.directClaimsPausedUntil) : this.directPausedUntil;
-    return this.leader === null || this.clock.now() < until ? this.subj.lease('batch') : this.subj.nodeBatch(this.leader);
+    if (now < until) return null;
+    if (this.leader !== null && !this.suspected(this.leader, now)) return this.leader;
+    if (this.suspects.size === 0) return null;
+    const healthy = this.nodes.filter((n) => !this.suspected(n, now));
+    return healthy.length ? healthy[Math.floor(Math.random() * healthy.length)] : null;
+  }
+
+  private suspected(node: string, now: number): boolean {
+    const until = this.suspects.get(node);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.suspects.delete(node);
+    return false;
   }
 
   /**
@@ -96,14 +136,18 @@ export class WriteCoalescer {
     const group = this.subj.lease('batch');
     // A batch of claims only says so, so that a shedding server refuses it unread.
     const lane = ops.every((o) => (o as { op?: unknown }).op === 'claim') ? 'claim' : undefined;
-    const subject = this.batchSubject(lane === 'claim');
-    const send = (to: string) => this.bus.request<BatchReply>(to, { ops }, { deadlineMs: Math.max(1, end - this.clock.now()), signal: opts.signal, json: opts.json, lane });
+    const node = this.batchNode(lane === 'claim');
+    const subject = node === null ? group : this.subj.nodeBatch(node);
+    const members = this.clock.now() - this.nodesAt >= MEMBERS_REFRESH_MS;
+    const envelope = members ? { ops, members } : { ops };
+    const send = (to: string) => this.bus.request<BatchReply>(to, envelope, { deadlineMs: Math.max(1, end - this.clock.now()), signal: opts.signal, json: opts.json, lane });
     let reply: BatchReply;
     try {
       reply = await send(subject);
+      if (node !== null) this.suspects.delete(node);
     } catch (err) {
       // Nothing was processed (no responder, or refused unread): any node may take it now.
-      if (subject === group || !this.redirect(err)) throw err;
+      if (node === null || !this.redirect(err, node)) throw err;
       reply = await send(group);
     }
     this.learn(reply);
@@ -112,10 +156,15 @@ export class WriteCoalescer {
     return results;
   }
 
-  /** Learns the leader from a batch reply. */
-  private learn(reply: { leader?: unknown } | undefined): void {
+  /** Learns the leader (and, when named, the voters) from a batch reply. */
+  private learn(reply: { leader?: unknown; nodes?: unknown } | undefined): void {
     const l = reply?.leader;
-    this.leader = typeof l === 'string' && l !== '' && !/[\s.*>]/u.test(l) ? l : null;
+    this.leader = isNodeId(l) ? l : null;
+    const nodes = reply?.nodes;
+    if (Array.isArray(nodes) && nodes.length > 0 && nodes.every(isNodeId)) {
+      this.nodes = nodes;
+      this.nodesAt = this.clock.now();
+    }
   }
 
   /**
@@ -123,10 +172,10 @@ export class WriteCoalescer {
    * group at once (the node is gone, or refused it unread because it is busy — then direct sends
    * of that lane, claims or all, pause for a second so clients do not keep probing a saturated leader).
    */
-  private redirect(err: unknown): boolean {
+  private redirect(err: unknown, node: string): boolean {
     if (!(err instanceof TenureError)) return false;
     if (err.code === 'NoResponders') {
-      this.leader = null;
+      if (this.leader === node) this.leader = null;
       return true;
     }
     if (err.code === 'Overloaded' && err.details.direct === true) {
@@ -134,7 +183,12 @@ export class WriteCoalescer {
       else this.directPausedUntil = this.clock.now() + 1000;
       return true;
     }
-    if (err.code === 'Timeout') this.leader = null;
+    if (err.code === 'Timeout') {
+      // Silent: stopped, partitioned, or too busy to answer. Its attempt's budget is spent; the
+      // caller's next attempt goes to another node (batchNode).
+      this.suspects.set(node, this.clock.now() + SUSPECT_MS);
+      if (this.leader === node) this.leader = null;
+    }
     return false;
   }
 
@@ -246,4 +300,8 @@ export class WriteCoalescer {
     if (err) item.reject(err);
     else item.resolve(value);
   }
+}
+
+function isNodeId(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && !/[\s.*>]/u.test(v);
 }
