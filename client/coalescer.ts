@@ -175,6 +175,8 @@ export class WriteCoalescer {
   private redirect(err: unknown, node: string): boolean {
     if (!(err instanceof TenureError)) return false;
     if (err.code === 'NoResponders') {
+      // Gone (its subscriptions with it): passed over like a silent node, and this batch goes to any node now.
+      this.suspects.set(node, this.clock.now() + SUSPECT_MS);
       if (this.leader === node) this.leader = null;
       return true;
     }

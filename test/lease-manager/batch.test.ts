@@ -174,6 +174,49 @@ describe('batches go to the leader directly', () => {
   });
 });
 
+describe('a node that does not answer', () => {
+  it('names the voters in a batch reply when asked (members: true), and refuses a members that is not a boolean', async () => {
+    const s = subjects(tc.cluster);
+    const ids = [...tc.ids].sort();
+    const op = (lease: string) => ({ op: 'claim', ...key(lease), holder: 'm', durationMs: 10_000 });
+    const asked = await bus.request<{ nodes?: string[]; leader?: string }>(s.lease('batch'), { ops: [op('mem1')], members: true }, { deadlineMs: 3000 });
+    expect([...asked.nodes!].sort()).toEqual(ids);
+    expect(ids).toContain(asked.leader);
+    const plain = await bus.request<{ nodes?: string[] }>(s.lease('batch'), { ops: [op('mem2')] }, { deadlineMs: 3000 });
+    expect(plain.nodes).toBeUndefined();
+    await expect(bus.request(s.lease('batch'), { ops: [op('mem3')], members: 'yes' }, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'Invalid', details: { field: 'members' } });
+    expect(await (await tc.client()).get(key('mem3'))).toMatchObject({ holder: null });
+  });
+
+  it('is passed over after a direct batch timed out: the retry goes straight to another voter, not to the silent node', async () => {
+    const client = await tc.client();
+    const route = coalescerFor(client.bus, subjects(tc.cluster));
+    const leader = await tc.leader();
+    await client.claim(key('ghost-1'), 'g', 10_000); // the first batch asks for the voters
+    expect([...route.nodes].sort()).toEqual([...tc.ids].sort());
+    // A node that takes requests and never answers: a process standing still keeps its subscriptions.
+    let hits = 0;
+    const silent = nc.subscribe(subjects(tc.cluster).nodeBatch('ghost'), { callback: () => void hits++ });
+    await nc.flush();
+    try {
+      route.leader = 'ghost'; // as if the leader a reply named had stopped
+      const res = await client.extend(key('ghost-1'), 'g', 10_000, { deadlineMs: 3000 });
+      expect(res.holder).toBe('g');
+      expect(hits).toBe(1);
+      // The reply that came through another node named the leader again: batches go straight to it.
+      expect(route.leader).toBe(leader.id);
+      expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
+      // Named as leader again while suspected, the silent node is still passed over.
+      route.leader = 'ghost';
+      expect(route.batchSubject()).not.toBe(subjects(tc.cluster).nodeBatch('ghost'));
+      expect((await client.extend(key('ghost-1'), 'g', 10_000, { deadlineMs: 3000 })).holder).toBe('g');
+      expect(hits).toBe(1);
+    } finally {
+      silent.unsubscribe();
+    }
+  });
+});
+
 describe('a busy leader refuses direct batches unread', () => {
   const lag = { lagMs: 0 };
   const busy = new TestCluster('batchbusy', ['n1', 'n2', 'n3'], { lease: { loadMonitor: lag } });
