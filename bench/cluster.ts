@@ -218,10 +218,10 @@ export class BenchCluster {
     throw new Error(`no leader in cluster ${this.cluster} within ${timeoutMs} ms`);
   }
 
-  /** Polls every node's control status in parallel. */
-  async sample(deadlineMs = 800): Promise<NodeSample[]> {
+  /** Polls every node's (or just `ids`') control status in parallel. */
+  async sample(deadlineMs = 800, ids: readonly string[] = this.ids): Promise<NodeSample[]> {
     return Promise.all(
-      this.ids.map(async (id): Promise<NodeSample> => {
+      ids.map(async (id): Promise<NodeSample> => {
         try {
           const st = await this.bus.request<Record<string, any>>(this.subj.control('status', id), {}, { deadlineMs });
           const proc = st.process ?? {};

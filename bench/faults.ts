@@ -6,9 +6,10 @@
  * Spec: comma-separated `<kind>[:<target>]@<at>+<down>`, seconds from the run's start, e.g.
  * `kill@15+10,pause@40+5,kill:follower@60+5`. kind = kill | pause, target = leader (default) | follower.
  *
- * Each fault is watched from the bench with 100 ms status polls (control.<node>.status): how long
+ * Each fault is watched from the bench with status polls every 100 ms (control.<node>.status; the
+ * victim is left out until the heal, so a paused one does not hold a poll to its deadline): how long
  * until another node leads, and after the heal how long until the victim is back as a member with
- * everything the leader had committed when it was healed.
+ * everything the leader had committed when it was healed. A figure is good to about a poll's period.
  */
 import type { BenchCluster, NodeSample } from './cluster.ts';
 
@@ -83,9 +84,10 @@ export async function runFault(cluster: BenchCluster, f: FaultSpec, startAt: num
     const l = ss.find((s) => s.role === 'leader' && s.id !== node && s.term !== null && (termBefore === null || s.term > termBefore));
     if (l) (newLeader = l.id), (newLeaderMs = at - t0);
   };
-  // Until the heal: who leads now.
+  // Until the heal: who leads now, asking only the others (a paused node would hold each poll to its deadline).
+  const others = cluster.ids.filter((id) => id !== node);
   while (Date.now() < t0 + f.downMs) {
-    const ss = await cluster.sample(Math.min(300, pollMs * 3));
+    const ss = await cluster.sample(Math.min(300, pollMs * 3), others);
     lookForLeader(ss, Date.now());
     const left = t0 + f.downMs - Date.now();
     if (left > 0) await sleep(Math.min(pollMs, left));
