@@ -61,9 +61,9 @@ const highestTerm = (ss: NodeSample[]) => ss.reduce<number | null>((a, s) => (s.
 
 /**
  * Runs one fault at `startAt + f.atMs` and watches it. `mark` is told when the fault and the heal
- * happen (seconds since startAt), for the chart.
+ * happen (seconds since startAt), for the chart; `onFault` runs right after the node is hit.
  */
-export async function runFault(cluster: BenchCluster, f: FaultSpec, startAt: number, mark: (sec: number, label: string) => void, pollMs = 100, watchMs = 30_000): Promise<FaultRecord> {
+export async function runFault(cluster: BenchCluster, f: FaultSpec, startAt: number, mark: (sec: number, label: string) => void, onFault: () => void = () => {}, pollMs = 100, watchMs = 30_000): Promise<FaultRecord> {
   const wait = startAt + f.atMs - Date.now();
   if (wait > 0) await sleep(wait);
   const before = await cluster.sample(500);
@@ -75,6 +75,7 @@ export async function runFault(cluster: BenchCluster, f: FaultSpec, startAt: num
   const t0 = Date.now();
   if (f.kind === 'kill') await cluster.crash(node);
   else cluster.pause(node);
+  onFault();
   mark((t0 - startAt) / 1000, `${f.kind} ${node}`);
 
   let newLeader: string | null = null;

@@ -44,6 +44,7 @@ export interface BenchOptions {
   leases: number;
   faults: string;
   afterSeconds: number;
+  crashHolders: number;
   /** overload */
   sustainable?: number;
   factor: number;
@@ -96,6 +97,7 @@ export const DEFAULTS: BenchOptions = {
   leases: 10,
   faults: 'kill@15+10,pause@40+5',
   afterSeconds: 20,
+  crashHolders: 0.1,
   factor: 5,
   baselineSeconds: 15,
   overloadSeconds: 60,

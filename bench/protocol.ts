@@ -83,6 +83,8 @@ export type ParentMessage =
   | { type: 'leases'; from: number; to: number }
   /** leaseclaimer: stop units for lease indices [from, to) (like killing those claimers: leases expire). */
   | { type: 'drop'; from: number; to: number }
+  /** leaseclaimer: the holding unit of this fraction of the leases stops at once, without revoking (its process died): another unit should take over. */
+  | { type: 'crashHolders'; fraction: number }
   | { type: 'stop' };
 
 export interface Tick {

@@ -165,7 +165,8 @@ async function execute(cluster: BenchCluster, transport: Transport, spec: RunSpe
     faultRun = spec.faults?.length
       ? (async () => {
           const out: FaultRecord[] = [];
-          for (const f of spec.faults!) out.push(await runFault(cluster, f, startAt, (x, label) => markers.push({ x, label })));
+          const crash = () => spec.crashHolders && toAll({ type: 'crashHolders', fraction: spec.crashHolders });
+          for (const f of spec.faults!) out.push(await runFault(cluster, f, startAt, (x, label) => markers.push({ x, label }), crash));
           return out;
         })()
       : null;

@@ -23,6 +23,8 @@ export interface RunSpec {
   markers?: { x: number; label: string }[];
   /** failover: nodes killed or paused at their times (bench/faults.ts). */
   faults?: FaultSpec[];
+  /** failover: the fraction of leases whose holding unit dies with each fault (`crashHolders`). */
+  crashHolders?: number;
   progressLabel: string;
 }
 
@@ -134,7 +136,9 @@ export function leaseclaimerSpec(o: BenchOptions): RunSpec {
 
 /**
  * failover: leaseclaimer holders (`--leases` per process from the start, `--units` each) while the
- * bench kills or pauses nodes (`--faults`); the run lasts until `--after-seconds` after the last heal.
+ * bench kills or pauses nodes (`--faults`), and with each fault the holding unit of `--crash-holders`
+ * of the leases dies too (another unit should take over); the run lasts until `--after-seconds`
+ * after the last heal.
  */
 export function failoverSpec(o: BenchOptions): RunSpec {
   const faults = parseFaults(o.faults);
@@ -148,11 +152,12 @@ export function failoverSpec(o: BenchOptions): RunSpec {
     name: 'failover',
     title: `failover: ${fmt(o.processes * o.leases)} leases × ${o.units} units held while nodes fail (${o.faults})`,
     workload: 'failover',
-    params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, crashHolders: o.crashHolders, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
     workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })),
     durationMs,
     steps: [{ atMs: 0, label: `${fmt(o.processes * o.leases)} leases`, msg: { type: 'leases', from: 0, to: o.leases } }],
     faults,
+    crashHolders: o.crashHolders,
     progressLabel: 'failover',
   };
 }

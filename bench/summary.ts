@@ -207,6 +207,9 @@ export interface FaultOutcome extends FaultRecord {
   extends: { ok: number; failed: number; byCode: Record<string, number> };
   leasesLost: number;
   claimErrors: Record<string, number>;
+  /** Holding units that died with this fault, and how many of their leases another unit claimed in the window. */
+  holdersCrashed: number;
+  takenOver: number;
 }
 
 /**
@@ -224,6 +227,8 @@ export interface FailoverSummary {
   claims: { ok: number; held: number; errors: Record<string, number> };
   waits: { released: number; deadline: number; errors: Record<string, number> };
   restarts: number;
+  /** From a holder's death to another unit's claim of its lease (ms), over the run. */
+  takeover: { crashed: number; takenOver: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
 }
 
 export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
@@ -243,6 +248,8 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       extends: { ok: sumRange('extend.ok', from, to), failed: total(extendErrors), byCode: extendErrors },
       leasesLost: sumRange('lease.lost', from, to),
       claimErrors: byPrefix('claim.err.', from, to),
+      holdersCrashed: sumRange('holder.crashed', from, to),
+      takenOver: sumRange('takeover.ok', from, to),
     };
   });
   const t = r.totalsAll;
@@ -257,6 +264,13 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       claims: { ok: t.counts['claim.ok'] ?? 0, held: t.counts['claim.held'] ?? 0, errors: byPrefix('claim.err.', 0, n) },
       waits: { released: t.counts['wait.ok'] ?? 0, deadline: t.counts['wait.timeout'] ?? 0, errors: byPrefix('wait.err.', 0, n) },
       restarts: r.restarts.length,
+      takeover: {
+        crashed: t.counts['holder.crashed'] ?? 0,
+        takenOver: t.counts['takeover.ok'] ?? 0,
+        p50Ms: t.latency.takeover?.p50 ?? null,
+        p99Ms: t.latency.takeover?.p99 ?? null,
+        maxMs: t.latency.takeover?.max ?? null,
+      },
     },
   };
 }
@@ -267,7 +281,8 @@ export function faultLine(f: FaultOutcome): string {
   const heal = f.kind === 'kill' ? 'restarted' : 'resumed';
   const back = f.rejoinedMs === null ? 'not caught up within the watch' : `caught up ${fmt(f.rejoinedMs)} ms later`;
   const codes = Object.entries(f.extends.byCode).map(([c, v]) => `${c}=${v}`).join(' ');
-  return `${f.kind} ${f.node} (${f.target}) at ${(f.atMs / 1000).toFixed(1)} s: ${led} (term ${f.termBefore ?? '-'} → ${f.termAfter ?? '-'}); ${heal} after ${(f.healedMs / 1000).toFixed(1)} s, ${back}; extends ok ${fmt(f.extends.ok)} failed ${f.extends.failed}${codes ? ` (${codes})` : ''}, leases lost ${f.leasesLost}`;
+  const holders = f.holdersCrashed ? `; holders died ${f.holdersCrashed}, taken over ${f.takenOver}` : '';
+  return `${f.kind} ${f.node} (${f.target}) at ${(f.atMs / 1000).toFixed(1)} s: ${led} (term ${f.termBefore ?? '-'} → ${f.termAfter ?? '-'}); ${heal} after ${(f.healedMs / 1000).toFixed(1)} s, ${back}; extends ok ${fmt(f.extends.ok)} failed ${f.extends.failed}${codes ? ` (${codes})` : ''}, leases lost ${f.leasesLost}${holders}`;
 }
 
 export function printSummary(r: RunResult): void {
@@ -291,6 +306,8 @@ export function printSummary(r: RunResult): void {
   const fo = (r.summary as { failover?: FailoverSummary }).failover;
   if (fo) {
     for (const f of fo.faults) lines.push(`  ${faultLine(f)}`);
+    const tk = fo.takeover;
+    if (tk.crashed) lines.push(`  takeover after a holder died: ${fmt(tk.takenOver)} of ${fmt(tk.crashed)} leases, p50 ${tk.p50Ms ?? '-'} ms, p99 ${tk.p99Ms ?? '-'} ms, max ${tk.maxMs ?? '-'} ms`);
     lines.push(`  holders: overlaps ${fo.overlaps}${fo.maxOverlapMs !== null ? ` (longest ${fo.maxOverlapMs} ms)` : ''}; extends ok ${fmt(fo.extends.ok)} failed ${fo.extends.failed}; leases lost ${fo.leasesLost}; claims ok ${fmt(fo.claims.ok)} Held ${fmt(fo.claims.held)} failed ${JSON.stringify(fo.claims.errors)}; unexpected restarts ${fo.restarts}`);
   }
   if ('recoverySeconds' in ov) {

@@ -59,6 +59,9 @@ process.on('message', (m: ParentMessage) => {
         case 'drop':
           prepared?.dropLeases?.(m.from, m.to);
           break;
+        case 'crashHolders':
+          prepared?.crashHolders?.(m.fraction);
+          break;
         case 'stop':
           prepared?.stop();
           break;

@@ -39,6 +39,7 @@ export interface PreparedWorkload {
   /** leaseclaimer only. */
   addLeases?(from: number, to: number): void;
   dropLeases?(from: number, to: number): void;
+  crashHolders?(fraction: number): void;
   gauges(): Record<string, number>;
   close(): Promise<void>;
 }
@@ -295,6 +296,8 @@ async function prepareOpen(init: WorkerInit, w: OpenWorkload): Promise<PreparedW
 export interface Belief {
   leading: boolean;
   validUntil: number;
+  /** The unit's process died (crashHolders): it stops at once and believes nothing. */
+  crashed?: boolean;
 }
 
 /**
@@ -314,6 +317,9 @@ export function rivalBeliefs(peers: readonly Belief[], me: Belief, now: number):
 interface Block {
   abort: AbortController;
   done: Promise<unknown>;
+  beliefs: Belief[];
+  /** When its holder was crashed (epoch ms), until another unit has claimed it. */
+  crashedAt: number | null;
 }
 
 async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): Promise<PreparedWorkload> {
@@ -333,7 +339,8 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
     }
   };
 
-  const unit = async (client: TenureClient, key: LeaseKey, holder: string, signal: AbortSignal, peers: readonly Belief[], me: Belief) => {
+  const unit = async (client: TenureClient, key: LeaseKey, holder: string, signal: AbortSignal, block: Block, me: Belief) => {
+    const peers = block.beliefs;
     units++;
     let lastGood = 0;
     const r = () => rec!;
@@ -343,15 +350,21 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
     };
     try {
       await sleep(Math.random() * 1000); // processes do not all start in the same millisecond
-      while (!signal.aborted && !stopped) {
+      while (!signal.aborted && !stopped && !me.crashed) {
         if (!me.leading) {
           const t0 = performance.now();
           const sent = Date.now();
           try {
             const res = await client.claim(key, holder, w.claimMs, { signal, deadlineMs: Math.min(init.deadlineMs, w.renewMs) });
             r().latency('claim', performance.now() - t0);
+            if (me.crashed) break; // its process is gone: the answer reaches nobody
             r().count('claim.ok');
             checkOverlap(peers, me, Date.now());
+            if (block.crashedAt !== null) {
+              r().count('takeover.ok');
+              r().latency('takeover', Date.now() - block.crashedAt);
+              block.crashedAt = null;
+            }
             setLeading(true);
             me.validUntil = sent + res.remainingMs;
             lastGood = sent;
@@ -383,13 +396,14 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
         } else {
           const due = lastGood + w.renewMs - Date.now();
           if (due > 0) await sleep(due);
-          if (signal.aborted || stopped) break;
+          if (signal.aborted || stopped || me.crashed) break;
           const t0 = performance.now();
           const sent = Date.now();
           const budget = Math.max(1, Math.min(w.renewMs, me.validUntil - sent, init.deadlineMs));
           r().latency('extend.budget', budget);
           try {
             const res = await client.extend(key, holder, w.claimMs, { signal, deadlineMs: budget });
+            if (me.crashed) break;
             r().latency('extend', performance.now() - t0);
             r().count('extend.ok');
             checkOverlap(peers, me, Date.now());
@@ -428,9 +442,9 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
         if (blocks.has(id)) continue;
         const abort = new AbortController();
         const key: LeaseKey = { namespace: NAMESPACE, model: init.runId, lease: id };
-        const beliefs: Belief[] = Array.from({ length: w.units }, () => ({ leading: false, validUntil: 0 }));
-        const done = Promise.all(beliefs.map((me, u) => unit(client, key, `${id}/${u}`, abort.signal, beliefs, me)));
-        blocks.set(id, { abort, done });
+        const block: Block = { abort, done: Promise.resolve(), beliefs: Array.from({ length: w.units }, () => ({ leading: false, validUntil: 0 })), crashedAt: null };
+        block.done = Promise.all(block.beliefs.map((me, u) => unit(client, key, `${id}/${u}`, abort.signal, block, me)));
+        blocks.set(id, block);
       }
     }
   };
@@ -442,6 +456,23 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
         b.abort.abort();
         blocks.delete(`a${p}-${j}`);
       }
+  };
+  // Every k-th lease whose holder is alive loses it at once, spread over the leases.
+  const crashHolders = (fraction: number) => {
+    const all = [...blocks.values()];
+    const want = Math.round(all.length * Math.min(1, Math.max(0, fraction)));
+    const step = want > 0 ? all.length / want : Infinity;
+    const now = Date.now();
+    for (let i = 0; i < want; i++) {
+      const b = all[Math.floor(i * step)];
+      const holder = b.beliefs.find((x) => x.leading && !x.crashed);
+      if (!holder) continue;
+      holder.crashed = true;
+      held--;
+      holder.leading = false;
+      b.crashedAt = now;
+      rec?.count('holder.crashed');
+    }
   };
   let finish: () => void = () => {};
   const finished = new Promise<void>((r) => (finish = r));
@@ -459,6 +490,7 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
     },
     addLeases,
     dropLeases,
+    crashHolders,
     gauges: () => ({ units, held, waiting, leases: blocks.size }),
     close: async () => {
       await Promise.all(buses.map((b) => b.close().catch(() => {})));
