@@ -75,6 +75,14 @@ export interface WatchFilter {
 const WAIT_RETRYABLE: ReadonlySet<ErrorCode> = new Set(['Cancelled', 'Overloaded', 'NoResponders', 'NoLeader', 'NotLeader']);
 /** Extra time a `wait` request allows the server to answer DeadlineExceeded before our own Timeout. */
 const WAIT_GRACE_MS = 1000;
+/**
+ * The longest one `wait` request asks a node to hold it; a longer wait is sent again for the rest
+ * when it runs out. A node that crashes or stands still (SIGSTOP, a long GC pause) answers none of
+ * the waits it holds, and NATS tells no requester that a responder went away: without this bound
+ * such a wait lasted the caller's whole deadline (30 s in `tenure bench failover`) while the lease
+ * may have been released long before. Costs one request per waiter per 10 s.
+ */
+export const WAIT_ATTEMPT_MAX_MS = 10_000;
 
 interface Lane {
   id: string;
@@ -201,22 +209,27 @@ export class TenureClient {
    * Resolves when the lease is free (at once if it is), rejects with DeadlineExceeded when
    * `deadlineMs` passes first, or Cancelled on abort. A node that stops while we wait answers
    * Cancelled, and a node without a leader NoLeader; then the wait moves on within the same deadline.
+   * Each request asks for at most WAIT_ATTEMPT_MAX_MS, so a wait held by a node that crashed or
+   * stands still moves on within that (plus a second's grace), not at the caller's deadline.
    */
   async wait(key: LeaseKey, opts: CallOptions = {}): Promise<WaitReply> {
     const deadline = this.clock.now() + (opts.deadlineMs ?? this.defaultDeadline());
-    for (let attempt = 1; ; attempt++) {
+    for (let failures = 0; ; ) {
       const remaining = Math.floor(deadline - this.clock.now());
       if (remaining < 1) throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release');
+      const budget = Math.min(remaining, WAIT_ATTEMPT_MAX_MS);
       try {
-        return await this.bus.request<WaitReply>(this.subj.lease('wait'), { ...key, deadlineMs: remaining }, {
-          deadlineMs: remaining + WAIT_GRACE_MS,
+        return await this.bus.request<WaitReply>(this.subj.lease('wait'), { ...key, deadlineMs: budget }, {
+          deadlineMs: budget + WAIT_GRACE_MS,
           signal: opts.signal,
           json: this.opts.json,
         });
       } catch (err) {
         if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
-        if (!WAIT_RETRYABLE.has(err.code) || attempt >= 10) throw err;
-        await sleep(retryDelay(err, attempt), opts.signal, this.clock);
+        // This request's share ran out (answered by its node, or not at all): the rest goes out again.
+        if (budget < remaining && (err.code === 'DeadlineExceeded' || err.code === 'Timeout')) continue;
+        if (!WAIT_RETRYABLE.has(err.code) || ++failures >= 10) throw err;
+        await sleep(retryDelay(err, failures), opts.signal, this.clock);
       }
     }
   }

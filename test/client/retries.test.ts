@@ -4,8 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Bus, RequestOptions } from '../../bus/types.ts';
-import { TenureClient } from '../../client/tenure-client.ts';
+import { TenureClient, WAIT_ATTEMPT_MAX_MS } from '../../client/tenure-client.ts';
 import { TenureError } from '../../errors/errors.ts';
+import { SimClock } from '../../clock/clock.ts';
 
 interface Call {
   subject: string;
@@ -118,5 +119,46 @@ describe('attemptBudget', () => {
     expect(attemptBudget(700, 2, 3)).toBe(350);
     expect(attemptBudget(120, 1, 3)).toBe(120);
     expect(attemptBudget(800, 3, 3)).toBe(800); // the last attempt takes what is left
+  });
+});
+
+describe('TenureClient wait', () => {
+  const timeout = () => {
+    throw new TenureError('Timeout', 'no answer within the deadline');
+  };
+  const free = () => ({ free: true, reason: 'expired' });
+
+  it(`asks a node to hold a wait at most ${WAIT_ATTEMPT_MAX_MS} ms: one that never answers (crashed, paused) is left for another after that`, async () => {
+    const { bus, calls } = scriptedBus([timeout, free]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    await expect(client.wait(key, { deadlineMs: 30_000 })).resolves.toEqual({ free: true, reason: 'expired' });
+    expect(calls).toHaveLength(2);
+    expect(calls.map((c) => c.subject)).toEqual(['tenure.v1.c.lease.wait', 'tenure.v1.c.lease.wait']);
+    expect(calls[0].payload.deadlineMs).toBe(WAIT_ATTEMPT_MAX_MS);
+    expect(calls[0].deadlineMs).toBe(WAIT_ATTEMPT_MAX_MS + 1000); // the node's own DeadlineExceeded comes first
+    expect(calls[1].payload.deadlineMs).toBeLessThanOrEqual(30_000 - (calls[0].payload.deadlineMs as number) + 1000);
+    expect(calls[1].payload.deadlineMs).toBeGreaterThan(0);
+  });
+
+  it('sends a long wait again for the rest when a node ends its share, and gives the caller DeadlineExceeded only at its own deadline', async () => {
+    // Each node answers DeadlineExceeded when the share it was asked to hold has passed.
+    const clock = new SimClock(0);
+    const heldItsShare = async (p: Record<string, unknown>) => {
+      await clock.advance(p.deadlineMs as number);
+      return ranOut();
+    };
+    const { bus, calls } = scriptedBus([heldItsShare, heldItsShare, heldItsShare]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    await expect(client.wait(key, { deadlineMs: 2 * WAIT_ATTEMPT_MAX_MS + 500 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(calls.map((c) => c.payload.deadlineMs)).toEqual([WAIT_ATTEMPT_MAX_MS, WAIT_ATTEMPT_MAX_MS, 500]);
+    expect(clock.now()).toBe(2 * WAIT_ATTEMPT_MAX_MS + 500);
+  });
+
+  it('a short wait is one request, its DeadlineExceeded the caller’s', async () => {
+    const { bus, calls } = scriptedBus([ranOut]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    await expect(client.wait(key, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0].payload.deadlineMs).toBe(3000);
   });
 });
