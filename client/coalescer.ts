@@ -22,12 +22,12 @@
  * which saves a follower's decode and forwarding hop; any node still answers correctly (it
  * forwards), and a node that is gone (NoResponders) sends the batch back to the queue group.
  *
- * A node that did not answer a batch sent straight to it (Timeout) is suspected for SUSPECT_MS:
+ * A node that did not answer a batch sent straight to it (Timeout, NoResponders) is suspected for SUSPECT_MS:
  * until it answers again, the next attempts go straight to another node the cluster named
  * (batch replies name the voters when asked, every MEMBERS_REFRESH_MS), not to the queue group.
  * A process that stands still — a long GC pause, a frozen VM — keeps its NATS subscriptions, so
  * the queue group would hand it one request in three until the server notices; measured with
- * `tenure bench failover`, a 5 s pause of the leader cost 13–53 of 2,000 leases that way
+ * `tenure bench failover`, a 5 s pause of the leader cost 10–53 of 2,000 leases that way
  * (docs/benchmarks.md, thirty-second session).
  *
  * Bounds: ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES per request; pending writes are
@@ -43,11 +43,11 @@ import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 import { defer, systemClock, type Clock } from '../clock/clock.ts';
 
 export const MAX_COALESCED_OPS = 256;
-/** How long a node that let a direct batch time out is passed over (unless it answers sooner). */
+export const MAX_COALESCED_BYTES = 48 * 1024;
+/** How long a node that let a direct batch time out (or had no responders) is passed over, unless it answers sooner. */
 export const SUSPECT_MS = 5000;
 /** How often batches ask for the voters (`members: true`). */
 export const MEMBERS_REFRESH_MS = 60_000;
-export const MAX_COALESCED_BYTES = 48 * 1024;
 const MAX_BODY_DEADLINE_MS = 10 * 60 * 1000;
 
 interface Item {
@@ -168,9 +168,10 @@ export class WriteCoalescer {
   }
 
   /**
-   * After a failed direct send: true when the batch was not processed and should go to the queue
-   * group at once (the node is gone, or refused it unread because it is busy — then direct sends
-   * of that lane, claims or all, pause for a second so clients do not keep probing a saturated leader).
+   * After a failed direct send to `node`: true when the batch was not processed and should go to the
+   * queue group at once (the node is gone, or refused it unread because it is busy — then direct
+   * sends of that lane, claims or all, pause for a second so clients do not keep probing a saturated
+   * leader). A node gone or silent (Timeout) is suspected: passed over for SUSPECT_MS.
    */
   private redirect(err: unknown, node: string): boolean {
     if (!(err instanceof TenureError)) return false;
