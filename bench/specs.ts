@@ -4,7 +4,7 @@
  */
 import type { WorkloadName, BenchOptions } from './options.ts';
 import { OpenLoopSchedule, type RatePhase } from './open-loop.ts';
-import type { ClosedOp, ParentMessage, Workload } from './protocol.ts';
+import type { ClosedOp, LeaseclaimerWorkload, ParentMessage, Workload } from './protocol.ts';
 import { parseFaults, type FaultSpec } from './faults.ts';
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -108,11 +108,17 @@ export function openSpec(o: BenchOptions, phases: RatePhase[], name: string, tit
   };
 }
 
-export function leaseclaimerSpec(o: BenchOptions): RunSpec {
-  const steps = parseSchedule(o.schedule);
+/** The leaseclaimer's logical processes dealt round robin over the worker processes, one workload each. */
+function claimerWorkloads(o: BenchOptions): { workers: number; workloads: LeaseclaimerWorkload[] } {
   const workers = Math.max(1, Math.min(o.workers, o.processes));
   const procs: number[][] = Array.from({ length: workers }, () => []);
   for (let p = 0; p < o.processes; p++) procs[p % workers].push(p);
+  return { workers, workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })) };
+}
+
+export function leaseclaimerSpec(o: BenchOptions): RunSpec {
+  const steps = parseSchedule(o.schedule);
+  const { workers, workloads } = claimerWorkloads(o);
   const durationMs = steps.length * o.stepSeconds * 1000;
   let leases = 0;
   return {
@@ -120,7 +126,7 @@ export function leaseclaimerSpec(o: BenchOptions): RunSpec {
     title: `leaseclaimer: ${o.processes} processes × ${o.units} units, schedule ${o.schedule} leases/process every ${o.stepSeconds} s`,
     workload: 'leaseclaimer',
     params: { processes: o.processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, schedule: o.schedule, stepSeconds: o.stepSeconds, waitMs: o.waitMs, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs },
-    workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })),
+    workloads,
     durationMs,
     steps: steps.map((st, i) => {
       leases += (st.op === 'add' ? 1 : -1) * (st.to - st.from);
@@ -145,15 +151,13 @@ export function failoverSpec(o: BenchOptions): RunSpec {
   if (faults.length === 0) throw new Error('failover: --faults names no fault');
   const last = faults[faults.length - 1];
   const durationMs = last.atMs + last.downMs + o.afterSeconds * 1000;
-  const workers = Math.max(1, Math.min(o.workers, o.processes));
-  const procs: number[][] = Array.from({ length: workers }, () => []);
-  for (let p = 0; p < o.processes; p++) procs[p % workers].push(p);
+  const { workers, workloads } = claimerWorkloads(o);
   return {
     name: 'failover',
     title: `failover: ${fmt(o.processes * o.leases)} leases × ${o.units} units held while nodes fail (${o.faults})`,
     workload: 'failover',
     params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, crashHolders: o.crashHolders, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
-    workloads: procs.map((processes) => ({ kind: 'leaseclaimer', processes, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, connections: o.connections, waitMs: o.waitMs })),
+    workloads,
     durationMs,
     steps: [{ atMs: 0, label: `${fmt(o.processes * o.leases)} leases`, msg: { type: 'leases', from: 0, to: o.leases } }],
     faults,

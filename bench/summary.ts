@@ -10,6 +10,16 @@ import type { FaultRecord } from './faults.ts';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** Sum of a per-second count series over seconds [from, to). */
+function rangeSum(counts: Record<string, number[]>, key: string, from: number, to: number): number {
+  return (counts[key] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
+}
+
+/** Every series whose key starts with `prefix`, summed over [from, to), by the rest of its key; zeros left out. */
+function sumsByPrefix(counts: Record<string, number[]>, prefix: string, from: number, to: number): Record<string, number> {
+  return Object.fromEntries(Object.keys(counts).filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), rangeSum(counts, k, from, to)]).filter(([, v]) => Number(v) > 0));
+}
+
 /** Headline numbers of a run (over its window). */
 export function summarizeRun(r: Pick<RunResult, 'totals' | 'series' | 'restarts'> & Partial<Pick<RunResult, 'cpuPerOp' | 'natsPerOp' | 'eventWatch'>>): Record<string, unknown> {
   const t = r.totals;
@@ -136,15 +146,15 @@ export function overloadSummary(r: RunResult, phases: RatePhase[], workers: numb
   const b = Math.round(phases[0].durationMs / 1000);
   const ov = Math.round(phases[1].durationMs / 1000);
   const drop = b + ov;
-  const inRange = (k: string, from: number, to: number) => (s.counts[k] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
+  const inRange = (k: string, from: number, to: number) => rangeSum(s.counts, k, from, to);
   const errKeys = (op: string) => Object.keys(s.counts).filter((k) => k.startsWith(`${op}.err.`));
   const sumErr = (op: string, from: number, to: number) => errKeys(op).reduce((a, k) => a + inRange(k, from, to), 0);
   // Extends answered during the overload phase and until its late answers are in.
   const late = Math.ceil(r.params.deadlineMs ? Number(r.params.deadlineMs) / 1000 : 5);
   const extOk = inRange('extend.ok', b, Math.min(n, drop + late));
   const extErr = sumErr('extend', b, Math.min(n, drop + late));
-  const extErrByCode = Object.fromEntries(errKeys('extend').map((k) => [k.slice(11), inRange(k, b, Math.min(n, drop + late))]).filter(([, v]) => Number(v) > 0));
-  const claimErrByCode = Object.fromEntries(errKeys('claim').map((k) => [k.slice(10), inRange(k, b, n)]).filter(([, v]) => Number(v) > 0));
+  const extErrByCode = sumsByPrefix(s.counts, 'extend.err.', b, Math.min(n, drop + late));
+  const claimErrByCode = sumsByPrefix(s.counts, 'claim.err.', b, n);
   // Recovery: first second after the drop from which, for 3 s in a row, successes reach 95 % of the
   // offered rate, nothing fails, and claim p99 is back under max(3 × baseline p99, 50 ms).
   const sched = new OpenLoopSchedule(phases);
@@ -234,9 +244,8 @@ export interface FailoverSummary {
 export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
   const s = r.series;
   const n = s.t.length;
-  const sumRange = (k: string, from: number, to: number) => (s.counts[k] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
-  const byPrefix = (prefix: string, from: number, to: number): Record<string, number> =>
-    Object.fromEntries(Object.keys(s.counts).filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), sumRange(k, from, to)]).filter(([, v]) => Number(v) > 0));
+  const sumRange = (k: string, from: number, to: number) => rangeSum(s.counts, k, from, to);
+  const byPrefix = (prefix: string, from: number, to: number) => sumsByPrefix(s.counts, prefix, from, to);
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, v) => a + v, 0);
   const faults = (r.faults ?? []).map((f, i, all): FaultOutcome => {
     const from = Math.floor(f.atMs / 1000);

@@ -34,7 +34,7 @@
  * bounded by the callers themselves (each is one awaiting call), and leave within one turn.
  */
 import type { Bus } from '../bus/types.ts';
-import type { LeaseOp, Subjects } from '../bus/subjects.ts';
+import { tokenProblem, type LeaseOp, type Subjects } from '../bus/subjects.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { TenureError } from '../errors/errors.ts';
 import { watchAbort } from '../bus/abort-watch.ts';
@@ -305,6 +305,7 @@ export class WriteCoalescer {
   }
 }
 
+/** A node id a reply named, usable as a subject token (`….node.<id>.lease.batch`). */
 function isNodeId(v: unknown): v is string {
-  return typeof v === 'string' && v !== '' && !/[\s.*>]/u.test(v);
+  return tokenProblem(v) === undefined;
 }
