@@ -235,9 +235,11 @@ export class LeaseManager {
       } else {
         for (const ep of endpoints) this.subs.push(this.opts.bus.serve(ep.subject, ep.handler, { queue: LEASE_QUEUE, maxPayloadBytes, admit }));
       }
-      // Batches addressed to this node: clients send theirs straight to the leader they were told
-      // of (each batch reply names the leader), saving a follower's decode and forwarding hop.
-      this.subs.push(this.opts.bus.serve(this.nodeBatchSubject, endpoints[0].handler, { maxPayloadBytes, admit }));
+      // Requests addressed to this node (client/routes.ts): clients send batches straight to the
+      // leader they were told of (each batch reply names the leader), saving a follower's decode and
+      // forwarding hop, and, once they know the voters, everything else to a voter they pick — so
+      // that a node that does not answer can be named and passed over, which the queue group cannot.
+      this.subs.push(this.opts.bus.serve(this.subj.nodeLeaseAll(this.opts.raft.id), endpoints[0].handler, { maxPayloadBytes, admit }));
     } catch (err) {
       this.openError = err;
       throw err;

@@ -3,7 +3,7 @@
  * several Raft groups share one NATS deployment, so nothing may assume it is the only group on the bus.
  *
  *   tenure.v1.<cluster>.lease.<op>                         client API (queue group on every node)
- *   tenure.v1.<cluster>.node.<node>.lease.batch            batches addressed to one node (the leader a client was told of)
+ *   tenure.v1.<cluster>.node.<node>.lease.<op>             the client API addressed to one node (client/routes.ts)
  *   tenure.v1.<cluster>.events.<namespace>.<model>.<lease> lease changes (JSON by default)
  *   tenure.v1.<cluster>.raft.<node>.<rpc>                  Raft RPCs addressed to <node>
  *   tenure.v1.<cluster>.hub.lease.request                  legacy pubsub forwarding (to the leader)
@@ -79,6 +79,10 @@ export interface Subjects {
   readonly leaseAll: string;
   /** `….node.<nodeId>.lease.batch`: a batch addressed to one node (clients send batches to the leader they were told of). */
   nodeBatch(nodeId: string): string;
+  /** `….node.<nodeId>.lease.<op>`: a request addressed to one node (client/routes.ts). */
+  nodeLease(nodeId: string, op: LeaseOp): string;
+  /** `….node.<nodeId>.lease.*`: every op addressed to one node (what that node serves). */
+  nodeLeaseAll(nodeId: string): string;
   /** `….events.<namespace>.<model>.<lease>` */
   events(namespace: string, model: string, lease: string): string;
   /** `….events.>` */
@@ -116,6 +120,15 @@ export function subjects(cluster: string): Subjects {
     nodeBatch(nodeId: string): string {
       validateToken('nodeId', nodeId);
       return `${prefix}.node.${nodeId}.lease.batch`;
+    },
+    nodeLease(nodeId: string, op: LeaseOp): string {
+      validateToken('nodeId', nodeId);
+      if (!isLeaseOp(op)) throw invalid('op', `unknown lease op ${JSON.stringify(op)} (expected one of ${LEASE_OPS.join(', ')})`);
+      return `${prefix}.node.${nodeId}.lease.${op}`;
+    },
+    nodeLeaseAll(nodeId: string): string {
+      validateToken('nodeId', nodeId);
+      return `${prefix}.node.${nodeId}.lease.*`;
     },
     events(namespace: string, model: string, lease: string): string {
       validateToken('namespace', namespace);

@@ -22,32 +22,25 @@
  * which saves a follower's decode and forwarding hop; any node still answers correctly (it
  * forwards), and a node that is gone (NoResponders) sends the batch back to the queue group.
  *
- * A node that did not answer a batch sent straight to it (Timeout, NoResponders) is suspected for SUSPECT_MS:
- * until it answers again, the next attempts go straight to another node the cluster named
- * (batch replies name the voters when asked, every MEMBERS_REFRESH_MS), not to the queue group.
- * A process that stands still — a long GC pause, a frozen VM — keeps its NATS subscriptions, so
- * the queue group would hand it one request in three until the server notices; measured with
- * `tenure bench failover`, a 5 s pause of the leader cost 10–53 of 2,000 leases that way
- * (docs/benchmarks.md, thirty-second session).
+ * A node that did not answer a batch sent straight to it (Timeout, NoResponders) is suspected for a
+ * while and the next attempts go straight to another voter, not to the queue group (client/routes.ts,
+ * shared with the client's other requests on this bus).
  *
  * Bounds: ≤ MAX_COALESCED_OPS ops and ≈ MAX_COALESCED_BYTES per request; pending writes are
  * bounded by the callers themselves (each is one awaiting call), and leave within one turn.
  */
 import type { Bus } from '../bus/types.ts';
-import { tokenProblem, type LeaseOp, type Subjects } from '../bus/subjects.ts';
+import type { LeaseOp, Subjects } from '../bus/subjects.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { TenureError } from '../errors/errors.ts';
 import { watchAbort } from '../bus/abort-watch.ts';
 import { timeoutAfterIo } from '../bus/io-timeout.ts';
 import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 import { defer, systemClock, type Clock } from '../clock/clock.ts';
+import { routesFor, type NodeRoutes } from './routes.ts';
 
 export const MAX_COALESCED_OPS = 256;
 export const MAX_COALESCED_BYTES = 48 * 1024;
-/** How long a node that let a direct batch time out (or had no responders) is passed over, unless it answers sooner. */
-export const SUSPECT_MS = 5000;
-/** How often batches ask for the voters (`members: true`). */
-export const MEMBERS_REFRESH_MS = 60_000;
 const MAX_BODY_DEADLINE_MS = 10 * 60 * 1000;
 
 interface Item {
@@ -81,17 +74,12 @@ export class WriteCoalescer {
   private pending: Item[] = [];
   private scheduled = false;
   private batchUnsupported = false;
-  /** The leader named by the last batch reply (null: use the queue group). */
-  leader: string | null = null;
   /** Until then batches go through the queue group: the leader refused a direct one at its bound. */
   private directPausedUntil = 0;
   /** Until then claims-only batches go through the queue group: the leader is shedding claims. */
   private directClaimsPausedUntil = 0;
-  /** The voters the last reply that named them named, and when. */
-  nodes: readonly string[] = [];
-  private nodesAt = -Infinity;
-  /** Nodes that let a direct batch time out → until when they are passed over. */
-  private readonly suspects = new Map<string, number>();
+  /** What this bus knows of the nodes (leader, voters, suspects). */
+  readonly routes: NodeRoutes;
 
   /**
    * Where the next batch goes: the known leader, else any node. A leader that sheds claims pauses
@@ -99,31 +87,18 @@ export class WriteCoalescer {
    * straight to it, since a follower would only forward them there.
    */
   batchSubject(claimsOnly = false): string {
-    const node = this.batchNode(claimsOnly);
-    return node === null ? this.subj.lease('batch') : this.subj.nodeBatch(node);
+    return this.routes.subject('batch', this.batchNode(claimsOnly));
   }
 
   /**
    * The node the next batch goes straight to, or null for the queue group: the known leader unless
-   * it is suspected; while some node is suspected, another named voter (it forwards to the leader,
-   * or holds the batch until there is one), so that no attempt is handed to the silent node again.
+   * it is suspected, else a named voter that is not (it forwards to the leader, or holds the batch
+   * until there is one), so that no attempt is handed to a silent node again.
    */
   private batchNode(claimsOnly: boolean): string | null {
-    const now = this.clock.now();
     const until = claimsOnly ? Math.max(this.directPausedUntil, this.directClaimsPausedUntil) : this.directPausedUntil;
-    if (now < until) return null;
-    if (this.leader !== null && !this.suspected(this.leader, now)) return this.leader;
-    if (this.suspects.size === 0) return null;
-    const healthy = this.nodes.filter((n) => !this.suspected(n, now));
-    return healthy.length ? healthy[Math.floor(Math.random() * healthy.length)] : null;
-  }
-
-  private suspected(node: string, now: number): boolean {
-    const until = this.suspects.get(node);
-    if (until === undefined) return false;
-    if (now < until) return true;
-    this.suspects.delete(node);
-    return false;
+    if (this.clock.now() < until) return null;
+    return this.routes.nodeFor('batch');
   }
 
   /**
@@ -137,34 +112,23 @@ export class WriteCoalescer {
     // A batch of claims only says so, so that a shedding server refuses it unread.
     const lane = ops.every((o) => (o as { op?: unknown }).op === 'claim') ? 'claim' : undefined;
     const node = this.batchNode(lane === 'claim');
-    const subject = node === null ? group : this.subj.nodeBatch(node);
-    const members = this.clock.now() - this.nodesAt >= MEMBERS_REFRESH_MS;
+    const subject = this.routes.subject('batch', node);
+    const members = this.routes.membersDue();
     const envelope = members ? { ops, members } : { ops };
     const send = (to: string) => this.bus.request<BatchReply>(to, envelope, { deadlineMs: Math.max(1, end - this.clock.now()), signal: opts.signal, json: opts.json, lane });
     let reply: BatchReply;
     try {
       reply = await send(subject);
-      if (node !== null) this.suspects.delete(node);
+      if (node !== null) this.routes.answered(node);
     } catch (err) {
       // Nothing was processed (no responder, or refused unread): any node may take it now.
       if (node === null || !this.redirect(err, node)) throw err;
       reply = await send(group);
     }
-    this.learn(reply);
+    this.routes.learn(reply);
     const results = reply?.results;
     if (!Array.isArray(results) || results.length !== ops.length) throw new TenureError('Internal', 'malformed batch reply');
     return results;
-  }
-
-  /** Learns the leader (and, when named, the voters) from a batch reply. */
-  private learn(reply: { leader?: unknown; nodes?: unknown } | undefined): void {
-    const l = reply?.leader;
-    this.leader = isNodeId(l) ? l : null;
-    const nodes = reply?.nodes;
-    if (Array.isArray(nodes) && nodes.length > 0 && nodes.every(isNodeId)) {
-      this.nodes = nodes;
-      this.nodesAt = this.clock.now();
-    }
   }
 
   /**
@@ -174,23 +138,11 @@ export class WriteCoalescer {
    * leader). A node gone or silent (Timeout) is suspected: passed over for SUSPECT_MS.
    */
   private redirect(err: unknown, node: string): boolean {
-    if (!(err instanceof TenureError)) return false;
-    if (err.code === 'NoResponders') {
-      // Gone (its subscriptions with it): passed over like a silent node, and this batch goes to any node now.
-      this.suspects.set(node, this.clock.now() + SUSPECT_MS);
-      if (this.leader === node) this.leader = null;
-      return true;
-    }
-    if (err.code === 'Overloaded' && err.details.direct === true) {
+    if (this.routes.failed(node, err)) return true;
+    if (err instanceof TenureError && err.code === 'Overloaded' && err.details.direct === true) {
       if (err.details.lane === 'claim') this.directClaimsPausedUntil = this.clock.now() + 1000;
       else this.directPausedUntil = this.clock.now() + 1000;
       return true;
-    }
-    if (err.code === 'Timeout') {
-      // Silent: stopped, partitioned, or too busy to answer. Its attempt's budget is spent; the
-      // caller's next attempt goes to another node (batchNode).
-      this.suspects.set(node, this.clock.now() + SUSPECT_MS);
-      if (this.leader === node) this.leader = null;
     }
     return false;
   }
@@ -199,7 +151,9 @@ export class WriteCoalescer {
     private readonly bus: Bus,
     private readonly subj: Subjects,
     private readonly clock: Clock = systemClock,
-  ) {}
+  ) {
+    this.routes = routesFor(bus, subj, clock);
+  }
 
   /** A write's own timeout: on the system clock after this turn's socket reads (bus/io-timeout.ts). */
   private startTimer(fn: () => void, ms: number): unknown {
@@ -303,9 +257,4 @@ export class WriteCoalescer {
     if (err) item.reject(err);
     else item.resolve(value);
   }
-}
-
-/** A node id a reply named, usable as a subject token (`….node.<id>.lease.batch`). */
-function isNodeId(v: unknown): v is string {
-  return tokenProblem(v) === undefined;
 }

@@ -26,6 +26,7 @@ import type { WireEvent } from '../actors/event-publisher.ts';
 import { LeadershipHandle, type LeadershipOptions } from './leadership.ts';
 import { attemptBudget, isRetryable, retryDelay, sleep } from './retry.ts';
 import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalescer } from './coalescer.ts';
+import { routesFor, type NodeRoutes } from './routes.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
 
@@ -96,6 +97,8 @@ export class TenureClient {
   private lanes = 0;
   private ownsBus = false;
   private readonly coalescer: WriteCoalescer | null;
+  /** What this bus knows of the nodes: where requests go (client/routes.ts). */
+  readonly routes: NodeRoutes;
   readonly clock: Clock;
 
   /** Connects to NATS; the client owns that connection and closes it in close(). */
@@ -114,6 +117,7 @@ export class TenureClient {
     this.subj = subjects(opts.cluster ?? 'default');
     this.clock = opts.clock ?? systemClock;
     this.coalescer = opts.coalesce === false || opts.json ? null : coalescerFor(bus, this.subj, this.clock);
+    this.routes = routesFor(bus, this.subj, this.clock);
   }
 
   claim(key: LeaseKey, holder: string, durationMs: number, opts?: CallOptions): Promise<ClaimReply> {
@@ -219,11 +223,7 @@ export class TenureClient {
       if (remaining < 1) throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release');
       const budget = Math.min(remaining, WAIT_ATTEMPT_MAX_MS);
       try {
-        return await this.bus.request<WaitReply>(this.subj.lease('wait'), { ...key, deadlineMs: budget }, {
-          deadlineMs: budget + WAIT_GRACE_MS,
-          signal: opts.signal,
-          json: this.opts.json,
-        });
+        return await this.request<WaitReply>('wait', { ...key, deadlineMs: budget }, budget + WAIT_GRACE_MS, opts.signal);
       } catch (err) {
         if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
         // This request's share ran out (answered by its node, or not at all): the rest goes out again.
@@ -271,6 +271,28 @@ export class TenureClient {
     return this.idle.pop() ?? { id: `${this.clientId}/${(this.lanes++).toString(36)}`, seq: 0 };
   }
 
+  /**
+   * One request of `op`: to the node the routes pick (the leader for a write, any voter otherwise),
+   * or to the queue group while no voters are known. A picked node that has no responders is
+   * passed over and the request goes to the queue group at once; one that lets it time out is
+   * passed over by the next attempts (client/routes.ts).
+   */
+  private async request<T>(op: LeaseOp, body: Record<string, unknown>, deadlineMs: number, signal?: AbortSignal): Promise<T> {
+    const node = this.routes.nodeFor(op);
+    const opts = { deadlineMs, signal, json: this.opts.json };
+    if (node === null) return this.bus.request<T>(this.subj.lease(op), body, opts);
+    const start = this.clock.now();
+    try {
+      const reply = await this.bus.request<T>(this.subj.nodeLease(node, op), body, opts);
+      this.routes.answered(node);
+      return reply;
+    } catch (err) {
+      if (err instanceof TenureError && err.code !== 'Timeout' && err.code !== 'NoResponders') this.routes.answered(node);
+      if (!this.routes.failed(node, err)) throw err;
+      return this.bus.request<T>(this.subj.lease(op), body, { ...opts, deadlineMs: Math.max(1, deadlineMs - (this.clock.now() - start)) });
+    }
+  }
+
   /** A write: one lane and seq for all its attempts. */
   private async command<T>(op: LeaseOp, body: Record<string, unknown>, opts?: CallOptions): Promise<T> {
     const lane = this.takeLane();
@@ -294,7 +316,7 @@ export class TenureClient {
       const sent = write && attempt > 1 ? Object.assign({}, body, { attempt }) : body;
       try {
         if (write && this.coalescer) return await this.coalescer.send<T>(op, sent, budget, opts.signal);
-        return await this.bus.request<T>(this.subj.lease(op), sent, { deadlineMs: budget, signal: opts.signal, json: this.opts.json });
+        return await this.request<T>(op, sent, budget, opts.signal);
       } catch (err) {
         if (!(err instanceof TenureError) || !isRetryable(err, budget, remaining) || attempt >= maxAttempts) throw err;
         const delay = retryDelay(err, attempt);

@@ -26,6 +26,9 @@ describe('subjects', () => {
     expect(s.eventsFor('ns', 'm')).toBe('tenure.v1.default.events.ns.m.*');
     expect(s.raft('n1', 'append')).toBe('tenure.v1.default.raft.n1.append');
     expect(s.raftAll('n1')).toBe('tenure.v1.default.raft.n1.*');
+    expect(s.nodeBatch('n1')).toBe('tenure.v1.default.node.n1.lease.batch');
+    expect(LEASE_OPS.map((op) => s.nodeLease('n2', op))).toEqual(LEASE_OPS.map((op) => `tenure.v1.default.node.n2.lease.${op}`));
+    expect(s.nodeLeaseAll('n3')).toBe('tenure.v1.default.node.n3.lease.*');
     expect(s.hub).toBe('tenure.v1.default.hub.lease.request');
     expect(s.hubCallback('n2')).toBe('tenure.v1.default.hub.lease.callback.n2');
     expect(s.facade).toBe('tenure.v1.default.facade.apply');
@@ -48,6 +51,9 @@ describe('subjects', () => {
       [() => s.hubCallback('n\u00a0'), 'nodeId', /whitespace/],
       [() => s.control('x y'), 'cmd', /whitespace/],
       [() => s.lease('bogus' as never), 'op', /unknown lease op/],
+      [() => s.nodeLease('n1', 'bogus' as never), 'op', /unknown lease op/],
+      [() => s.nodeLease('n*', 'get'), 'nodeId', /wildcard/],
+      [() => s.nodeLeaseAll('a.b'), 'nodeId', /'\.'/],
       [() => validateToken('holder', 42), 'holder', /string/],
     ];
     for (const [fn, field, why] of cases) {

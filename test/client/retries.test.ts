@@ -7,6 +7,7 @@ import type { Bus, RequestOptions } from '../../bus/types.ts';
 import { TenureClient, WAIT_ATTEMPT_MAX_MS } from '../../client/tenure-client.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { SimClock } from '../../clock/clock.ts';
+import { SUSPECT_MS } from '../../client/routes.ts';
 
 interface Call {
   subject: string;
@@ -160,5 +161,77 @@ describe('TenureClient wait', () => {
     await expect(client.wait(key, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
     expect(calls).toHaveLength(1);
     expect(calls[0].payload.deadlineMs).toBe(3000);
+  });
+});
+
+describe('TenureClient routes (client/routes.ts)', () => {
+  const timeout = () => {
+    throw new TenureError('Timeout', 'no answer within the deadline');
+  };
+  const gone = () => {
+    throw new TenureError('NoResponders', 'no responders');
+  };
+  const view = () => ({ holder: null });
+  const nodeOf = (subject: string) => /\.node\.([^.]+)\.lease\./.exec(subject)?.[1] ?? null;
+
+  it('once the voters are known, a read goes to one of them, and one that lets it time out is passed over by the next attempt', async () => {
+    const { bus, calls } = scriptedBus([timeout, view, view, view, view]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    client.routes.learn({ leader: 'n1', nodes: ['n1', 'n2', 'n3'] });
+    await expect(client.get(key, { deadlineMs: 3000 })).resolves.toEqual({ holder: null });
+    const silent = nodeOf(calls[0].subject);
+    expect(['n1', 'n2', 'n3']).toContain(silent);
+    expect(calls[0].subject).toBe(`tenure.v1.c.node.${silent}.lease.get`);
+    for (let i = 0; i < 3; i++) await client.get(key);
+    const later = calls.slice(1).map((c) => nodeOf(c.subject));
+    expect(later).not.toContain(silent);
+    expect(later.every((n) => n !== null)).toBe(true);
+  });
+
+  it('a picked node with no responders is passed over and the same attempt goes to the queue group at once', async () => {
+    const { bus, calls } = scriptedBus([gone, view]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    client.routes.learn({ leader: 'n1', nodes: ['n1'] });
+    await expect(client.get(key, { deadlineMs: 3000, linearizable: true })).resolves.toEqual({ holder: null });
+    expect(calls.map((c) => c.subject)).toEqual(['tenure.v1.c.node.n1.lease.get', 'tenure.v1.c.lease.get']);
+    expect(client.routes.nodeFor('get')).toBeNull(); // the only voter is suspected: the queue group
+  });
+
+  it('a wait held by a node that never answers is sent to another voter for the rest', async () => {
+    const free = () => ({ free: true, reason: 'revoked' });
+    const { bus, calls } = scriptedBus([timeout, free]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    client.routes.learn({ leader: 'n1', nodes: ['n1', 'n2'] });
+    await expect(client.wait(key, { deadlineMs: 30_000 })).resolves.toEqual({ free: true, reason: 'revoked' });
+    const [first, second] = calls.map((c) => nodeOf(c.subject));
+    expect(first).not.toBeNull();
+    expect(second).not.toBeNull();
+    expect(second).not.toBe(first);
+  });
+
+  it('an uncoalesced write goes straight to the known leader; a node that answers an error is not passed over', async () => {
+    const busy = () => {
+      throw new TenureError('Overloaded', 'shedding', { retryAfterMs: 1 });
+    };
+    const { bus, calls } = scriptedBus([busy, claimed]);
+    const client = new TenureClient(bus, { cluster: 'c', coalesce: false });
+    client.routes.learn({ leader: 'n2', nodes: ['n1', 'n2', 'n3'] });
+    await expect(client.claim(key, 'u/0', 1000, { deadlineMs: 3000 })).resolves.toMatchObject({ token: 7 });
+    expect(calls.map((c) => c.subject)).toEqual(['tenure.v1.c.node.n2.lease.claim', 'tenure.v1.c.node.n2.lease.claim']);
+    expect(calls[1].payload).toMatchObject({ clientId: calls[0].payload.clientId, seq: calls[0].payload.seq, attempt: 2 });
+  });
+
+  it('a node suspected is tried again once SUSPECT_MS has passed', async () => {
+    const clock = new SimClock(0);
+    const { bus, calls } = scriptedBus([timeout, view, view]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    client.routes.learn({ leader: 'n1', nodes: ['n1'] });
+    const first = client.get(key, { deadlineMs: 3000 });
+    await clock.advance(1); // the retry's pause (none after a Timeout) runs on the SimClock
+    await first;
+    expect(calls.map((c) => nodeOf(c.subject))).toEqual(['n1', null]);
+    await clock.advance(SUSPECT_MS);
+    await client.get(key, { deadlineMs: 3000 });
+    expect(nodeOf(calls[2].subject)).toBe('n1');
   });
 });

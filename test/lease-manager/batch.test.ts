@@ -118,7 +118,7 @@ describe('client write coalescing', () => {
     const route = coalescerFor(own, subjects(tc.cluster));
     const leader = await tc.leader();
     await client.claim(key('lone-1'), 'a', 10_000); // through the queue group: the reply names the leader
-    expect(route.leader).toBe(leader.id);
+    expect(route.routes.leader).toBe(leader.id);
     expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
     const direct = () => tc.running().reduce((n, x) => n + (x.id === leader.id ? x.manager.counters.byOp.batch : 0), 0);
     const before = direct();
@@ -160,7 +160,7 @@ describe('batches go to the leader directly', () => {
     const leader = await tc.leader();
     const first = await client.batch([{ op: 'claim', key: key('d1'), holder: 'd', durationMs: 10_000 }]);
     expect(first[0].ok).toBe(true);
-    expect(route.leader).toBe(leader.id);
+    expect(route.routes.leader).toBe(leader.id);
     expect(route.batchSubject()).toBe(`tenure.v1.${tc.cluster}.node.${leader.id}.lease.batch`);
     const servedBefore = leader.manager.counters.byOp.batch;
     await client.batch([{ op: 'extend', key: key('d1'), holder: 'd', durationMs: 10_000 }]);
@@ -170,7 +170,7 @@ describe('batches go to the leader directly', () => {
     const out = await client.batch([{ op: 'claim', key: key('d2'), holder: 'd', durationMs: 10_000 }], { deadlineMs: 15_000 });
     expect(out[0]).toMatchObject({ ok: true });
     const next = await tc.leader();
-    expect(route.leader).toBe(next.id);
+    expect(route.routes.leader).toBe(next.id);
   });
 });
 
@@ -193,23 +193,60 @@ describe('a node that does not answer', () => {
     const route = coalescerFor(client.bus, subjects(tc.cluster));
     const leader = await tc.leader();
     await client.claim(key('ghost-1'), 'g', 10_000); // the first batch asks for the voters
-    expect([...route.nodes].sort()).toEqual([...tc.ids].sort());
+    expect([...route.routes.nodes].sort()).toEqual([...tc.ids].sort());
     // A node that takes requests and never answers: a process standing still keeps its subscriptions.
     let hits = 0;
     const silent = nc.subscribe(subjects(tc.cluster).nodeBatch('ghost'), { callback: () => void hits++ });
     await nc.flush();
     try {
-      route.leader = 'ghost'; // as if the leader a reply named had stopped
+      route.routes.leader = 'ghost'; // as if the leader a reply named had stopped
       const res = await client.extend(key('ghost-1'), 'g', 10_000, { deadlineMs: 3000 });
       expect(res.holder).toBe('g');
       expect(hits).toBe(1);
       // The reply that came through another node named the leader again: batches go straight to it.
-      expect(route.leader).toBe(leader.id);
+      expect(route.routes.leader).toBe(leader.id);
       expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
       // Named as leader again while suspected, the silent node is still passed over.
-      route.leader = 'ghost';
+      route.routes.leader = 'ghost';
       expect(route.batchSubject()).not.toBe(subjects(tc.cluster).nodeBatch('ghost'));
       expect((await client.extend(key('ghost-1'), 'g', 10_000, { deadlineMs: 3000 })).holder).toBe('g');
+      expect(hits).toBe(1);
+    } finally {
+      silent.unsubscribe();
+    }
+  });
+});
+
+describe('requests addressed to one node', () => {
+  it('every node serves the whole API on its own subjects; an unknown op there is Invalid naming op', async () => {
+    const s = subjects(tc.cluster);
+    const writer = await tc.client();
+    await writer.claim(key('own-1'), 'o', 10_000);
+    for (const { id } of tc.running()) {
+      expect(await bus.request(s.nodeLease(id, 'get'), { ...key('own-1'), linearizable: true }, { deadlineMs: 3000 })).toMatchObject({ holder: 'o' });
+      const st = await bus.request<{ node?: string; id?: string }>(s.nodeLease(id, 'status'), {}, { deadlineMs: 3000 });
+      expect(JSON.stringify(st)).toContain(id);
+    }
+    await expect(bus.request(`${s.prefix}.node.${tc.running()[0].id}.lease.frobnicate`, {}, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'Invalid', details: { field: 'op' } });
+  });
+
+  it('reads and waits pass over a voter that let one time out', async () => {
+    const client = await tc.client();
+    const leader = await tc.leader();
+    await client.claim(key('own-2'), 'o', 10_000); // the first batch names the voters
+    expect([...client.routes.nodes].sort()).toEqual([...tc.ids].sort());
+    let hits = 0;
+    const silent = nc.subscribe(`${subjects(tc.cluster).prefix}.node.ghost.lease.*`, { callback: () => void hits++ });
+    await nc.flush();
+    try {
+      client.routes.learn({ leader: leader.id, nodes: ['ghost'] }); // as if the only voter named had stopped
+      expect(await client.get(key('own-2'), { deadlineMs: 3000 })).toMatchObject({ holder: 'o' });
+      expect(hits).toBe(1);
+      client.routes.learn({ leader: leader.id, nodes: ['ghost', ...tc.ids] });
+      for (let i = 0; i < 6; i++) expect(await client.get(key('own-2'))).toMatchObject({ holder: 'o' });
+      const waited = client.wait(key('own-2'), { deadlineMs: 5000 });
+      await client.revoke(key('own-2'), 'o');
+      expect(await waited).toMatchObject({ free: true });
       expect(hits).toBe(1);
     } finally {
       silent.unsubscribe();
@@ -232,7 +269,7 @@ describe('a busy leader refuses direct batches unread', () => {
     const route = coalescerFor(client.bus, s);
     const leader = await busy.leader();
     expect((await client.batch([{ op: 'claim', key: key('busy1'), holder: 'b', durationMs: 10_000 }]))[0].ok).toBe(true);
-    expect(route.leader).toBe(leader.id);
+    expect(route.routes.leader).toBe(leader.id);
 
     lag.lagMs = 120; // every node lags: claims are shed, extensions still served
     try {

@@ -1,0 +1,146 @@
+/**
+ * Where a client's requests go: what every TenureClient on one bus (one NATS connection) has
+ * learned about the cluster's nodes — the leader and the voters the last batch reply named — and
+ * which nodes did not answer a request sent straight to them.
+ *
+ * Every node serves the queue group (`….lease.<op>`) and its own subjects (`….node.<id>.lease.<op>`).
+ * A request to the queue group that no one answers names no one: NATS does not say which
+ * subscriber it handed the request to. A process that stands still (a long GC pause, SIGSTOP, a
+ * frozen VM) keeps its subscriptions, so the queue group goes on handing it one request in three
+ * until it resumes. So once the voters are known, requests go to a node the client picks (the
+ * leader for writes, any voter for reads and waits — a random one, as the queue group would), and
+ * a node that lets one time out (or has no responders) is suspected for SUSPECT_MS: passed over
+ * until it answers again. Until the voters are known (no batch reply has named them yet, e.g. a
+ * client that only reads, or one that sends JSON), requests go to the queue group.
+ *
+ * Measured with `tenure bench failover` (docs/benchmarks.md, thirty-second and thirty-third
+ * sessions). State is per bus and cluster, bounded by the number of voters.
+ */
+import type { Bus } from '../bus/types.ts';
+import { tokenProblem, type LeaseOp, type Subjects } from '../bus/subjects.ts';
+import { TenureError } from '../errors/errors.ts';
+import { systemClock, type Clock } from '../clock/clock.ts';
+
+/** How long a node that let a direct request time out (or had no responders) is passed over, unless it answers sooner. */
+export const SUSPECT_MS = 5000;
+/** How often batches ask for the voters (`members: true`). */
+export const MEMBERS_REFRESH_MS = 60_000;
+
+const shared = new WeakMap<Bus, Map<string, NodeRoutes>>();
+
+/** The routes of `bus` for the cluster of `subj` (created on first use, on the first caller's clock). */
+export function routesFor(bus: Bus, subj: Subjects, clock: Clock = systemClock): NodeRoutes {
+  let byCluster = shared.get(bus);
+  if (!byCluster) shared.set(bus, (byCluster = new Map()));
+  let r = byCluster.get(subj.prefix);
+  if (!r) byCluster.set(subj.prefix, (r = new NodeRoutes(subj, clock)));
+  return r;
+}
+
+export class NodeRoutes {
+  /** The leader named by the last batch reply (null: unknown). */
+  leader: string | null = null;
+  /** The voters the last reply that named them named, and when. */
+  nodes: readonly string[] = [];
+  private nodesAt = -Infinity;
+  /** Nodes that let a direct request time out → until when they are passed over. */
+  private readonly suspects = new Map<string, number>();
+
+  constructor(
+    private readonly subj: Subjects,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** True when the next batch should ask for the voters (`members: true`). */
+  membersDue(): boolean {
+    return this.clock.now() - this.nodesAt >= MEMBERS_REFRESH_MS;
+  }
+
+  /** Learns the leader (and, when named, the voters) from a batch reply. */
+  learn(reply: { leader?: unknown; nodes?: unknown } | undefined): void {
+    const l = reply?.leader;
+    this.leader = isNodeId(l) ? l : null;
+    const nodes = reply?.nodes;
+    if (Array.isArray(nodes) && nodes.length > 0 && nodes.every(isNodeId)) {
+      this.nodes = nodes;
+      this.nodesAt = this.clock.now();
+    }
+  }
+
+  /** The known leader unless it is suspected, else null. */
+  healthyLeader(): string | null {
+    return this.leader !== null && !this.suspected(this.leader, this.clock.now()) ? this.leader : null;
+  }
+
+  /** A named voter that is not suspected, at random; null when none is known. */
+  anyHealthy(): string | null {
+    if (this.nodes.length === 0) return null;
+    const now = this.clock.now();
+    const healthy = this.suspects.size === 0 ? this.nodes : this.nodes.filter((n) => !this.suspected(n, now));
+    return healthy.length ? healthy[Math.floor(Math.random() * healthy.length)] : null;
+  }
+
+  /** True while some node is suspected. */
+  anySuspected(): boolean {
+    return this.suspects.size > 0;
+  }
+
+  /**
+   * Where a request of `op` goes straight to (null: the queue group). Writes go to the leader;
+   * reads, waits and status to any voter (a follower forwards a write to the leader, and answers
+   * reads itself). Nothing is known: the queue group.
+   */
+  nodeFor(op: LeaseOp): string | null {
+    if (op !== 'get' && op !== 'list' && op !== 'wait' && op !== 'status') {
+      const leader = this.healthyLeader();
+      if (leader !== null) return leader;
+    }
+    return this.anyHealthy();
+  }
+
+  /** The subject of a request of `op` sent to `node`, or the queue group's when `node` is null. */
+  subject(op: LeaseOp, node: string | null): string {
+    return node === null ? this.subj.lease(op) : this.subj.nodeLease(node, op);
+  }
+
+  /** `node` did not answer a request sent straight to it: passed over for SUSPECT_MS. */
+  suspect(node: string): void {
+    this.suspects.set(node, this.clock.now() + SUSPECT_MS);
+    if (this.leader === node) this.leader = null;
+  }
+
+  /** `node` answered a request sent straight to it. */
+  answered(node: string): void {
+    if (this.suspects.size) this.suspects.delete(node);
+  }
+
+  /**
+   * After a direct request to `node` failed with `err`: suspects the node when it was silent
+   * (Timeout) or gone (NoResponders), and returns true when the request was not processed and may
+   * go to the queue group at once (NoResponders).
+   */
+  failed(node: string, err: unknown): boolean {
+    if (!(err instanceof TenureError)) return false;
+    if (err.code === 'NoResponders') {
+      this.suspect(node);
+      return true;
+    }
+    // Silent: stopped, partitioned, or too busy to answer. The attempt's budget is spent; the
+    // caller's next attempt goes to another node.
+    if (err.code === 'Timeout') this.suspect(node);
+    return false;
+  }
+
+  private suspected(node: string, now: number): boolean {
+    const until = this.suspects.get(node);
+    if (until === undefined) return false;
+    if (now < until) return true;
+    this.suspects.delete(node);
+    return false;
+  }
+}
+
+/** A node id a reply named, usable as a subject token (`….node.<id>.lease.<op>`). */
+function isNodeId(v: unknown): v is string {
+  return tokenProblem(v) === undefined;
+}
