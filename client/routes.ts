@@ -13,6 +13,13 @@
  * until it answers again. Until the voters are known (no batch reply has named them yet, e.g. a
  * client that only reads, or one that sends JSON), requests go to the queue group.
  *
+ * A wait is held by one node for up to 10 s, and silence is what a wait looks like until the lease
+ * is released: a waiter cannot tell a node that stands still from one with nothing to say. So while
+ * requests are parked at a node (waits), the client asks that node for its status every PROBE_MS; one
+ * that does not answer within PROBE_TIMEOUT_MS is suspected like any silent node, and the requests
+ * parked at it — and at any node suspected for any reason — are sent again, at once, to another.
+ * One probe per node per connection per second, and only while waits are parked there.
+ *
  * Measured with `tenure bench failover` (docs/benchmarks.md, thirty-second and thirty-third
  * sessions). State is per bus and cluster, bounded by the number of voters.
  */
@@ -25,6 +32,10 @@ import { systemClock, type Clock } from '../clock/clock.ts';
 export const SUSPECT_MS = 5000;
 /** How often batches ask for the voters (`members: true`). */
 export const MEMBERS_REFRESH_MS = 60_000;
+/** How often a node that holds parked requests (waits) is asked whether it is there. */
+export const PROBE_MS = 1000;
+/** How long such a node has to answer before it is suspected and its parked requests move. */
+export const PROBE_TIMEOUT_MS = 1500;
 
 const shared = new WeakMap<Bus, Map<string, NodeRoutes>>();
 
@@ -33,7 +44,7 @@ export function routesFor(bus: Bus, subj: Subjects, clock: Clock = systemClock):
   let byCluster = shared.get(bus);
   if (!byCluster) shared.set(bus, (byCluster = new Map()));
   let r = byCluster.get(subj.prefix);
-  if (!r) byCluster.set(subj.prefix, (r = new NodeRoutes(subj, clock)));
+  if (!r) byCluster.set(subj.prefix, (r = new NodeRoutes(bus, subj, clock)));
   return r;
 }
 
@@ -45,8 +56,14 @@ export class NodeRoutes {
   private nodesAt = -Infinity;
   /** Nodes that let a direct request time out → until when they are passed over. */
   private readonly suspects = new Map<string, number>();
+  /** Node → what to call to move each request parked there (bounded by the callers: one per wait in flight). */
+  private readonly parked = new Map<string, Set<() => void>>();
+  /** Nodes whose probe loop runs. */
+  private readonly probing = new Set<string>();
+  readonly counters = { probes: 0, probesFailed: 0, moved: 0 };
 
   constructor(
+    private readonly bus: Bus,
     private readonly subj: Subjects,
     private readonly clock: Clock = systemClock,
   ) {}
@@ -103,10 +120,64 @@ export class NodeRoutes {
     return node === null ? this.subj.lease(op) : this.subj.nodeLease(node, op);
   }
 
-  /** `node` did not answer a request sent straight to it: passed over for SUSPECT_MS. */
+  /** `node` did not answer a request sent straight to it: passed over for SUSPECT_MS; what is parked there moves. */
   suspect(node: string): void {
     this.suspects.set(node, this.clock.now() + SUSPECT_MS);
     if (this.leader === node) this.leader = null;
+    const moves = this.parked.get(node);
+    if (moves) {
+      this.parked.delete(node);
+      this.counters.moved += moves.size;
+      for (const move of moves) move();
+    }
+  }
+
+  /**
+   * Registers a request parked at `node` (a wait): `move` is called if the node is suspected while
+   * it is there (the caller then sends it to another node). Starts probing the node. Returns the
+   * function that unregisters it, to call when the request ends.
+   */
+  park(node: string, move: () => void): () => void {
+    let moves = this.parked.get(node);
+    if (!moves) this.parked.set(node, (moves = new Set()));
+    moves.add(move);
+    if (!this.probing.has(node)) {
+      this.probing.add(node);
+      this.later(() => this.probe(node));
+    }
+    const parked = moves;
+    return () => {
+      parked.delete(move);
+      if (parked.size === 0 && this.parked.get(node) === parked) this.parked.delete(node);
+    };
+  }
+
+  /** Runs `fn` after PROBE_MS without keeping the process alive for it (the parked requests do that). */
+  private later(fn: () => void): void {
+    (this.clock.setTimeout(fn, PROBE_MS) as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  /** One probe of a node that holds parked requests; the loop ends when none is parked there. */
+  private probe(node: string): void {
+    if (!this.parked.has(node)) {
+      this.probing.delete(node);
+      return;
+    }
+    this.counters.probes++;
+    const next = () => this.later(() => this.probe(node));
+    this.bus.request(this.subj.nodeLease(node, 'status'), {}, { deadlineMs: PROBE_TIMEOUT_MS }).then(
+      () => {
+        this.answered(node);
+        next();
+      },
+      (err: unknown) => {
+        if (err instanceof TenureError && (err.code === 'Timeout' || err.code === 'NoResponders')) {
+          this.counters.probesFailed++;
+          this.suspect(node);
+        }
+        next();
+      },
+    );
   }
 
   /** `node` answered a request sent straight to it. */

@@ -223,7 +223,7 @@ export class TenureClient {
       if (remaining < 1) throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release');
       const budget = Math.min(remaining, WAIT_ATTEMPT_MAX_MS);
       try {
-        return await this.request<WaitReply>('wait', { ...key, deadlineMs: budget }, budget + WAIT_GRACE_MS, opts.signal);
+        return await this.request<WaitReply>('wait', { ...key, deadlineMs: budget }, budget + WAIT_GRACE_MS, opts.signal, true);
       } catch (err) {
         if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
         // This request's share ran out (answered by its node, or not at all): the rest goes out again.
@@ -275,21 +275,45 @@ export class TenureClient {
    * One request of `op`: to the node the routes pick (the leader for a write, any voter otherwise),
    * or to the queue group while no voters are known. A picked node that has no responders is
    * passed over and the request goes to the queue group at once; one that lets it time out is
-   * passed over by the next attempts (client/routes.ts).
+   * passed over by the next attempts (client/routes.ts). A `parked` request (a wait) that its node
+   * holds when that node is suspected — a probe or another request found it silent — is sent again
+   * at once, to another node, with what is left of its deadline.
    */
-  private async request<T>(op: LeaseOp, body: Record<string, unknown>, deadlineMs: number, signal?: AbortSignal): Promise<T> {
-    const node = this.routes.nodeFor(op);
-    const opts = { deadlineMs, signal, json: this.opts.json };
-    if (node === null) return this.bus.request<T>(this.subj.lease(op), body, opts);
+  private async request<T>(op: LeaseOp, body: Record<string, unknown>, deadlineMs: number, signal?: AbortSignal, parked = false): Promise<T> {
     const start = this.clock.now();
-    try {
-      const reply = await this.bus.request<T>(this.subj.nodeLease(node, op), body, opts);
-      this.routes.answered(node);
-      return reply;
-    } catch (err) {
-      if (err instanceof TenureError && err.code !== 'Timeout' && err.code !== 'NoResponders') this.routes.answered(node);
-      if (!this.routes.failed(node, err)) throw err;
-      return this.bus.request<T>(this.subj.lease(op), body, { ...opts, deadlineMs: Math.max(1, deadlineMs - (this.clock.now() - start)) });
+    const end = start + deadlineMs;
+    for (let sent = body; ; ) {
+      const node = this.routes.nodeFor(op);
+      const opts = { deadlineMs: Math.max(1, end - this.clock.now()), signal, json: this.opts.json };
+      if (node === null) return this.bus.request<T>(this.subj.lease(op), sent, opts);
+      let moved = false;
+      let unpark: (() => void) | undefined;
+      if (parked) {
+        const own = new AbortController();
+        unpark = this.routes.park(node, () => {
+          moved = true;
+          own.abort();
+        });
+        opts.signal = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
+      }
+      try {
+        const reply = await this.bus.request<T>(this.subj.nodeLease(node, op), sent, opts);
+        this.routes.answered(node);
+        return reply;
+      } catch (err) {
+        if (moved && !signal?.aborted) {
+          if (end - this.clock.now() < 1) throw new TenureError('Timeout', `no answer to ${op} within the deadline`);
+          // What the node is asked to hold shrinks by the time already spent.
+          const elapsed = this.clock.now() - start;
+          if (typeof body.deadlineMs === 'number') sent = Object.assign({}, body, { deadlineMs: Math.max(1, body.deadlineMs - elapsed) });
+          continue;
+        }
+        if (err instanceof TenureError && err.code !== 'Timeout' && err.code !== 'NoResponders') this.routes.answered(node);
+        if (!this.routes.failed(node, err)) throw err;
+        return this.bus.request<T>(this.subj.lease(op), sent, { ...opts, signal, deadlineMs: Math.max(1, end - this.clock.now()) });
+      } finally {
+        unpark?.();
+      }
     }
   }
 

@@ -7,7 +7,7 @@ import type { Bus, RequestOptions } from '../../bus/types.ts';
 import { TenureClient, WAIT_ATTEMPT_MAX_MS } from '../../client/tenure-client.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { SimClock } from '../../clock/clock.ts';
-import { SUSPECT_MS } from '../../client/routes.ts';
+import { PROBE_MS, SUSPECT_MS } from '../../client/routes.ts';
 
 interface Call {
   subject: string;
@@ -16,14 +16,14 @@ interface Call {
 }
 
 /** A bus whose n-th request gets `script[n]`'s answer (an error is thrown as the remote's reply). */
-function scriptedBus(script: ((payload: Record<string, unknown>) => unknown)[]): { bus: Bus; calls: Call[] } {
+function scriptedBus(script: ((payload: Record<string, unknown>, opts: RequestOptions) => unknown)[]): { bus: Bus; calls: Call[] } {
   const calls: Call[] = [];
   const bus = {
     async request(subject: string, payload: unknown, opts: RequestOptions) {
       calls.push({ subject, payload: payload as Record<string, unknown>, deadlineMs: opts.deadlineMs });
       const answer = script[calls.length - 1];
       if (!answer) throw new Error(`unexpected request ${calls.length} on ${subject}`);
-      return answer(payload as Record<string, unknown>);
+      return answer(payload as Record<string, unknown>, opts);
     },
     serve: () => ({ unsubscribe() {} }),
     publish() {},
@@ -233,5 +233,56 @@ describe('TenureClient routes (client/routes.ts)', () => {
     await clock.advance(SUSPECT_MS);
     await client.get(key, { deadlineMs: 3000 });
     expect(nodeOf(calls[2].subject)).toBe('n1');
+  });
+
+  /** An answer that never comes: the request ends only when its signal aborts (Cancelled). */
+  const silent = (_p: Record<string, unknown>, opts: RequestOptions) =>
+    new Promise((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(new TenureError('Cancelled', 'request cancelled'))));
+
+  it('probes a node that holds a wait; when it does not answer, the wait moves to another node at once with what is left of its budget', async () => {
+    const clock = new SimClock(0);
+    const free = () => ({ free: true, reason: 'expired' });
+    const { bus, calls } = scriptedBus([silent, timeout, free]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    client.routes.learn({ leader: 'n1', nodes: ['n1'] });
+    const waited = client.wait(key, { deadlineMs: 30_000 });
+    await clock.advance(PROBE_MS);
+    await expect(waited).resolves.toEqual({ free: true, reason: 'expired' });
+    expect(calls.map((c) => c.subject)).toEqual(['tenure.v1.c.node.n1.lease.wait', 'tenure.v1.c.node.n1.lease.status', 'tenure.v1.c.lease.wait']);
+    expect(calls[2].payload.deadlineMs).toBe(WAIT_ATTEMPT_MAX_MS - PROBE_MS);
+    expect(client.routes.counters).toMatchObject({ probes: 1, probesFailed: 1, moved: 1 });
+  });
+
+  it('leaves a wait where it is while its node answers the probes, and stops probing once no wait is parked there', async () => {
+    const clock = new SimClock(0);
+    let release: (v: unknown) => void = () => {};
+    const held = () => new Promise((resolve) => (release = resolve));
+    const status = () => ({ node: 'n1' });
+    const { bus, calls } = scriptedBus([held, status, status]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    client.routes.learn({ leader: 'n1', nodes: ['n1'] });
+    const waited = client.wait(key, { deadlineMs: 30_000 });
+    await clock.advance(PROBE_MS);
+    await clock.advance(PROBE_MS);
+    release({ free: true, reason: 'revoked' });
+    await expect(waited).resolves.toEqual({ free: true, reason: 'revoked' });
+    await clock.advance(5 * PROBE_MS);
+    expect(calls.map((c) => c.subject.split('.').pop())).toEqual(['wait', 'status', 'status']);
+    expect(client.routes.counters).toMatchObject({ probes: 2, probesFailed: 0, moved: 0 });
+  });
+
+  it('moves the waits parked at a node that a write found silent', async () => {
+    const clock = new SimClock(0);
+    const free = () => ({ free: true, reason: 'revoked' });
+    const { bus, calls } = scriptedBus([silent, free]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    client.routes.learn({ leader: 'n1', nodes: ['n2', 'n3'] });
+    const waited = client.wait(key, { deadlineMs: 30_000 });
+    const waitNode = nodeOf(calls[0].subject);
+    client.routes.suspect(waitNode!); // as if a batch sent there had timed out
+    await clock.advance(1);
+    await expect(waited).resolves.toMatchObject({ free: true });
+    expect(calls.length).toBe(2);
+    expect(nodeOf(calls[1].subject)).not.toBe(waitNode);
   });
 });

@@ -252,6 +252,25 @@ describe('requests addressed to one node', () => {
       silent.unsubscribe();
     }
   });
+
+  it('a wait parked at a node that stands still moves to another once a probe finds it silent', async () => {
+    const client = await tc.client();
+    await client.claim(key('own-3'), 'o', 30_000);
+    let hits = 0;
+    const silent = nc.subscribe(`${subjects(tc.cluster).prefix}.node.ghost.lease.*`, { callback: () => void hits++ });
+    await nc.flush();
+    try {
+      client.routes.learn({ leader: null, nodes: ['ghost'] }); // the only voter named stands still
+      const waited = client.wait(key('own-3'), { deadlineMs: 20_000 });
+      for (let i = 0; i < 100 && client.routes.counters.moved === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(client.routes.counters).toMatchObject({ probesFailed: 1, moved: 1 });
+      await client.revoke(key('own-3'), 'o');
+      expect(await waited).toMatchObject({ free: true });
+      expect(hits).toBe(2); // the wait and one probe
+    } finally {
+      silent.unsubscribe();
+    }
+  });
 });
 
 describe('a busy leader refuses direct batches unread', () => {
