@@ -29,6 +29,7 @@ import { coalescerFor, MAX_COALESCED_BYTES, MAX_COALESCED_OPS, type WriteCoalesc
 import { routesFor, type NodeRoutes } from './routes.ts';
 import { approxSize, chunkItems } from '../bus/batching.ts';
 import { systemClock, type Clock } from '../clock/clock.ts';
+import { watchAbort } from '../bus/abort-watch.ts';
 
 export type { ClaimReply, ExtendReply, LeaseView, ListReply, WaitReply, WireEvent };
 
@@ -288,13 +289,18 @@ export class TenureClient {
       if (node === null) return this.bus.request<T>(this.subj.lease(op), sent, opts);
       let moved = false;
       let unpark: (() => void) | undefined;
+      let unwatch: (() => void) | undefined;
       if (parked) {
+        if (signal?.aborted) throw new TenureError('Cancelled', 'request cancelled');
+        // Its own signal, aborted by the caller's or by a move. Not AbortSignal.any: with a
+        // long-lived caller signal (a program's shutdown signal) Node 20 keeps every combined one.
         const own = new AbortController();
         unpark = this.routes.park(node, () => {
           moved = true;
           own.abort();
         });
-        opts.signal = signal ? AbortSignal.any([signal, own.signal]) : own.signal;
+        if (signal) unwatch = watchAbort(signal, () => own.abort());
+        opts.signal = own.signal;
       }
       try {
         const reply = await this.bus.request<T>(this.subj.nodeLease(node, op), sent, opts);
@@ -313,6 +319,7 @@ export class TenureClient {
         return this.bus.request<T>(this.subj.lease(op), sent, { ...opts, signal, deadlineMs: Math.max(1, end - this.clock.now()) });
       } finally {
         unpark?.();
+        unwatch?.();
       }
     }
   }

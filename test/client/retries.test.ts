@@ -285,4 +285,18 @@ describe('TenureClient routes (client/routes.ts)', () => {
     expect(calls.length).toBe(2);
     expect(nodeOf(calls[1].subject)).not.toBe(waitNode);
   });
+
+  it('a caller that aborts a wait parked at a node gets Cancelled, and nothing is moved or probed after', async () => {
+    const clock = new SimClock(0);
+    const { bus, calls } = scriptedBus([silent]);
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    client.routes.learn({ leader: 'n1', nodes: ['n1'] });
+    const ac = new AbortController();
+    const waited = client.wait(key, { deadlineMs: 30_000, signal: ac.signal });
+    ac.abort();
+    await expect(waited).rejects.toMatchObject({ code: 'Cancelled' });
+    await clock.advance(3 * PROBE_MS);
+    expect(calls).toHaveLength(1);
+    expect(client.routes.counters).toMatchObject({ probes: 0, moved: 0 });
+  });
 });
