@@ -347,6 +347,7 @@ export class RaftNode {
       this.timings.reset();
       this.leadership.put(this.lastLeadership);
       if (wasLeader && c.role !== 'leader') this.onLostLeadership();
+      this.reads.leadershipChanged();
     }
     this.kick();
   }

@@ -1,7 +1,11 @@
 /**
  * A Raft node's linearizable reads: a ReadIndex round when it leads (confirmed by a quorum's
  * heartbeat replies), else one request to the leader shared by every caller that arrives while it
- * is out; then a wait until the local apply reaches the read index. And what the node's answers to
+ * is out; then a wait until the local apply reaches the read index. A follower that knows no leader,
+ * or whose leader has no responders (gone, its connection with it), holds the read until a leader
+ * is known — another one, after no responders — within the read's deadline, instead of answering
+ * NoLeader at once: during an election every waiting client would otherwise retry on a backoff
+ * against the nodes holding the election (measured: docs/benchmarks.md, thirty-third session). And what the node's answers to
  * other nodes carry of the state machine's clock (`StateMachine.timeNow` / `heardTime`): a leader's
  * replies say its global time, so a follower never answers from an older one.
  */
@@ -31,6 +35,8 @@ export class RaftReads {
   /** ReadIndex rounds in flight and callers waiting for the apply index: the Ready loop answers them. */
   readonly waiters = new ReadWaiters();
   private readonly leaderReads = new SharedRequest<number>();
+  /** Reads held until a leader is known (at most the one shared request and the one queued behind it). */
+  private readonly leaderWaits = new Set<() => void>();
 
   constructor(private readonly d: RaftReadsDeps) {}
 
@@ -75,14 +81,54 @@ export class RaftReads {
 
   private fromLeader(deadlineMs: number): Promise<number> {
     const clock = this.d.clock;
-    return this.leaderReads.run(clock.now() + deadlineMs, (ms) => {
-      const leader = this.d.core().lead;
-      if (!leader) return Promise.reject(new TenureError('NoLeader', 'no leader known'));
-      return this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: ms }).then((r) => {
+    return this.leaderReads.run(clock.now() + deadlineMs, (ms) => this.askLeader(clock.now() + ms), () => clock.now());
+  }
+
+  /** The leader's read index, asked for until `end`: of a leader once one is known, of another after no responders. */
+  private async askLeader(end: number): Promise<number> {
+    const clock = this.d.clock;
+    for (let gone: string | null = null; ; ) {
+      const leader = await this.leaderOtherThan(gone, end);
+      if (this.d.core().role === 'leader') return this.asLeader();
+      try {
+        const r = await this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: Math.max(1, end - clock.now()) });
         this.heardTime(r.now);
         return r.index;
-      });
-    }, () => clock.now());
+      } catch (err) {
+        if (!(err instanceof TenureError && err.code === 'NoResponders') || end - clock.now() < 1) throw err;
+        gone = leader; // its process is gone: the next leader will be another node
+      }
+    }
+  }
+
+  /** The leader this node knows, once it knows one other than `not`; NoLeader at `end`. */
+  private leaderOtherThan(not: string | null, end: number): Promise<string> {
+    const known = (): string | null => {
+      const lead = this.d.core().lead;
+      return lead && lead !== not ? lead : null;
+    };
+    const now = known();
+    if (now !== null) return Promise.resolve(now);
+    const clock = this.d.clock;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const lead = known();
+        if (lead === null) return;
+        this.leaderWaits.delete(check);
+        clock.clearTimeout(timer);
+        resolve(lead);
+      };
+      const timer = clock.setTimeout(() => {
+        this.leaderWaits.delete(check);
+        reject(new TenureError('NoLeader', not === null ? 'no leader known' : `leader ${not} has no responders and no other is known`));
+      }, Math.max(0, end - clock.now()));
+      this.leaderWaits.add(check);
+    });
+  }
+
+  /** Called by the node after every change of leader, role or term: reads held for a leader go on. */
+  leadershipChanged(): void {
+    for (const check of [...this.leaderWaits]) check();
   }
 }
 

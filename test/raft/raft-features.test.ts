@@ -122,6 +122,45 @@ describe('raft features (simulated cluster)', () => {
     expect(follower.node.appliedIndex).toBeGreaterThanOrEqual(index);
   });
 
+  it('holds a follower’s read through an election instead of failing it: the leader it knew is gone, the next one answers', async () => {
+    const c = await elected(['n1', 'n2', 'n3'], 13);
+    await proposeAll(c, 5, 'e');
+    const old = c.leaders()[0];
+    const commitAtCrash = old.commitIndex;
+    c.crash(old.id);
+    const follower = c.live()[0].node;
+    expect(follower.leader).toBe(old.id); // it does not know yet
+    let index = -1;
+    let failed: unknown = null;
+    follower.readBarrier(5000).then((i) => (index = i), (e) => (failed = e));
+    expect(await c.runUntil(() => index >= 0 || failed !== null, 6000)).toBe(true);
+    expect(failed).toBeNull();
+    expect(index).toBeGreaterThanOrEqual(commitAtCrash);
+    expect(c.leaders()).toHaveLength(1);
+    expect(c.leaders()[0].id).not.toBe(old.id);
+  });
+
+  it('a follower that can find no leader answers NoLeader when the read’s deadline passes, not before', async () => {
+    const c = await elected(['n1', 'n2', 'n3'], 17);
+    const leader = c.leaders()[0];
+    const [a, b] = c.live().filter((l) => l.node !== leader);
+    c.crash(leader.id);
+    c.crash(b.id); // no quorum: no leader can be elected
+    let failedAt = -1;
+    let failed: { code?: string } | null = null;
+    const start = c.clock.now();
+    a.node.readBarrier(3000).then(
+      () => {},
+      (e) => {
+        failed = e;
+        failedAt = c.clock.now();
+      },
+    );
+    expect(await c.runUntil(() => failed !== null, 5000)).toBe(true);
+    expect(['NoLeader', 'DeadlineExceeded']).toContain(failed!.code);
+    expect(failedAt - start).toBeGreaterThanOrEqual(2900);
+  });
+
   it('keeps an isolated leader from serving and lets a returning node rejoin without disruption', async () => {
     const c = await elected(['n1', 'n2', 'n3', 'n4', 'n5'], 11);
     const old = c.leaders()[0];
