@@ -37,7 +37,7 @@ import { watchAbort } from '../bus/abort-watch.ts';
 import { timeoutAfterIo } from '../bus/io-timeout.ts';
 import type { BatchReply, BatchResult } from '../actors/lease-requests.ts';
 import { defer, systemClock, type Clock } from '../clock/clock.ts';
-import { routesFor, type NodeRoutes } from './routes.ts';
+import { perBusAndCluster, routesFor, type NodeRoutes } from './routes.ts';
 
 export const MAX_COALESCED_OPS = 256;
 export const MAX_COALESCED_BYTES = 48 * 1024;
@@ -62,11 +62,7 @@ const shared = new WeakMap<Bus, Map<string, WriteCoalescer>>();
 
 /** The coalescer of `bus` for the cluster of `subj` (created on first use, on the first caller's clock). */
 export function coalescerFor(bus: Bus, subj: Subjects, clock: Clock = systemClock): WriteCoalescer {
-  let byCluster = shared.get(bus);
-  if (!byCluster) shared.set(bus, (byCluster = new Map()));
-  let c = byCluster.get(subj.prefix);
-  if (!c) byCluster.set(subj.prefix, (c = new WriteCoalescer(bus, subj, clock)));
-  return c;
+  return perBusAndCluster(shared, bus, subj, () => new WriteCoalescer(bus, subj, clock));
 }
 
 export class WriteCoalescer {

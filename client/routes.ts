@@ -37,15 +37,23 @@ export const PROBE_MS = 1000;
 /** How long such a node has to answer before it is suspected and its parked requests move. */
 export const PROBE_TIMEOUT_MS = 1500;
 
+/**
+ * One `T` per bus and cluster, made by `make` on first use: what every client on one NATS
+ * connection shares (its routes, its write coalescer). Goes with the bus when the bus is dropped.
+ */
+export function perBusAndCluster<T>(store: WeakMap<Bus, Map<string, T>>, bus: Bus, subj: Subjects, make: () => T): T {
+  let byCluster = store.get(bus);
+  if (!byCluster) store.set(bus, (byCluster = new Map()));
+  let v = byCluster.get(subj.prefix);
+  if (v === undefined) byCluster.set(subj.prefix, (v = make()));
+  return v;
+}
+
 const shared = new WeakMap<Bus, Map<string, NodeRoutes>>();
 
 /** The routes of `bus` for the cluster of `subj` (created on first use, on the first caller's clock). */
 export function routesFor(bus: Bus, subj: Subjects, clock: Clock = systemClock): NodeRoutes {
-  let byCluster = shared.get(bus);
-  if (!byCluster) shared.set(bus, (byCluster = new Map()));
-  let r = byCluster.get(subj.prefix);
-  if (!r) byCluster.set(subj.prefix, (r = new NodeRoutes(bus, subj, clock)));
-  return r;
+  return perBusAndCluster(shared, bus, subj, () => new NodeRoutes(bus, subj, clock));
 }
 
 export class NodeRoutes {
