@@ -236,6 +236,8 @@ export interface FailoverSummary {
   leasesLost: number;
   claims: { ok: number; held: number; errors: Record<string, number> };
   waits: { released: number; deadline: number; errors: Record<string, number> };
+  /** The clients' probes of nodes holding waits (failed: no answer in time), and waits moved off a node found silent. */
+  routes: { probes: number; probesFailed: number; moved: number };
   restarts: number;
   /** From a holder's death to another unit's claim of its lease (ms), over the run. */
   takeover: { crashed: number; takenOver: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
@@ -272,6 +274,7 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       leasesLost: t.counts['lease.lost'] ?? 0,
       claims: { ok: t.counts['claim.ok'] ?? 0, held: t.counts['claim.held'] ?? 0, errors: byPrefix('claim.err.', 0, n) },
       waits: { released: t.counts['wait.ok'] ?? 0, deadline: t.counts['wait.timeout'] ?? 0, errors: byPrefix('wait.err.', 0, n) },
+      routes: { probes: t.counts['routes.probes'] ?? 0, probesFailed: t.counts['routes.probesFailed'] ?? 0, moved: t.counts['routes.moved'] ?? 0 },
       restarts: r.restarts.length,
       takeover: {
         crashed: t.counts['holder.crashed'] ?? 0,
@@ -318,6 +321,8 @@ export function printSummary(r: RunResult): void {
     const tk = fo.takeover;
     if (tk.crashed) lines.push(`  takeover after a holder died: ${fmt(tk.takenOver)} of ${fmt(tk.crashed)} leases, p50 ${tk.p50Ms ?? '-'} ms, p99 ${tk.p99Ms ?? '-'} ms, max ${tk.maxMs ?? '-'} ms`);
     lines.push(`  holders: overlaps ${fo.overlaps}${fo.maxOverlapMs !== null ? ` (longest ${fo.maxOverlapMs} ms)` : ''}; extends ok ${fmt(fo.extends.ok)} failed ${fo.extends.failed}; leases lost ${fo.leasesLost}; claims ok ${fmt(fo.claims.ok)} Held ${fmt(fo.claims.held)} failed ${JSON.stringify(fo.claims.errors)}; unexpected restarts ${fo.restarts}`);
+    const w = fo.waits;
+    lines.push(`  waits: released ${fmt(w.released)}, ran out ${fmt(w.deadline)}, failed ${JSON.stringify(w.errors)}; probes of nodes holding waits ${fmt(fo.routes.probes)} (unanswered ${fmt(fo.routes.probesFailed)}), waits moved off silent nodes ${fmt(fo.routes.moved)}`);
   }
   if ('recoverySeconds' in ov) {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);

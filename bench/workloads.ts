@@ -479,7 +479,20 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
   return {
     run: async (recorder: Recorder) => {
       rec = recorder;
+      // The clients' routing work (client/routes.ts), per second: probes of nodes holding waits, and waits moved off silent nodes.
+      const routes = [...new Set([...clients.values()].map((c) => c.routes))];
+      const last = { probes: 0, probesFailed: 0, moved: 0 };
+      const countRoutes = () => {
+        for (const k of Object.keys(last) as (keyof typeof last)[]) {
+          const now = routes.reduce((a, r) => a + r.counters[k], 0);
+          if (now > last[k]) recorder.count(`routes.${k}`, now - last[k]);
+          last[k] = now;
+        }
+      };
+      const routeTimer = setInterval(countRoutes, 1000);
       await finished;
+      clearInterval(routeTimer);
+      countRoutes();
       const all = [...blocks.values()];
       for (const b of all) b.abort.abort();
       await Promise.race([Promise.allSettled(all.map((b) => b.done)), sleep(3000)]);

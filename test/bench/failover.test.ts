@@ -43,7 +43,7 @@ describe('failover faults', () => {
     const fault = { target: 'leader' as const, leaderBefore: 'n1', termBefore: 1, newLeader: 'n2', newLeaderMs: 1500, healedMs: 2000, rejoinedMs: 300, termAfter: 2 };
     const r = {
       series: { t: [0, 1, 2, 3, 4, 5, 6, 7], counts },
-      totalsAll: { seconds: 8, counts: { 'extend.ok': 35, 'extend.err.Timeout': 3, 'extend.err.DeadlineExceeded': 3, 'lease.lost': 1, 'claim.ok': 4, 'claim.held': 8, 'lease.overlap': 0 }, perSec: {}, latency: {} },
+      totalsAll: { seconds: 8, counts: { 'extend.ok': 35, 'extend.err.Timeout': 3, 'extend.err.DeadlineExceeded': 3, 'lease.lost': 1, 'claim.ok': 4, 'claim.held': 8, 'lease.overlap': 0, 'wait.ok': 2, 'wait.timeout': 1, 'routes.probes': 9, 'routes.probesFailed': 2, 'routes.moved': 5 }, perSec: {}, latency: {} },
       faults: [
         { ...fault, kind: 'kill' as const, atMs: 3_000, downMs: 2_000, node: 'n1' },
         { ...fault, kind: 'pause' as const, atMs: 6_200, downMs: 1_000, node: 'n2' },
@@ -56,6 +56,8 @@ describe('failover faults', () => {
     expect(failover.faults[0].claimErrors).toEqual({ NoLeader: 1 });
     expect(failover.faults[1]).toMatchObject({ extends: { ok: 10, failed: 3, byCode: { DeadlineExceeded: 3 } }, leasesLost: 1 });
     expect(failover).toMatchObject({ overlaps: 0, maxOverlapMs: null, leasesLost: 1, extends: { ok: 35, failed: 6 }, claims: { ok: 4, held: 8 }, restarts: 0 });
+    expect(failover.waits).toMatchObject({ released: 2, deadline: 1 });
+    expect(failover.routes).toEqual({ probes: 9, probesFailed: 2, moved: 5 });
   });
 });
 
@@ -90,6 +92,8 @@ describe('tenure bench failover', () => {
     expect(r.restarts).toEqual([]);
     expect(fo.claims.ok).toBeGreaterThanOrEqual(8);
     expect(fo.extends.ok).toBeGreaterThan(0);
+    // Units that wait for a lease park their waits at a node they pick, which the clients probe.
+    expect(fo.routes.probes).toBeGreaterThan(0);
     // Holders go on extending after the last heal (6 s, more than one renew interval).
     const healed = Math.ceil((r.faults![1].atMs + r.faults![1].healedMs) / 1000);
     expect(r.series.counts['extend.ok'].slice(healed).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
