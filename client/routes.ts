@@ -18,7 +18,8 @@
  * requests are parked at a node (waits), the client asks that node for its status every PROBE_MS; one
  * that does not answer within PROBE_TIMEOUT_MS is suspected like any silent node, and the requests
  * parked at it — and at any node suspected for any reason — are sent again, at once, to another.
- * One probe per node per connection per second, and only while waits are parked there.
+ * A suspected node is probed too: an answer ends the suspicion at once, silence renews it. One probe
+ * per node per connection per second, only while waits are parked there or it is suspected.
  *
  * Measured with `tenure bench failover` (docs/benchmarks.md, thirty-second and thirty-third
  * sessions). State is per bus and cluster, bounded by the number of voters.
@@ -132,6 +133,7 @@ export class NodeRoutes {
   suspect(node: string): void {
     this.suspects.set(node, this.clock.now() + SUSPECT_MS);
     if (this.leader === node) this.leader = null;
+    this.startProbing(node);
     const moves = this.parked.get(node);
     if (moves) {
       this.parked.delete(node);
@@ -149,10 +151,7 @@ export class NodeRoutes {
     let moves = this.parked.get(node);
     if (!moves) this.parked.set(node, (moves = new Set()));
     moves.add(move);
-    if (!this.probing.has(node)) {
-      this.probing.add(node);
-      this.later(() => this.probe(node));
-    }
+    this.startProbing(node);
     const parked = moves;
     return () => {
       parked.delete(move);
@@ -165,9 +164,22 @@ export class NodeRoutes {
     (this.clock.setTimeout(fn, PROBE_MS) as { unref?: () => void } | undefined)?.unref?.();
   }
 
-  /** One probe of a node that holds parked requests; the loop ends when none is parked there. */
+  private startProbing(node: string): void {
+    if (this.probing.has(node)) return;
+    this.probing.add(node);
+    this.later(() => this.probe(node));
+  }
+
+  /**
+   * One probe of a node that holds parked requests or is suspected. An answer clears the suspicion
+   * (a node that was only busy, or has come back, is used again within a second); silence renews it,
+   * so a node that stays silent is not handed new requests every SUSPECT_MS to find that out again.
+   * The loop ends when nothing is parked at the node and it is not suspected (or no longer a voter
+   * the cluster named).
+   */
   private probe(node: string): void {
-    if (!this.parked.has(node)) {
+    const suspected = this.suspected(node, this.clock.now()) && (this.nodes.includes(node) || this.leader === node);
+    if (!this.parked.has(node) && !suspected) {
       this.probing.delete(node);
       return;
     }

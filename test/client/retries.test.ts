@@ -221,18 +221,24 @@ describe('TenureClient routes (client/routes.ts)', () => {
     expect(calls[1].payload).toMatchObject({ clientId: calls[0].payload.clientId, seq: calls[0].payload.seq, attempt: 2 });
   });
 
-  it('a node suspected is tried again once SUSPECT_MS has passed', async () => {
+  it('a suspected node is probed: silence renews the suspicion, an answer ends it at once', async () => {
     const clock = new SimClock(0);
-    const { bus, calls } = scriptedBus([timeout, view, view]);
+    const status = () => ({ node: 'n1' });
+    const { bus, calls } = scriptedBus([timeout, view, timeout, status, view]);
     const client = new TenureClient(bus, { cluster: 'c', clock });
     client.routes.learn({ leader: 'n1', nodes: ['n1'] });
     const first = client.get(key, { deadlineMs: 3000 });
     await clock.advance(1); // the retry's pause (none after a Timeout) runs on the SimClock
     await first;
     expect(calls.map((c) => nodeOf(c.subject))).toEqual(['n1', null]);
-    await clock.advance(SUSPECT_MS);
+    await clock.advance(PROBE_MS); // probe 1: silent → suspected for SUSPECT_MS more
+    expect(client.routes.nodeFor('get')).toBeNull();
+    await clock.advance(PROBE_MS); // probe 2: answered → used again at once, well before SUSPECT_MS
+    expect(client.routes.nodeFor('get')).toBe('n1');
     await client.get(key, { deadlineMs: 3000 });
-    expect(nodeOf(calls[2].subject)).toBe('n1');
+    await clock.advance(5 * PROBE_MS); // nothing suspected or parked: no more probes
+    expect(calls.map((c) => c.subject.split('.').slice(-4).join('.'))).toEqual(['node.n1.lease.get', 'v1.c.lease.get', 'node.n1.lease.status', 'node.n1.lease.status', 'node.n1.lease.get']);
+    expect(client.routes.counters).toMatchObject({ probes: 2, probesFailed: 1 });
   });
 
   /** An answer that never comes: the request ends only when its signal aborts (Cancelled). */
