@@ -35,7 +35,7 @@ export class RaftReads {
   /** ReadIndex rounds in flight and callers waiting for the apply index: the Ready loop answers them. */
   readonly waiters = new ReadWaiters();
   private readonly leaderReads = new SharedRequest<number>();
-  /** Reads held until a leader is known (at most the one shared request and the one queued behind it). */
+  /** Reads held until a leader (another one) is known: at most the one shared request and the one queued behind it. */
   private readonly leaderWaits = new Set<() => void>();
 
   constructor(private readonly d: RaftReadsDeps) {}
@@ -84,46 +84,79 @@ export class RaftReads {
     return this.leaderReads.run(clock.now() + deadlineMs, (ms) => this.askLeader(clock.now() + ms), () => clock.now());
   }
 
-  /** The leader's read index, asked for until `end`: of a leader once one is known, of another after no responders. */
+  /**
+   * The leader's read index, asked for until `end`: of a leader once one is known; of another when
+   * the one asked has no responders, or when another becomes known while the question is out — a
+   * leader that stands still (SIGSTOP, a long GC pause) keeps its subscription and answers nothing,
+   * and without this every read on this node would wait for the first one's deadline (up to a
+   * wait's 10 s) although the cluster had elected another leader long before.
+   */
   private async askLeader(end: number): Promise<number> {
     const clock = this.d.clock;
-    for (let gone: string | null = null; ; ) {
-      const leader = await this.leaderOtherThan(gone, end);
+    for (let skip: string | null = null; ; ) {
+      const leader = await this.leaderOtherThan(skip, end);
       if (this.d.core().role === 'leader') return this.asLeader();
+      const asked = this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: Math.max(1, end - clock.now()) });
+      const other = this.watchLeader(leader, end);
       try {
-        const r = await this.d.bus.request<{ index: number; now?: unknown }>(this.d.subj.raft(leader, 'readIndex'), {}, { deadlineMs: Math.max(1, end - clock.now()) });
-        this.heardTime(r.now);
-        return r.index;
+        const first = await Promise.race([asked.then((r) => ({ r })), other.next.then((l) => ({ l }))]);
+        if ('r' in first) {
+          this.heardTime(first.r.now);
+          return first.r.index;
+        }
+        if (first.l === null) {
+          // Time is up: the question's own outcome.
+          const r = await asked;
+          this.heardTime(r.now);
+          return r.index;
+        }
+        asked.catch(() => {}); // another leader is known: its answer no longer matters
+        skip = leader;
       } catch (err) {
         if (!(err instanceof TenureError && err.code === 'NoResponders') || end - clock.now() < 1) throw err;
-        gone = leader; // its process is gone: the next leader will be another node
+        skip = leader; // its process is gone: the next leader will be another node
+      } finally {
+        other.cancel();
       }
     }
   }
 
   /** The leader this node knows, once it knows one other than `not`; NoLeader at `end`. */
   private leaderOtherThan(not: string | null, end: number): Promise<string> {
+    return this.watchLeader(not, end).next.then((lead) => {
+      if (lead === null) throw new TenureError('NoLeader', not === null ? 'no leader known' : `leader ${not} did not answer and no other is known`);
+      return lead;
+    });
+  }
+
+  /** Resolves with the leader this node knows once it is one other than `not`, or null at `end`; `cancel` stops watching. */
+  private watchLeader(not: string | null, end: number): { next: Promise<string | null>; cancel: () => void } {
     const known = (): string | null => {
       const lead = this.d.core().lead;
       return lead && lead !== not ? lead : null;
     };
     const now = known();
-    if (now !== null) return Promise.resolve(now);
+    if (now !== null) return { next: Promise.resolve(now), cancel: () => {} };
     const clock = this.d.clock;
-    return new Promise((resolve, reject) => {
+    let cancel = () => {};
+    const next = new Promise<string | null>((resolve) => {
       const check = () => {
         const lead = known();
         if (lead === null) return;
-        this.leaderWaits.delete(check);
-        clock.clearTimeout(timer);
+        cancel();
         resolve(lead);
       };
       const timer = clock.setTimeout(() => {
-        this.leaderWaits.delete(check);
-        reject(new TenureError('NoLeader', not === null ? 'no leader known' : `leader ${not} has no responders and no other is known`));
+        cancel();
+        resolve(null);
       }, Math.max(0, end - clock.now()));
+      cancel = () => {
+        this.leaderWaits.delete(check);
+        clock.clearTimeout(timer);
+      };
       this.leaderWaits.add(check);
     });
+    return { next, cancel };
   }
 
   /** Called by the node after every change of leader, role or term: reads held for a leader go on. */

@@ -140,6 +140,32 @@ describe('raft features (simulated cluster)', () => {
     expect(c.leaders()[0].id).not.toBe(old.id);
   });
 
+  it('a follower’s read asked of a leader that went silent is asked again of the next leader as soon as one is known', async () => {
+    const c = await elected(['n1', 'n2', 'n3'], 19);
+    await proposeAll(c, 5, 's');
+    const old = c.leaders()[0];
+    c.net.isolate(old.id); // stands still: its subscriptions stay, nothing it gets is answered
+    const follower = c.live().find((l) => l.node !== old)!.node;
+    const start = c.clock.now();
+    let index = -1;
+    let failed: unknown = null;
+    let doneAt = -1;
+    follower.readBarrier(8000).then(
+      (i) => {
+        index = i;
+        doneAt = c.clock.now();
+      },
+      (e) => (failed = e),
+    );
+    expect(await c.runUntil(() => index >= 0 || failed !== null, 9000)).toBe(true);
+    expect(failed).toBeNull();
+    const next = c.leaders().find((l) => l.id !== old.id)!;
+    expect(next).toBeDefined();
+    expect(index).toBeGreaterThanOrEqual(1);
+    // Answered once the next leader was known, not when the question to the silent one ran out.
+    expect(doneAt - start).toBeLessThan(8000);
+  });
+
   it('a follower that can find no leader answers NoLeader when the read’s deadline passes, not before', async () => {
     const c = await elected(['n1', 'n2', 'n3'], 17);
     const leader = c.leaders()[0];
