@@ -106,11 +106,6 @@ export class NodeRoutes {
     return healthy.length ? healthy[Math.floor(Math.random() * healthy.length)] : null;
   }
 
-  /** True while some node is suspected. */
-  anySuspected(): boolean {
-    return this.suspects.size > 0;
-  }
-
   /**
    * Where a request of `op` goes straight to (null: the queue group). Writes go to the leader;
    * reads, waits and status to any voter (a follower forwards a write to the leader, and answers
