@@ -283,9 +283,10 @@ export class TenureClient {
   private async request<T>(op: LeaseOp, body: Record<string, unknown>, deadlineMs: number, signal?: AbortSignal, parked = false): Promise<T> {
     const start = this.clock.now();
     const end = start + deadlineMs;
-    for (let sent = body; ; ) {
+    for (let sent = body, first = true; ; first = false) {
       const node = this.routes.nodeFor(op);
-      const opts = { deadlineMs: Math.max(1, end - this.clock.now()), signal, json: this.opts.json };
+      // The first send has the whole budget as given; a moved one what is left of it.
+      const opts = { deadlineMs: first ? deadlineMs : Math.max(1, end - this.clock.now()), signal, json: this.opts.json };
       if (node === null) return this.bus.request<T>(this.subj.lease(op), sent, opts);
       let moved = false;
       let unpark: (() => void) | undefined;
