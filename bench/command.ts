@@ -53,6 +53,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--faults <list>', 'failover: kill|pause[:leader|:follower]@<at s>+<down s>, comma separated', d.faults)
     .option('--after-seconds <n>', 'failover: seconds the run goes on after the last heal', String(d.afterSeconds))
     .option('--crash-holders <x>', 'failover: fraction of the leases whose holding unit dies with each fault (another unit takes over)', String(d.crashHolders))
+    .option('--readers <n>', 'failover: linearizable readers (each reads a random lease ten times a second)', String(d.readers))
     .option('--sustainable <n>', 'overload: sustainable ops/s (default: measured with 128 closed-loop claim clients)')
     .option('--factor <x>', 'overload: offered load as a multiple of the sustainable rate', String(d.factor))
     .option('--baseline-seconds <n>', 'overload: seconds at 0.5× before', String(d.baselineSeconds))
@@ -107,6 +108,7 @@ export function registerBenchCommand(program: Command): void {
         faults: String(f.faults),
         afterSeconds: int(String(f.afterSeconds)),
         crashHolders: int(String(f.crashHolders)),
+        readers: int(String(f.readers)),
         sustainable: f.sustainable ? int(String(f.sustainable)) : undefined,
         factor: int(String(f.factor)),
         baselineSeconds: int(String(f.baselineSeconds)),

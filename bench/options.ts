@@ -45,6 +45,8 @@ export interface BenchOptions {
   faults: string;
   afterSeconds: number;
   crashHolders: number;
+  /** failover: linearizable readers over all workers (each reads a random lease ten times a second). */
+  readers: number;
   /** overload */
   sustainable?: number;
   factor: number;
@@ -98,6 +100,7 @@ export const DEFAULTS: BenchOptions = {
   faults: 'kill@15+10,pause@40+5',
   afterSeconds: 20,
   crashHolders: 0.1,
+  readers: 0,
   factor: 5,
   baselineSeconds: 15,
   overloadSeconds: 60,

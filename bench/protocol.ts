@@ -56,6 +56,8 @@ export interface LeaseclaimerWorkload {
   connections: number;
   /** Longest single `wait` for release before claiming again (ms). */
   waitMs: number;
+  /** Readers this worker runs: each reads a random lease of the run linearizably every READ_PAUSE_MS (failover `--readers`). */
+  readers?: number;
 }
 
 export type Workload = ClosedWorkload | OpenWorkload | LeaseclaimerWorkload;

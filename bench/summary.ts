@@ -15,6 +15,12 @@ function rangeSum(counts: Record<string, number[]>, key: string, from: number, t
   return (counts[key] ?? []).slice(from, to).reduce((a, v) => a + v, 0);
 }
 
+/** Largest value of a per-second series over seconds [from, to); null when it has none there. */
+function rangeMax(series: number[] | undefined, from: number, to: number): number | null {
+  const vals = (series ?? []).slice(from, to).filter((v) => v > 0);
+  return vals.length ? Math.max(...vals) : null;
+}
+
 /** Every series whose key starts with `prefix`, summed over [from, to), by the rest of its key; zeros left out. */
 function sumsByPrefix(counts: Record<string, number[]>, prefix: string, from: number, to: number): Record<string, number> {
   return Object.fromEntries(Object.keys(counts).filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), rangeSum(counts, k, from, to)]).filter(([, v]) => Number(v) > 0));
@@ -220,6 +226,8 @@ export interface FaultOutcome extends FaultRecord {
   /** Holding units that died with this fault, and how many of their leases another unit claimed in the window. */
   holdersCrashed: number;
   takenOver: number;
+  /** Linearizable reads (`--readers`) in the window: ok, failed by code, and the slowest second's max (ms). */
+  reads?: { ok: number; errors: Record<string, number>; maxMs: number | null };
 }
 
 /**
@@ -238,6 +246,8 @@ export interface FailoverSummary {
   waits: { released: number; deadline: number; errors: Record<string, number> };
   /** The clients' probes of nodes holding waits (failed: no answer in time), and waits moved off a node found silent. */
   routes: { probes: number; probesFailed: number; moved: number };
+  /** Linearizable reads (`--readers`), when the run had readers. */
+  reads?: { ok: number; errors: Record<string, number>; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
   restarts: number;
   /** From a holder's death to another unit's claim of its lease (ms), over the run. */
   takeover: { crashed: number; takenOver: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
@@ -249,6 +259,7 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
   const sumRange = (k: string, from: number, to: number) => rangeSum(s.counts, k, from, to);
   const byPrefix = (prefix: string, from: number, to: number) => sumsByPrefix(s.counts, prefix, from, to);
   const total = (o: Record<string, number>) => Object.values(o).reduce((a, v) => a + v, 0);
+  const reading = (r.totalsAll.counts['read.ok'] ?? 0) > 0 || Object.keys(r.totalsAll.counts).some((k) => k.startsWith('read.err.'));
   const faults = (r.faults ?? []).map((f, i, all): FaultOutcome => {
     const from = Math.floor(f.atMs / 1000);
     const to = i + 1 < all.length ? Math.floor(all[i + 1].atMs / 1000) : n;
@@ -261,6 +272,7 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       claimErrors: byPrefix('claim.err.', from, to),
       holdersCrashed: sumRange('holder.crashed', from, to),
       takenOver: sumRange('takeover.ok', from, to),
+      ...(reading ? { reads: { ok: sumRange('read.ok', from, to), errors: byPrefix('read.err.', from, to), maxMs: rangeMax(s.latency?.read?.max, from, to) } } : {}),
     };
   });
   const t = r.totalsAll;
@@ -275,6 +287,7 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       claims: { ok: t.counts['claim.ok'] ?? 0, held: t.counts['claim.held'] ?? 0, errors: byPrefix('claim.err.', 0, n) },
       waits: { released: t.counts['wait.ok'] ?? 0, deadline: t.counts['wait.timeout'] ?? 0, errors: byPrefix('wait.err.', 0, n) },
       routes: { probes: t.counts['routes.probes'] ?? 0, probesFailed: t.counts['routes.probesFailed'] ?? 0, moved: t.counts['routes.moved'] ?? 0 },
+      ...(reading ? { reads: { ok: t.counts['read.ok'] ?? 0, errors: byPrefix('read.err.', 0, n), p50Ms: t.latency.read?.p50 ?? null, p99Ms: t.latency.read?.p99 ?? null, maxMs: t.latency.read?.max ?? null } } : {}),
       restarts: r.restarts.length,
       takeover: {
         crashed: t.counts['holder.crashed'] ?? 0,
@@ -294,7 +307,8 @@ export function faultLine(f: FaultOutcome): string {
   const back = f.rejoinedMs === null ? 'not caught up within the watch' : `caught up ${fmt(f.rejoinedMs)} ms later`;
   const codes = Object.entries(f.extends.byCode).map(([c, v]) => `${c}=${v}`).join(' ');
   const holders = f.holdersCrashed ? `; holders died ${f.holdersCrashed}, taken over ${f.takenOver}` : '';
-  return `${f.kind} ${f.node} (${f.target}) at ${(f.atMs / 1000).toFixed(1)} s: ${led} (term ${f.termBefore ?? '-'} → ${f.termAfter ?? '-'}); ${heal} after ${(f.healedMs / 1000).toFixed(1)} s, ${back}; extends ok ${fmt(f.extends.ok)} failed ${f.extends.failed}${codes ? ` (${codes})` : ''}, leases lost ${f.leasesLost}${holders}`;
+  const reads = f.reads ? `; reads ok ${fmt(f.reads.ok)} failed ${JSON.stringify(f.reads.errors)}, slowest ${f.reads.maxMs === null ? '-' : fmt(Math.round(f.reads.maxMs))} ms` : '';
+  return `${f.kind} ${f.node} (${f.target}) at ${(f.atMs / 1000).toFixed(1)} s: ${led} (term ${f.termBefore ?? '-'} → ${f.termAfter ?? '-'}); ${heal} after ${(f.healedMs / 1000).toFixed(1)} s, ${back}; extends ok ${fmt(f.extends.ok)} failed ${f.extends.failed}${codes ? ` (${codes})` : ''}, leases lost ${f.leasesLost}${holders}${reads}`;
 }
 
 export function printSummary(r: RunResult): void {
@@ -322,6 +336,7 @@ export function printSummary(r: RunResult): void {
     if (tk.crashed) lines.push(`  takeover after a holder died: ${fmt(tk.takenOver)} of ${fmt(tk.crashed)} leases, p50 ${tk.p50Ms ?? '-'} ms, p99 ${tk.p99Ms ?? '-'} ms, max ${tk.maxMs ?? '-'} ms`);
     lines.push(`  holders: overlaps ${fo.overlaps}${fo.maxOverlapMs !== null ? ` (longest ${fo.maxOverlapMs} ms)` : ''}; extends ok ${fmt(fo.extends.ok)} failed ${fo.extends.failed}; leases lost ${fo.leasesLost}; claims ok ${fmt(fo.claims.ok)} Held ${fmt(fo.claims.held)} failed ${JSON.stringify(fo.claims.errors)}; unexpected restarts ${fo.restarts}`);
     const w = fo.waits;
+    if (fo.reads) lines.push(`  linearizable reads: ok ${fmt(fo.reads.ok)}, failed ${JSON.stringify(fo.reads.errors)}, p50 ${fo.reads.p50Ms ?? '-'} ms, p99 ${fo.reads.p99Ms ?? '-'} ms, max ${fo.reads.maxMs ?? '-'} ms`);
     lines.push(`  waits: released ${fmt(w.released)}, ran out ${fmt(w.deadline)}, failed ${JSON.stringify(w.errors)}; probes of nodes holding waits ${fmt(fo.routes.probes)} (unanswered ${fmt(fo.routes.probesFailed)}), waits moved off silent nodes ${fmt(fo.routes.moved)}`);
   }
   if ('recoverySeconds' in ov) {

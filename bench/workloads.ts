@@ -20,7 +20,9 @@ import { OpenLoopSchedule, scheduledLatency } from './open-loop.ts';
 import type { ClosedWorkload, LeaseclaimerWorkload, OpenWorkload, WorkerInit } from './protocol.ts';
 import type { Recorder } from './recorder.ts';
 
-export const NAMESPACE = 'application-leadership';
+export /** Pause between one reader's reads (failover `--readers`). */
+const READ_PAUSE_MS = 100;
+const NAMESPACE = 'application-leadership';
 
 export function errorCode(err: unknown): string {
   return err instanceof TenureError ? err.code : 'Error';
@@ -474,6 +476,25 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
       rec?.count('holder.crashed');
     }
   };
+  /** Reads a random lease of the run linearizably every READ_PAUSE_MS until the run stops. */
+  const reader = async (client: TenureClient, recorder: Recorder) => {
+    await sleep(Math.random() * READ_PAUSE_MS);
+    while (!stopped) {
+      const ids = [...blocks.keys()];
+      if (ids.length) {
+        const key: LeaseKey = { namespace: NAMESPACE, model: init.runId, lease: ids[Math.floor(Math.random() * ids.length)] };
+        const t0 = performance.now();
+        try {
+          await client.get(key, { linearizable: true, deadlineMs: init.deadlineMs });
+          recorder.latency('read', performance.now() - t0);
+          recorder.count('read.ok');
+        } catch (err) {
+          recorder.count(`read.err.${errorCode(err)}`);
+        }
+      }
+      await sleep(READ_PAUSE_MS);
+    }
+  };
   let finish: () => void = () => {};
   const finished = new Promise<void>((r) => (finish = r));
   return {
@@ -490,9 +511,13 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
         }
       };
       const routeTimer = setInterval(countRoutes, 1000);
+      // Linearizable readers (failover `--readers`): what a read costs while nodes fail.
+      const readerClients = [...clients.values()];
+      const readers = Array.from({ length: w.readers ?? 0 }, (_, i) => reader(readerClients[i % readerClients.length], recorder));
       await finished;
       clearInterval(routeTimer);
       countRoutes();
+      await Promise.allSettled(readers);
       const all = [...blocks.values()];
       for (const b of all) b.abort.abort();
       await Promise.race([Promise.allSettled(all.map((b) => b.done)), sleep(3000)]);

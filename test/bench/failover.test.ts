@@ -39,11 +39,14 @@ describe('failover faults', () => {
       'extend.err.DeadlineExceeded': [0, 0, 0, 0, 0, 0, 3, 0],
       'lease.lost': [0, 0, 0, 0, 0, 0, 1, 0],
       'claim.err.NoLeader': [0, 0, 0, 1, 0, 0, 0, 0],
+      'read.ok': [9, 9, 9, 3, 9, 9, 9, 9],
+      'read.err.Timeout': [0, 0, 0, 1, 0, 0, 0, 0],
     };
+    const latency = { read: { count: [9, 9, 9, 3, 9, 9, 9, 9], p50: [2, 2, 2, 900, 2, 2, 3, 2], p99: [4, 4, 4, 1800, 4, 4, 40, 4], max: [5, 5, 5, 1900, 5, 5, 60, 5] } };
     const fault = { target: 'leader' as const, leaderBefore: 'n1', termBefore: 1, newLeader: 'n2', newLeaderMs: 1500, healedMs: 2000, rejoinedMs: 300, termAfter: 2 };
     const r = {
-      series: { t: [0, 1, 2, 3, 4, 5, 6, 7], counts },
-      totalsAll: { seconds: 8, counts: { 'extend.ok': 35, 'extend.err.Timeout': 3, 'extend.err.DeadlineExceeded': 3, 'lease.lost': 1, 'claim.ok': 4, 'claim.held': 8, 'lease.overlap': 0, 'wait.ok': 2, 'wait.timeout': 1, 'routes.probes': 9, 'routes.probesFailed': 2, 'routes.moved': 5 }, perSec: {}, latency: {} },
+      series: { t: [0, 1, 2, 3, 4, 5, 6, 7], counts, latency },
+      totalsAll: { seconds: 8, counts: { 'extend.ok': 35, 'extend.err.Timeout': 3, 'extend.err.DeadlineExceeded': 3, 'lease.lost': 1, 'claim.ok': 4, 'claim.held': 8, 'lease.overlap': 0, 'wait.ok': 2, 'wait.timeout': 1, 'routes.probes': 9, 'routes.probesFailed': 2, 'routes.moved': 5, 'read.ok': 66, 'read.err.Timeout': 1 }, perSec: {}, latency: { read: { p50: 2, p99: 900, max: 1900 } } },
       faults: [
         { ...fault, kind: 'kill' as const, atMs: 3_000, downMs: 2_000, node: 'n1' },
         { ...fault, kind: 'pause' as const, atMs: 6_200, downMs: 1_000, node: 'n2' },
@@ -58,6 +61,9 @@ describe('failover faults', () => {
     expect(failover).toMatchObject({ overlaps: 0, maxOverlapMs: null, leasesLost: 1, extends: { ok: 35, failed: 6 }, claims: { ok: 4, held: 8 }, restarts: 0 });
     expect(failover.waits).toMatchObject({ released: 2, deadline: 1 });
     expect(failover.routes).toEqual({ probes: 9, probesFailed: 2, moved: 5 });
+    expect(failover.faults[0].reads).toEqual({ ok: 21, errors: { Timeout: 1 }, maxMs: 1900 });
+    expect(failover.faults[1].reads).toEqual({ ok: 18, errors: {}, maxMs: 60 });
+    expect(failover.reads).toEqual({ ok: 66, errors: { Timeout: 1 }, p50Ms: 2, p99Ms: 900, maxMs: 1900 });
   });
 });
 
@@ -69,7 +75,7 @@ describe('tenure bench failover', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('kills the leader, then pauses the next one: holders never overlap, another node leads, the victim catches up', async () => {
-    const report = await runBench({ workload: 'failover', processes: 4, leases: 2, faults: 'kill@3+4,pause@10+4', afterSeconds: 6, workers: 1, connections: 1, outDir: out, progress: 'none' });
+    const report = await runBench({ workload: 'failover', processes: 4, leases: 2, faults: 'kill@3+4,pause@10+4', afterSeconds: 6, readers: 2, workers: 1, connections: 1, outDir: out, progress: 'none' });
     expect(report.runs).toHaveLength(1);
     const r = JSON.parse(readFileSync(report.runs[0].files.json, 'utf8')) as RunResult;
     expect(r.workload).toBe('failover');
@@ -94,6 +100,9 @@ describe('tenure bench failover', () => {
     expect(fo.extends.ok).toBeGreaterThan(0);
     // Units that wait for a lease park their waits at a node they pick, which the clients probe.
     expect(fo.routes.probes).toBeGreaterThan(0);
+    // Linearizable readers ran through both faults.
+    expect(fo.reads!.ok).toBeGreaterThan(0);
+    expect(fo.faults.every((f) => f.reads !== undefined)).toBe(true);
     // Holders go on extending after the last heal (6 s, more than one renew interval).
     const healed = Math.ceil((r.faults![1].atMs + r.faults![1].healedMs) / 1000);
     expect(r.series.counts['extend.ok'].slice(healed).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
