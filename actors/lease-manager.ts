@@ -145,7 +145,7 @@ export class LeaseManager {
 
   constructor(private readonly opts: LeaseManagerOptions) {
     this.subj = subjects(opts.cluster);
-    this.nodeBatchSubject = this.subj.nodeBatch(opts.raft.id);
+    this.nodeBatchSubject = this.subj.nodeLease(opts.raft.id, 'batch');
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger;
     this.waiters = new Waiters({ max: opts.maxWaiters, clock: this.clock });

@@ -5,9 +5,11 @@
  * or whose leader has no responders (gone, its connection with it), holds the read until a leader
  * is known — another one, after no responders — within the read's deadline, instead of answering
  * NoLeader at once: during an election every waiting client would otherwise retry on a backoff
- * against the nodes holding the election (measured: docs/benchmarks.md, thirty-third session). And what the node's answers to
- * other nodes carry of the state machine's clock (`StateMachine.timeNow` / `heardTime`): a leader's
- * replies say its global time, so a follower never answers from an older one.
+ * against the nodes holding the election (docs/benchmarks.md, thirty-third session).
+ *
+ * And what the node's answers to other nodes carry of the state machine's clock
+ * (`StateMachine.timeNow` / `heardTime`): a leader's replies say its global time, so a follower never
+ * answers from an older one.
  */
 import type { Bus } from '../bus/types.ts';
 import type { Subjects } from '../bus/subjects.ts';

@@ -77,8 +77,6 @@ export interface Subjects {
   lease(op: LeaseOp): string;
   /** `….lease.*` (every lease op; for monitoring) */
   readonly leaseAll: string;
-  /** `….node.<nodeId>.lease.batch`: a batch addressed to one node (clients send batches to the leader they were told of). */
-  nodeBatch(nodeId: string): string;
   /** `….node.<nodeId>.lease.<op>`: a request addressed to one node (client/routes.ts). */
   nodeLease(nodeId: string, op: LeaseOp): string;
   /** `….node.<nodeId>.lease.*`: every op addressed to one node (what that node serves). */
@@ -117,10 +115,6 @@ export function subjects(cluster: string): Subjects {
       return s;
     },
     leaseAll: `${prefix}.lease.*`,
-    nodeBatch(nodeId: string): string {
-      validateToken('nodeId', nodeId);
-      return `${prefix}.node.${nodeId}.lease.batch`;
-    },
     nodeLease(nodeId: string, op: LeaseOp): string {
       validateToken('nodeId', nodeId);
       if (!isLeaseOp(op)) throw invalid('op', `unknown lease op ${JSON.stringify(op)} (expected one of ${LEASE_OPS.join(', ')})`);

@@ -203,10 +203,16 @@ export class NodeRoutes {
   /**
    * After a direct request to `node` failed with `err`: suspects the node when it was silent
    * (Timeout) or gone (NoResponders), and returns true when the request was not processed and may
-   * go to the queue group at once (NoResponders).
+   * go to the queue group at once (NoResponders). Any error the node itself sent (Overloaded,
+   * NoLeader, Held…) says it is there: it counts as an answer.
    */
   failed(node: string, err: unknown): boolean {
     if (!(err instanceof TenureError)) return false;
+    if (err.code === 'Cancelled') return false; // the caller's, not the node's
+    if (err.code !== 'Timeout' && err.code !== 'NoResponders') {
+      this.answered(node);
+      return false;
+    }
     if (err.code === 'NoResponders') {
       this.suspect(node);
       return true;

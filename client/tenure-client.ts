@@ -315,7 +315,6 @@ export class TenureClient {
           if (typeof body.deadlineMs === 'number') sent = Object.assign({}, body, { deadlineMs: Math.max(1, body.deadlineMs - elapsed) });
           continue;
         }
-        if (err instanceof TenureError && err.code !== 'Timeout' && err.code !== 'NoResponders') this.routes.answered(node);
         if (!this.routes.failed(node, err)) throw err;
         return this.bus.request<T>(this.subj.lease(op), sent, { ...opts, signal, deadlineMs: Math.max(1, end - this.clock.now()) });
       } finally {

@@ -26,7 +26,7 @@ describe('subjects', () => {
     expect(s.eventsFor('ns', 'm')).toBe('tenure.v1.default.events.ns.m.*');
     expect(s.raft('n1', 'append')).toBe('tenure.v1.default.raft.n1.append');
     expect(s.raftAll('n1')).toBe('tenure.v1.default.raft.n1.*');
-    expect(s.nodeBatch('n1')).toBe('tenure.v1.default.node.n1.lease.batch');
+    expect(s.nodeLease('n1', 'batch')).toBe('tenure.v1.default.node.n1.lease.batch');
     expect(LEASE_OPS.map((op) => s.nodeLease('n2', op))).toEqual(LEASE_OPS.map((op) => `tenure.v1.default.node.n2.lease.${op}`));
     expect(s.nodeLeaseAll('n3')).toBe('tenure.v1.default.node.n3.lease.*');
     expect(s.hub).toBe('tenure.v1.default.hub.lease.request');

@@ -119,7 +119,7 @@ describe('client write coalescing', () => {
     const leader = await tc.leader();
     await client.claim(key('lone-1'), 'a', 10_000); // through the queue group: the reply names the leader
     expect(route.routes.leader).toBe(leader.id);
-    expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
+    expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeLease(leader.id, 'batch'));
     const direct = () => tc.running().reduce((n, x) => n + (x.id === leader.id ? x.manager.counters.byOp.batch : 0), 0);
     const before = direct();
     await client.extend(key('lone-1'), 'a', 20_000);
@@ -196,7 +196,7 @@ describe('a node that does not answer', () => {
     expect([...route.routes.nodes].sort()).toEqual([...tc.ids].sort());
     // A node that takes requests and never answers: a process standing still keeps its subscriptions.
     let hits = 0;
-    const silent = nc.subscribe(subjects(tc.cluster).nodeBatch('ghost'), { callback: () => void hits++ });
+    const silent = nc.subscribe(subjects(tc.cluster).nodeLease('ghost', 'batch'), { callback: () => void hits++ });
     await nc.flush();
     try {
       route.routes.leader = 'ghost'; // as if the leader a reply named had stopped
@@ -205,10 +205,10 @@ describe('a node that does not answer', () => {
       expect(hits).toBe(1);
       // The reply that came through another node named the leader again: batches go straight to it.
       expect(route.routes.leader).toBe(leader.id);
-      expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeBatch(leader.id));
+      expect(route.batchSubject()).toBe(subjects(tc.cluster).nodeLease(leader.id, 'batch'));
       // Named as leader again while suspected, the silent node is still passed over.
       route.routes.leader = 'ghost';
-      expect(route.batchSubject()).not.toBe(subjects(tc.cluster).nodeBatch('ghost'));
+      expect(route.batchSubject()).not.toBe(subjects(tc.cluster).nodeLease('ghost', 'batch'));
       expect((await client.extend(key('ghost-1'), 'g', 10_000, { deadlineMs: 3000 })).holder).toBe('g');
       expect(hits).toBe(1);
     } finally {
@@ -298,13 +298,13 @@ describe('a busy leader refuses direct batches unread', () => {
     try {
       // Extensions sent straight to the leader are taken (a follower would only forward them).
       const handledBefore = leader.manager.counters.byOp.batch;
-      const ext = await client.bus.request<{ results: { result?: unknown }[] }>(s.nodeBatch(leader.id), { ops: [{ op: 'extend', ...key('busy1'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000 });
+      const ext = await client.bus.request<{ results: { result?: unknown }[] }>(s.nodeLease(leader.id, 'batch'), { ops: [{ op: 'extend', ...key('busy1'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000 });
       expect(ext.results[0].result).toMatchObject({ holder: 'b' });
       expect(leader.manager.counters.byOp.batch).toBe(handledBefore + 1);
 
       // A claims-only batch sent straight to it is refused unread, saying it was direct.
       const direct = await client.bus
-        .request(s.nodeBatch(leader.id), { ops: [{ op: 'claim', ...key('busy3'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000, lane: 'claim' })
+        .request(s.nodeLease(leader.id, 'batch'), { ops: [{ op: 'claim', ...key('busy3'), holder: 'b', durationMs: 10_000 }] }, { deadlineMs: 2000, lane: 'claim' })
         .catch((e: unknown) => e as TenureError);
       expect(direct).toBeInstanceOf(TenureError);
       expect(direct).toMatchObject({ code: 'Overloaded', details: { direct: true, lane: 'claim' } });
@@ -314,7 +314,7 @@ describe('a busy leader refuses direct batches unread', () => {
       const claims = await client.batch([{ op: 'claim', key: key('busy2'), holder: 'b', durationMs: 10_000 }]);
       expect(claims[0]).toMatchObject({ ok: false, error: { code: 'Overloaded' } });
       expect(route.batchSubject(true)).toBe(s.lease('batch'));
-      expect(route.batchSubject()).toBe(s.nodeBatch(leader.id));
+      expect(route.batchSubject()).toBe(s.nodeLease(leader.id, 'batch'));
       const batches = () => busy.running().map((x) => x.manager.counters.byOp.batch);
       const before = batches();
       const out = await client.batch([
