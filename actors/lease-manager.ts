@@ -412,6 +412,9 @@ export class LeaseManager {
       cluster: this.opts.cluster,
       role: raft.role,
       leader: raft.leader,
+      // The voters, so that a client that has sent no batch (TenureClient's reads and waits, a JSON
+      // program) can learn where to send requests by name (client/routes.ts).
+      nodes: [...(raft.voters ?? [raft.id])],
       term: raft.term,
       appliedIndex: raft.appliedIndex,
       commitIndex: raft.commitIndex,

@@ -54,6 +54,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--after-seconds <n>', 'failover: seconds the run goes on after the last heal', String(d.afterSeconds))
     .option('--crash-holders <x>', 'failover: fraction of the leases whose holding unit dies with each fault (another unit takes over)', String(d.crashHolders))
     .option('--readers <n>', 'failover: linearizable readers (each reads a random lease ten times a second)', String(d.readers))
+    .option('--readers-alone', 'failover: the readers use a NATS connection of their own that sends no batch (a program that only reads)')
     .option('--sustainable <n>', 'overload: sustainable ops/s (default: measured with 128 closed-loop claim clients)')
     .option('--factor <x>', 'overload: offered load as a multiple of the sustainable rate', String(d.factor))
     .option('--baseline-seconds <n>', 'overload: seconds at 0.5× before', String(d.baselineSeconds))
@@ -109,6 +110,7 @@ export function registerBenchCommand(program: Command): void {
         afterSeconds: int(String(f.afterSeconds)),
         crashHolders: int(String(f.crashHolders)),
         readers: int(String(f.readers)),
+        readersAlone: f.readersAlone === true,
         sustainable: f.sustainable ? int(String(f.sustainable)) : undefined,
         factor: int(String(f.factor)),
         baselineSeconds: int(String(f.baselineSeconds)),

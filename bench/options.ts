@@ -47,6 +47,8 @@ export interface BenchOptions {
   crashHolders: number;
   /** failover: linearizable readers over all workers (each reads a random lease ten times a second). */
   readers: number;
+  /** failover: the readers use a connection of their own that sends no batch (a program that only reads). */
+  readersAlone: boolean;
   /** overload */
   sustainable?: number;
   factor: number;
@@ -101,6 +103,7 @@ export const DEFAULTS: BenchOptions = {
   afterSeconds: 20,
   crashHolders: 0.1,
   readers: 0,
+  readersAlone: false,
   factor: 5,
   baselineSeconds: 15,
   overloadSeconds: 60,

@@ -58,6 +58,8 @@ export interface LeaseclaimerWorkload {
   waitMs: number;
   /** Readers this worker runs: each reads a random lease of the run linearizably every READ_PAUSE_MS (failover `--readers`). */
   readers?: number;
+  /** The readers use a NATS connection of their own on which no batch is sent: a program that only reads (`--readers-alone`). */
+  readersAlone?: boolean;
 }
 
 export type Workload = ClosedWorkload | OpenWorkload | LeaseclaimerWorkload;

@@ -152,12 +152,15 @@ export function failoverSpec(o: BenchOptions): RunSpec {
   const last = faults[faults.length - 1];
   const durationMs = last.atMs + last.downMs + o.afterSeconds * 1000;
   const { workers, workloads } = claimerWorkloads(o);
-  workloads.forEach((wl, i) => (wl.readers = Math.floor(o.readers / workers) + (i < o.readers % workers ? 1 : 0)));
+  workloads.forEach((wl, i) => {
+    wl.readers = Math.floor(o.readers / workers) + (i < o.readers % workers ? 1 : 0);
+    wl.readersAlone = o.readersAlone;
+  });
   return {
     name: 'failover',
     title: `failover: ${fmt(o.processes * o.leases)} leases × ${o.units} units held while nodes fail (${o.faults})`,
     workload: 'failover',
-    params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, crashHolders: o.crashHolders, readers: o.readers, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
+    params: { processes: o.processes, leases: o.leases, units: o.units, claimMs: o.claimMs, renewMs: o.renewMs, waitMs: o.waitMs, faults, crashHolders: o.crashHolders, readers: o.readers, readersAlone: o.readersAlone, afterSeconds: o.afterSeconds, workers, connectionsPerWorker: o.connections, deadlineMs: o.deadlineMs, maxAttempts: o.maxAttempts },
     workloads,
     durationMs,
     steps: [{ atMs: 0, label: `${fmt(o.processes * o.leases)} leases`, msg: { type: 'leases', from: 0, to: o.leases } }],

@@ -327,6 +327,10 @@ interface Block {
 async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): Promise<PreparedWorkload> {
   const buses = await connect(init, Math.min(w.connections, w.processes.length));
   const clients = new Map(w.processes.map((p, i) => [p, clientFor(init, buses[i % buses.length], `p${p}`)]));
+  // `--readers-alone`: the readers' own connection, on which no batch is ever sent.
+  const readersBus = w.readersAlone && (w.readers ?? 0) > 0 ? (await connect(init, 1))[0] : null;
+  if (readersBus) buses.push(readersBus);
+  const readerClients = readersBus ? [clientFor(init, readersBus, 'readers')] : [...clients.values()];
   const blocks = new Map<string, Block>();
   let rec: Recorder | null = null;
   let units = 0;
@@ -501,8 +505,8 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
     run: async (recorder: Recorder) => {
       rec = recorder;
       // The clients' routing work (client/routes.ts), per second: probes of nodes holding waits, and waits moved off silent nodes.
-      const routes = [...new Set([...clients.values()].map((c) => c.routes))];
-      const last = { probes: 0, probesFailed: 0, moved: 0 };
+      const routes = [...new Set([...clients.values(), ...readerClients].map((c) => c.routes))];
+      const last = { probes: 0, probesFailed: 0, moved: 0, discoveries: 0 };
       const countRoutes = () => {
         for (const k of Object.keys(last) as (keyof typeof last)[]) {
           const now = routes.reduce((a, r) => a + r.counters[k], 0);
@@ -512,7 +516,6 @@ async function prepareLeaseclaimer(init: WorkerInit, w: LeaseclaimerWorkload): P
       };
       const routeTimer = setInterval(countRoutes, 1000);
       // Linearizable readers (failover `--readers`): what a read costs while nodes fail.
-      const readerClients = [...clients.values()];
       const readers = Array.from({ length: w.readers ?? 0 }, (_, i) => reader(readerClients[i % readerClients.length], recorder));
       await finished;
       clearInterval(routeTimer);

@@ -10,8 +10,9 @@
  * until it resumes. So once the voters are known, requests go to a node the client picks (the
  * leader for writes, any voter for reads and waits — a random one, as the queue group would), and
  * a node that lets one time out (or has no responders) is suspected for SUSPECT_MS: passed over
- * until it answers again. Until the voters are known (no batch reply has named them yet, e.g. a
- * client that only reads, or one that sends JSON), requests go to the queue group.
+ * until it answers again. Until the voters are known, requests go to the queue group: batches ask
+ * for them (`members: true`), and a client's other requests (a client that only reads or waits)
+ * ask a node's `status` for them in the background (`discover`).
  *
  * A wait is held by one node for up to 10 s, and silence is what a wait looks like until the lease
  * is released: a waiter cannot tell a node that stands still from one with nothing to say. So while
@@ -37,6 +38,8 @@ export const MEMBERS_REFRESH_MS = 60_000;
 export const PROBE_MS = 1000;
 /** How long such a node has to answer before it is suspected and its parked requests move. */
 export const PROBE_TIMEOUT_MS = 1500;
+/** How often a client that has no (fresh) voters asks the queue group for them, at most. */
+export const DISCOVER_RETRY_MS = 1000;
 
 /**
  * One `T` per bus and cluster, made by `make` on first use: what every client on one NATS
@@ -69,7 +72,10 @@ export class NodeRoutes {
   private readonly parked = new Map<string, Set<() => void>>();
   /** Nodes whose probe loop runs. */
   private readonly probing = new Set<string>();
-  readonly counters = { probes: 0, probesFailed: 0, moved: 0 };
+  /** When the last `status` asking for the voters left (discover), and whether it is still out. */
+  private discoverAt = -Infinity;
+  private discovering = false;
+  readonly counters = { probes: 0, probesFailed: 0, moved: 0, discoveries: 0 };
 
   constructor(
     private readonly bus: Bus,
@@ -91,6 +97,37 @@ export class NodeRoutes {
       this.nodes = nodes;
       this.nodesAt = this.clock.now();
     }
+  }
+
+  /**
+   * For requests that are not batches (batches ask for the voters themselves): when no voters are
+   * known, or they were named more than MEMBERS_REFRESH_MS ago, asks the queue group for a node's
+   * `status` (which names the leader and the voters) in the background — one at a time, at most once
+   * per DISCOVER_RETRY_MS. The request that called goes on as it would have (the queue group, or
+   * the voters known); the ones after it go by name once the answer is in.
+   */
+  discover(): void {
+    if (this.discovering || !this.membersDue()) return;
+    const now = this.clock.now();
+    if (now - this.discoverAt < DISCOVER_RETRY_MS) return;
+    this.discoverAt = now;
+    this.discovering = true;
+    this.counters.discoveries++;
+    this.bus.request<{ leader?: unknown; nodes?: unknown }>(this.subj.lease('status'), {}, { deadlineMs: PROBE_TIMEOUT_MS }).then(
+      (reply) => {
+        this.discovering = false;
+        // An older node's status names no voters: learn nothing (not even the leader, which a
+        // batch reply keeps current), and ask again after MEMBERS_REFRESH_MS rather than every second.
+        if (!Array.isArray(reply?.nodes)) {
+          this.discoverAt = this.clock.now() + MEMBERS_REFRESH_MS - DISCOVER_RETRY_MS;
+          return;
+        }
+        this.learn(reply);
+      },
+      () => {
+        this.discovering = false; // silent or gone: the next request after DISCOVER_RETRY_MS asks again
+      },
+    );
   }
 
   /** The known leader unless it is suspected, else null. */

@@ -285,6 +285,7 @@ export class TenureClient {
     const end = start + deadlineMs;
     for (let sent = body, first = true; ; first = false) {
       const node = this.routes.nodeFor(op);
+      if (first) this.routes.discover(); // no voters known (or not lately): ask for them, for the next requests
       // The first send has the whole budget as given; a moved one what is left of it.
       const opts = { deadlineMs: first ? deadlineMs : Math.max(1, end - this.clock.now()), signal, json: this.opts.json };
       if (node === null) return this.bus.request<T>(this.subj.lease(op), sent, opts);

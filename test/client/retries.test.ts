@@ -7,7 +7,10 @@ import type { Bus, RequestOptions } from '../../bus/types.ts';
 import { TenureClient, WAIT_ATTEMPT_MAX_MS } from '../../client/tenure-client.ts';
 import { TenureError } from '../../errors/errors.ts';
 import { SimClock } from '../../clock/clock.ts';
-import { PROBE_MS, SUSPECT_MS } from '../../client/routes.ts';
+import { DISCOVER_RETRY_MS, MEMBERS_REFRESH_MS, PROBE_MS, SUSPECT_MS } from '../../client/routes.ts';
+
+/** The node a request was sent to by name, or null for the queue group. */
+const nodeOf = (subject: string) => /\.node\.([^.]+)\.lease\./.exec(subject)?.[1] ?? null;
 
 interface Call {
   subject: string;
@@ -16,10 +19,25 @@ interface Call {
 }
 
 /** A bus whose n-th request gets `script[n]`'s answer (an error is thrown as the remote's reply). */
-function scriptedBus(script: ((payload: Record<string, unknown>, opts: RequestOptions) => unknown)[]): { bus: Bus; calls: Call[] } {
+/**
+ * A bus that answers the client's requests from `script`, in order. The client's background
+ * discovery (a queue-group `status`, client/routes.ts) is answered apart by `discover` (default: no
+ * responders, so nothing is learned) and recorded in `discoveries`, not in `calls`.
+ */
+function scriptedBus(
+  script: ((payload: Record<string, unknown>, opts: RequestOptions) => unknown)[],
+  discover: () => unknown = () => {
+    throw new TenureError('NoResponders', 'no responders');
+  },
+): { bus: Bus; calls: Call[]; discoveries: Call[] } {
   const calls: Call[] = [];
+  const discoveries: Call[] = [];
   const bus = {
     async request(subject: string, payload: unknown, opts: RequestOptions) {
+      if (subject.endsWith('.lease.status') && nodeOf(subject) === null) {
+        discoveries.push({ subject, payload: payload as Record<string, unknown>, deadlineMs: opts.deadlineMs });
+        return discover();
+      }
       calls.push({ subject, payload: payload as Record<string, unknown>, deadlineMs: opts.deadlineMs });
       const answer = script[calls.length - 1];
       if (!answer) throw new Error(`unexpected request ${calls.length} on ${subject}`);
@@ -31,7 +49,7 @@ function scriptedBus(script: ((payload: Record<string, unknown>, opts: RequestOp
     flush: async () => {},
     close: async () => {},
   } as Bus;
-  return { bus, calls };
+  return { bus, calls, discoveries };
 }
 
 /** A lone write leaves as a batch of one: `answer` answers its op (a throw becomes the op's error). */
@@ -172,7 +190,6 @@ describe('TenureClient routes (client/routes.ts)', () => {
     throw new TenureError('NoResponders', 'no responders');
   };
   const view = () => ({ holder: null });
-  const nodeOf = (subject: string) => /\.node\.([^.]+)\.lease\./.exec(subject)?.[1] ?? null;
 
   it('once the voters are known, a read goes to one of them, and one that lets it time out is passed over by the next attempt', async () => {
     const { bus, calls } = scriptedBus([timeout, view, view, view, view]);
@@ -186,6 +203,59 @@ describe('TenureClient routes (client/routes.ts)', () => {
     const later = calls.slice(1).map((c) => nodeOf(c.subject));
     expect(later).not.toContain(silent);
     expect(later.every((n) => n !== null)).toBe(true);
+  });
+
+  it('a client that has sent no batch asks a node for the voters: its first read goes to the queue group, the next ones by name', async () => {
+    const clock = new SimClock(0);
+    const { bus, calls, discoveries } = scriptedBus([view, view, view], () => ({ node: 'n2', leader: 'n1', nodes: ['n1', 'n2', 'n3'] }));
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    await client.get(key, { deadlineMs: 3000 });
+    expect(calls.map((c) => nodeOf(c.subject))).toEqual([null]);
+    expect(discoveries.map((c) => c.subject)).toEqual(['tenure.v1.c.lease.status']);
+    expect(client.routes.leader).toBe('n1');
+    await client.get(key, { deadlineMs: 3000 });
+    await clock.advance(MEMBERS_REFRESH_MS - 1);
+    await client.get(key, { deadlineMs: 3000 });
+    expect(calls.slice(1).every((c) => ['n1', 'n2', 'n3'].includes(nodeOf(c.subject)!))).toBe(true);
+    expect(discoveries).toHaveLength(1); // the voters are fresh: not asked again
+    expect(client.routes.counters.discoveries).toBe(1);
+  });
+
+  it('asks for the voters again once they are MEMBERS_REFRESH_MS old, and after a silent discovery only once per DISCOVER_RETRY_MS', async () => {
+    const clock = new SimClock(0);
+    let answer: () => unknown = () => {
+      throw new TenureError('Timeout', 'no answer within the deadline');
+    };
+    const { bus, discoveries } = scriptedBus(Array.from({ length: 6 }, () => view), () => answer());
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    await client.get(key);
+    await client.get(key); // the first discovery went unanswered; too soon to ask again
+    expect(discoveries).toHaveLength(1);
+    await clock.advance(DISCOVER_RETRY_MS);
+    answer = () => ({ leader: 'n1', nodes: ['n1'] });
+    await client.get(key);
+    expect(discoveries).toHaveLength(2);
+    expect(client.routes.nodeFor('get')).toBe('n1');
+    await clock.advance(MEMBERS_REFRESH_MS);
+    answer = () => ({ leader: 'n2', nodes: ['n2'] }); // the cluster changed its members
+    await client.get(key);
+    await client.get(key);
+    expect(discoveries).toHaveLength(3);
+    expect(client.routes.nodeFor('get')).toBe('n2');
+  });
+
+  it('a node that names no voters in its status (an older version) is not asked again every second', async () => {
+    const clock = new SimClock(0);
+    const { bus, discoveries } = scriptedBus(Array.from({ length: 3 }, () => view), () => ({ node: 'n1', leader: 'n1' }));
+    const client = new TenureClient(bus, { cluster: 'c', clock });
+    await client.get(key);
+    await clock.advance(DISCOVER_RETRY_MS * 5);
+    await client.get(key);
+    expect(discoveries).toHaveLength(1);
+    expect(client.routes.nodeFor('get')).toBeNull();
+    await clock.advance(MEMBERS_REFRESH_MS);
+    await client.get(key);
+    expect(discoveries).toHaveLength(2);
   });
 
   it('a picked node with no responders is passed over and the same attempt goes to the queue group at once', async () => {

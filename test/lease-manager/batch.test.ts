@@ -230,6 +230,31 @@ describe('requests addressed to one node', () => {
     await expect(bus.request(`${s.prefix}.node.${tc.running()[0].id}.lease.frobnicate`, {}, { deadlineMs: 3000 })).rejects.toMatchObject({ code: 'Invalid', details: { field: 'op' } });
   });
 
+  it('names the leader and the voters in every status; a client that only reads learns them there and then reads by name', async () => {
+    const s = subjects(tc.cluster);
+    const leader = await tc.leader();
+    const st = await bus.request<{ leader?: string; nodes?: string[] }>(s.lease('status'), {}, { deadlineMs: 3000 });
+    expect(st.leader).toBe(leader.id);
+    expect([...st.nodes!].sort()).toEqual([...tc.ids].sort());
+    const reader = await tc.client(); // its own connection: nothing learned yet
+    expect(reader.routes.nodes).toEqual([]);
+    expect(await reader.get(key('reader-1'))).toMatchObject({ holder: null }); // through the queue group
+    for (let i = 0; i < 100 && reader.routes.nodes.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect([...reader.routes.nodes].sort()).toEqual([...tc.ids].sort());
+    expect(reader.routes.counters.discoveries).toBe(1);
+    const seen: string[] = [];
+    const spy = nc.subscribe(`${s.prefix}.node.*.lease.get`, { callback: (_e, m) => void seen.push(m.subject.split('.')[4]) });
+    await nc.flush();
+    try {
+      for (let i = 0; i < 3; i++) expect(await reader.get(key('reader-1'), { linearizable: true })).toMatchObject({ holder: null });
+      await nc.flush();
+      expect(seen).toHaveLength(3);
+      expect(seen.every((id) => tc.ids.includes(id))).toBe(true);
+    } finally {
+      spy.unsubscribe();
+    }
+  });
+
   it('reads and waits pass over a voter that let one time out', async () => {
     const client = await tc.client();
     const leader = await tc.leader();
