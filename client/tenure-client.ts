@@ -212,7 +212,7 @@ export class TenureClient {
 
   /**
    * Resolves when the lease is free (at once if it is), rejects with DeadlineExceeded when
-   * `deadlineMs` passes first, or Cancelled on abort. A node that stops while we wait answers
+   * `deadlineMs` passes first (answered so by a node, or by none), or Cancelled on abort. A node that stops while we wait answers
    * Cancelled, and a node without a leader NoLeader; then the wait moves on within the same deadline.
    * Each request asks for at most WAIT_ATTEMPT_MAX_MS, so a wait held by a node that crashed or
    * stands still moves on within that (plus a second's grace), not at the caller's deadline.
@@ -229,6 +229,10 @@ export class TenureClient {
         if (opts.signal?.aborted || !(err instanceof TenureError)) throw err;
         // This request's share ran out (answered by its node, or not at all): the rest goes out again.
         if (budget < remaining && (err.code === 'DeadlineExceeded' || err.code === 'Timeout')) continue;
+        // The last share ran out unanswered (its node stood still until past the deadline — a wait
+        // moved off a silent node with nothing left of its budget ends here too): to the caller that
+        // is the deadline passing first, as with a node's own DeadlineExceeded.
+        if (err.code === 'Timeout') throw new TenureError('DeadlineExceeded', 'deadline passed while waiting for release (the node holding the wait did not answer)');
         if (!WAIT_RETRYABLE.has(err.code) || ++failures >= 10) throw err;
         await sleep(retryDelay(err, failures), opts.signal, this.clock);
       }

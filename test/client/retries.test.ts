@@ -362,6 +362,14 @@ describe('TenureClient routes (client/routes.ts)', () => {
     expect(nodeOf(calls[1].subject)).not.toBe(waitNode);
   });
 
+  it('a wait whose last share goes unanswered (its node stood still past the deadline) ends in DeadlineExceeded, not Timeout', async () => {
+    const { bus, calls } = scriptedBus([timeout]);
+    const client = new TenureClient(bus, { cluster: 'c' });
+    await expect(client.wait(key, { deadlineMs: 500 })).rejects.toMatchObject({ code: 'DeadlineExceeded' });
+    expect(calls).toHaveLength(1);
+    expect(calls[0].payload.deadlineMs).toBe(500);
+  });
+
   it('a caller that aborts a wait parked at a node gets Cancelled, and nothing is moved or probed after', async () => {
     const clock = new SimClock(0);
     const { bus, calls } = scriptedBus([silent]);
