@@ -13,6 +13,7 @@ import { runHandler } from '../bus/serve-core.ts';
 import type { RequestHandler, ServeOptions } from '../bus/types.ts';
 import type { ErrorCode } from '../errors/errors.ts';
 import type { Logger } from '../log/logger.ts';
+import { monotonicNow } from '../clock/clock.ts';
 
 export interface MicroEndpoint {
   name: string;
@@ -76,7 +77,7 @@ export async function startMicroService(opts: MicroServiceOptions, endpoints: Mi
           deadline: deadlineFrom(header(msg.headers, DEADLINE_HEADER)),
           lane: header(msg.headers, LANE_HEADER),
         };
-        if (raw.deadline <= Date.now()) return; // the caller gave up while this waited in a backlog: drop unread
+        if (raw.deadline <= monotonicNow()) return; // the caller gave up while this waited in a backlog: drop unread
         // The reply callback keeps the reply subject, not the message (and its payload) until then.
         const replyTo = msg.reply;
         runHandler(raw, ep.handler, opts.maxPayloadBytes, opts.logger, (reply) => {

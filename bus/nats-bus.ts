@@ -33,6 +33,7 @@ import {
   JSON_CONTENT_TYPE,
 } from './codec.ts';
 import { deadlineFrom, header, JSON_HEADER_BYTES, JSON_HEADERS, replyPublisher } from './nats-headers.ts';
+import { monotonicNow } from '../clock/clock.ts';
 import { frameProtocol, publishFrame, type FrameProtocol } from './nats-frame.ts';
 import { runHandler, type RawReply } from './serve-core.ts';
 import {
@@ -230,7 +231,7 @@ export class NatsBus implements Bus {
       };
       // A request whose caller has already given up (it waited in a backlog) is dropped unread:
       // nobody is listening for the answer, and working on it would only delay live requests.
-      if (raw.deadline <= Date.now()) {
+      if (raw.deadline <= monotonicNow()) {
         this.counters.expiredOnArrival++;
         return;
       }

@@ -3,6 +3,7 @@ import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats
 import { CONTENT_TYPE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from './codec.ts';
 import { frameProtocol, publishFrame } from './nats-frame.ts';
 import type { RawReply } from './serve-core.ts';
+import { monotonicNow } from '../clock/clock.ts';
 
 export function header(h: { get(key: string): string } | undefined, key: string): string | undefined {
   const v = h?.get(key);
@@ -13,7 +14,7 @@ export function header(h: { get(key: string): string } | undefined, key: string)
 export function deadlineFrom(value: string | undefined): number {
   if (value === undefined) return Infinity;
   const ms = Number(value);
-  return Number.isFinite(ms) && ms >= 0 ? Date.now() + ms : Infinity;
+  return Number.isFinite(ms) && ms >= 0 ? monotonicNow() + ms : Infinity;
 }
 
 /**

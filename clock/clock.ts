@@ -20,8 +20,24 @@ export function defer(clock: Clock, fn: () => void): void {
   else clock.setTimeout(fn, 0);
 }
 
+const ORIGIN = performance.timeOrigin;
+
+/**
+ * Epoch milliseconds that never step: the wall clock as of process start plus the monotonic time
+ * since (whole ms, never decreasing). Every duration Tenure measures is taken on it — how far the
+ * leader moves global time, how long a holder may believe it holds (`sent + remainingMs`), request
+ * deadlines — so a wall clock stepped by NTP, an operator or a VM resume neither expires every lease
+ * at once (a step forward on the leader) nor freezes global time (a step back), and a holder whose
+ * clock is stepped back does not believe past what it was granted. Absolute deadlines never cross
+ * processes (`Tenure-Deadline-Ms` carries relative ms), so no two processes need to agree on it.
+ * It drifts from the wall clock only by the steps taken since start (pino's log times stay wall time).
+ */
+export function monotonicNow(): number {
+  return Math.floor(ORIGIN + performance.now());
+}
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: monotonicNow,
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     return t;
