@@ -38,6 +38,8 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
   private leading = false;
   private token: number | null = null;
   private validUntil = 0;
+  /** The same promise on the wall clock (clock.wall), when the clock has one: see `expired`. */
+  private wallUntil = Infinity;
   private expiryTimer: unknown = null;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -58,7 +60,23 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
 
   /** True while the lease is held as far as this holder can know: never past the time it was last promised. */
   get isLeader(): boolean {
-    return this.leading && this.client.clock.now() < this.validUntil;
+    return this.leading && !this.expired();
+  }
+
+  /**
+   * The promised time is up, by the client's clock (monotonic: a stepped wall clock cannot make a
+   * holder believe longer) or by the wall clock (which counts a machine's suspend, which Linux's
+   * monotonic clock does not). Either one ends the belief; only both failing together could not.
+   */
+  private expired(): boolean {
+    const clock = this.client.clock;
+    return clock.now() >= this.validUntil || (clock.wall !== undefined && clock.wall() >= this.wallUntil);
+  }
+
+  /** Both clocks' readings as a request leaves: `sent + remainingMs` on each is what its answer promises. */
+  private sentAt(): { mono: number; wall: number } {
+    const clock = this.client.clock;
+    return { mono: clock.now(), wall: clock.wall?.() ?? -Infinity };
   }
 
   /** Fencing token of the current tenure (null when not leading). */
@@ -104,11 +122,13 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
     while (!this.stopped) {
       try {
         if (!this.leading) {
-          const sent = this.client.clock.now();
+          const sent = this.sentAt();
           try {
             const r = await this.client.claim(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(every, 1000) });
             // An answer that arrives after the time it promised has run out gives nothing to lead on.
-            if (sent + r.remainingMs > this.client.clock.now()) this.acquire(r.token, r.expiry, sent + r.remainingMs);
+            this.validUntil = sent.mono + r.remainingMs;
+            this.wallUntil = sent.wall + r.remainingMs;
+            if (!this.expired()) this.acquire(r.token, r.expiry, this.validUntil, this.wallUntil);
             else await sleep(Math.max(10, every / 4), signal, this.client.clock);
           } catch (err) {
             if (!(err instanceof TenureError) || err.code !== 'Held') throw err;
@@ -123,11 +143,12 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
           const half = (this.validUntil - this.client.clock.now()) / 2;
           const untilDue = failures ? Math.min(every / 4, half) : Math.min(every * (0.9 + Math.random() * 0.2), half);
           await sleep(Math.max(1, untilDue), signal, this.client.clock);
+          if (this.leading && this.expired()) this.lose('the lease time ran out before an extend was answered'); // by the wall clock (a suspend)
           if (!this.leading) continue; // the time ran out while it slept: claim again
-          const sent = this.client.clock.now();
+          const sent = this.sentAt();
           try {
-            const r = await this.client.extend(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(1, Math.min(every, this.validUntil - sent)) });
-            if (this.leading) this.holdUntil(Math.max(this.validUntil, sent + r.remainingMs));
+            const r = await this.client.extend(this.key, this.holder, durationMs, { signal, deadlineMs: Math.max(1, Math.min(every, this.validUntil - sent.mono)) });
+            if (this.leading) this.holdUntil(Math.max(this.validUntil, sent.mono + r.remainingMs), Math.max(this.wallUntil, sent.wall + r.remainingMs));
           } catch (err) {
             if (err instanceof TenureError && err.code === 'NotHeld') {
               this.lose('not held');
@@ -140,7 +161,7 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
       } catch (err) {
         if (this.stopped) break;
         failures++;
-        if (this.leading && this.client.clock.now() >= this.validUntil) {
+        if (this.leading && this.expired()) {
           this.lose(`could not extend in time: ${(err as Error).message}`);
         }
         if (!this.leading) {
@@ -151,24 +172,29 @@ export class LeadershipHandle implements AsyncIterable<LeadershipChange> {
     }
   }
 
-  private acquire(token: number, expiry: number, validUntil: number): void {
+  private acquire(token: number, expiry: number, validUntil: number, wallUntil: number): void {
     this.leading = true;
     this.token = token;
-    this.holdUntil(validUntil);
+    this.holdUntil(validUntil, wallUntil);
     const change = { type: 'acquired' as const, token, expiry };
     this.emit(change);
     this.opts.onAcquired?.(change);
   }
 
-  /** Leads until `validUntil`; `lost` is reported at that moment unless an extend moves it first. */
-  private holdUntil(validUntil: number): void {
+  /**
+   * Leads until `validUntil` (and `wallUntil` on the wall clock); `lost` is reported at that moment
+   * unless an extend moves it first. The timer runs on the monotonic clock; `isLeader` reads both
+   * clocks every time, so after a suspend it is false before the timer catches up.
+   */
+  private holdUntil(validUntil: number, wallUntil: number): void {
     this.validUntil = validUntil;
+    this.wallUntil = wallUntil;
     const clock = this.client.clock;
     if (this.expiryTimer !== null) clock.clearTimeout(this.expiryTimer);
     this.expiryTimer = clock.setTimeout(() => {
       this.expiryTimer = null;
-      if (this.leading && clock.now() >= this.validUntil) this.lose('the lease time ran out before an extend was answered');
-    }, Math.max(0, validUntil - clock.now()));
+      if (this.leading && this.expired()) this.lose('the lease time ran out before an extend was answered');
+    }, Math.max(0, Math.min(validUntil - clock.now(), clock.wall ? wallUntil - clock.wall() : Infinity)));
   }
 
   private lose(reason: string): void {

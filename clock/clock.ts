@@ -8,6 +8,12 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
   /** Runs `fn` at the end of the current event-loop turn, after pending I/O callbacks (optional). */
   defer?(fn: () => void): void;
+  /**
+   * The wall clock, which may step (optional): only for cross-checks where `now()`'s monotonic
+   * time could run slow — Linux's does not count a machine's suspend. The leadership helper stops
+   * believing when either clock says the promised time is up.
+   */
+  wall?(): number;
 }
 
 /**
@@ -38,6 +44,7 @@ export function monotonicNow(): number {
 
 export const systemClock: Clock = {
   now: monotonicNow,
+  wall: () => Date.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     return t;

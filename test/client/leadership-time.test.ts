@@ -84,3 +84,47 @@ describe('leadership helper and promised time', () => {
   });
 });
 
+
+describe('leadership helper and two clocks', () => {
+  /** The scripted server on a SimClock that also has a wall clock, `offset` ms from it. */
+  function withWall(answer: (op: Op) => Answer) {
+    const s = scripted(answer);
+    let offset = 0;
+    Object.assign(s.clock, { wall: () => s.clock.now() + offset });
+    return { ...s, step: (ms: number) => void (offset += ms) };
+  }
+
+  it('stops believing when the wall clock says the time is up though the monotonic one does not (a suspend)', async () => {
+    const { clock, client, step } = withWall((o) => (o.op === 'claim' ? held(1000) : 'never'));
+    const lost: string[] = [];
+    const lead = client.leadership('ns', 'm', 'l', 'h', { durationMs: 1000, onLost: (c) => lost.push(c.reason) });
+    await clock.advance(10);
+    expect(lead.isLeader).toBe(true);
+    step(5000); // the machine slept 5 s: the wall clock counted it, the monotonic clock did not
+    expect(lead.isLeader).toBe(false);
+    expect(lead.currentToken).toBeNull();
+    await clock.advance(600); // the loop wakes to extend and reports the loss
+    expect(lost).toHaveLength(1);
+    await lead.stop({ revoke: false });
+  });
+
+  it('a wall clock set back does not make it believe longer', async () => {
+    const { clock, client, step } = withWall((o) => (o.op === 'claim' ? held(1000) : 'never'));
+    const lead = client.leadership('ns', 'm', 'l', 'h', { durationMs: 1000 });
+    await clock.advance(10);
+    step(-3_600_000);
+    await clock.advance(989);
+    expect(lead.isLeader).toBe(true);
+    await clock.advance(1);
+    expect(lead.isLeader).toBe(false);
+    await lead.stop({ revoke: false });
+  });
+
+  it('extends keep it leading on both clocks', async () => {
+    const { clock, client } = withWall(() => held(1000));
+    const lead = client.leadership('ns', 'm', 'l', 'h', { durationMs: 1000 });
+    for (let i = 0; i < 50; i++) await clock.advance(100);
+    expect(lead.isLeader).toBe(true);
+    await lead.stop({ revoke: false });
+  });
+});
