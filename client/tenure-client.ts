@@ -212,8 +212,9 @@ export class TenureClient {
 
   /**
    * Resolves when the lease is free (at once if it is), rejects with DeadlineExceeded when
-   * `deadlineMs` passes first (answered so by a node, or by none), or Cancelled on abort. A node that stops while we wait answers
-   * Cancelled, and a node without a leader NoLeader; then the wait moves on within the same deadline.
+   * `deadlineMs` passes first (answered so by a node, or by none), or Cancelled on abort. A node
+   * that stops while we wait answers Cancelled, and a node without a leader NoLeader; then the wait
+   * moves on within the same deadline.
    * Each request asks for at most WAIT_ATTEMPT_MAX_MS, so a wait held by a node that crashed or
    * stands still moves on within that (plus a second's grace), not at the caller's deadline.
    */
