@@ -245,7 +245,7 @@ export interface FailoverSummary {
   claims: { ok: number; held: number; errors: Record<string, number> };
   waits: { released: number; deadline: number; errors: Record<string, number> };
   /** The clients' probes of nodes holding waits (failed: no answer in time), and waits moved off a node found silent. */
-  routes: { probes: number; probesFailed: number; moved: number };
+  routes: { probes: number; probesFailed: number; moved: number; discoveries: number };
   /** Linearizable reads (`--readers`), when the run had readers. */
   reads?: { ok: number; errors: Record<string, number>; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
   restarts: number;
@@ -286,7 +286,7 @@ export function failoverSummary(r: RunResult): { failover: FailoverSummary } {
       leasesLost: t.counts['lease.lost'] ?? 0,
       claims: { ok: t.counts['claim.ok'] ?? 0, held: t.counts['claim.held'] ?? 0, errors: byPrefix('claim.err.', 0, n) },
       waits: { released: t.counts['wait.ok'] ?? 0, deadline: t.counts['wait.timeout'] ?? 0, errors: byPrefix('wait.err.', 0, n) },
-      routes: { probes: t.counts['routes.probes'] ?? 0, probesFailed: t.counts['routes.probesFailed'] ?? 0, moved: t.counts['routes.moved'] ?? 0 },
+      routes: { probes: t.counts['routes.probes'] ?? 0, probesFailed: t.counts['routes.probesFailed'] ?? 0, moved: t.counts['routes.moved'] ?? 0, discoveries: t.counts['routes.discoveries'] ?? 0 },
       ...(reading ? { reads: { ok: t.counts['read.ok'] ?? 0, errors: byPrefix('read.err.', 0, n), p50Ms: t.latency.read?.p50 ?? null, p99Ms: t.latency.read?.p99 ?? null, maxMs: t.latency.read?.max ?? null } } : {}),
       restarts: r.restarts.length,
       takeover: {
@@ -337,7 +337,7 @@ export function printSummary(r: RunResult): void {
     lines.push(`  holders: overlaps ${fo.overlaps}${fo.maxOverlapMs !== null ? ` (longest ${fo.maxOverlapMs} ms)` : ''}; extends ok ${fmt(fo.extends.ok)} failed ${fo.extends.failed}; leases lost ${fo.leasesLost}; claims ok ${fmt(fo.claims.ok)} Held ${fmt(fo.claims.held)} failed ${JSON.stringify(fo.claims.errors)}; unexpected restarts ${fo.restarts}`);
     const w = fo.waits;
     if (fo.reads) lines.push(`  linearizable reads: ok ${fmt(fo.reads.ok)}, failed ${JSON.stringify(fo.reads.errors)}, p50 ${fo.reads.p50Ms ?? '-'} ms, p99 ${fo.reads.p99Ms ?? '-'} ms, max ${fo.reads.maxMs ?? '-'} ms`);
-    lines.push(`  waits: released ${fmt(w.released)}, ran out ${fmt(w.deadline)}, failed ${JSON.stringify(w.errors)}; probes of nodes holding waits ${fmt(fo.routes.probes)} (unanswered ${fmt(fo.routes.probesFailed)}), waits moved off silent nodes ${fmt(fo.routes.moved)}`);
+    lines.push(`  waits: released ${fmt(w.released)}, ran out ${fmt(w.deadline)}, failed ${JSON.stringify(w.errors)}; probes of nodes holding waits ${fmt(fo.routes.probes)} (unanswered ${fmt(fo.routes.probesFailed)}), waits moved off silent nodes ${fmt(fo.routes.moved)}; voters asked of a node's status ${fmt(fo.routes.discoveries)} times`);
   }
   if ('recoverySeconds' in ov) {
     lines.push(`  overload: extends ok ${ov.extendSuccessRateDuringOverload === null || ov.extendSuccessRateDuringOverload === undefined ? '-' : (ov.extendSuccessRateDuringOverload * 100).toFixed(3) + ' %'}; recovered after ${ov.recoverySeconds ?? '-'} s (3 s window ${ov.recoverySecondsWindowed ?? '-'} s, throughput ${ov.throughputRecoverySeconds ?? '-'} s, fresh traffic ${ov.freshRecoverySeconds ?? '-'} s)`);
