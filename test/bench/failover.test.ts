@@ -60,7 +60,7 @@ describe('failover faults', () => {
     expect(failover.faults[1]).toMatchObject({ extends: { ok: 10, failed: 3, byCode: { DeadlineExceeded: 3 } }, leasesLost: 1 });
     expect(failover).toMatchObject({ overlaps: 0, maxOverlapMs: null, leasesLost: 1, extends: { ok: 35, failed: 6 }, claims: { ok: 4, held: 8 }, restarts: 0 });
     expect(failover.waits).toMatchObject({ released: 2, deadline: 1 });
-    expect(failover.routes).toEqual({ probes: 9, probesFailed: 2, moved: 5 });
+    expect(failover.routes).toEqual({ probes: 9, probesFailed: 2, moved: 5, discoveries: 0 });
     expect(failover.faults[0].reads).toEqual({ ok: 21, errors: { Timeout: 1 }, maxMs: 1900 });
     expect(failover.faults[1].reads).toEqual({ ok: 18, errors: {}, maxMs: 60 });
     expect(failover.reads).toEqual({ ok: 66, errors: { Timeout: 1 }, p50Ms: 2, p99Ms: 900, maxMs: 1900 });
