@@ -4,17 +4,22 @@ import { CONTENT_TYPE_HEADER, ERROR_HEADER, JSON_CONTENT_TYPE } from './codec.ts
 import { frameProtocol, publishFrame } from './nats-frame.ts';
 import type { RawReply } from './serve-core.ts';
 import { monotonicNow } from '../clock/clock.ts';
+import { unseenMs } from './arrival-watch.ts';
 
 export function header(h: { get(key: string): string } | undefined, key: string): string | undefined {
   const v = h?.get(key);
   return v === '' || v === undefined ? undefined : v;
 }
 
-/** The deadline header carries relative ms; the serving side turns it into an absolute time on its own clock. */
+/**
+ * The deadline header carries relative ms; the serving side turns it into an absolute time on its
+ * own clock, counted from when the request may have arrived: as it is read, less what an event-loop
+ * stall may have hidden (bus/arrival-watch.ts).
+ */
 export function deadlineFrom(value: string | undefined): number {
   if (value === undefined) return Infinity;
   const ms = Number(value);
-  return Number.isFinite(ms) && ms >= 0 ? monotonicNow() + ms : Infinity;
+  return Number.isFinite(ms) && ms >= 0 ? monotonicNow() + ms - unseenMs() : Infinity;
 }
 
 /**
