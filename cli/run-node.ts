@@ -8,7 +8,7 @@ import { TenureNode } from '../node/tenure-node.ts';
 import { ForwardingStack } from '../actors/transport-switch.ts';
 import { createLogger } from '../log/logger.ts';
 import { LoadMonitor } from '../actors/load-monitor.ts';
-import { startArrivalWatch } from '../bus/arrival-watch.ts';
+import { watchArrivals } from '../bus/arrival-watch.ts';
 import { EventLoopMonitor } from '../actors/event-loop-monitor.ts';
 import { MemoryGovernor } from '../actors/memory-governor.ts';
 import { MALLOC_ENV } from './node-processes.ts';
@@ -51,7 +51,7 @@ export async function runNode(config: Config): Promise<void> {
   const bus = await NatsBus.connect(config.natsUrl, { name: `tenure-${config.cluster}-${config.nodeId}`, logger, maxPayloadBytes: config.maxPayloadBytes });
   const loadMonitor = new LoadMonitor().start();
   // Requests read after this process stood still count their deadlines from before the stall.
-  startArrivalWatch();
+  watchArrivals(() => loadMonitor.unseenMs());
   const eventLoop = new EventLoopMonitor();
   const memory = config.memoryBudgetMb > 0
     ? new MemoryGovernor({

@@ -3,7 +3,8 @@
  * (bus/arrival-watch.ts), so one whose caller's budget ran out meanwhile is dropped unread.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { PROBE_MS, STALL_MS, startArrivalWatch, stopArrivalWatch, unseenMs } from '../../bus/arrival-watch.ts';
+import { unseenMs, watchArrivals } from '../../bus/arrival-watch.ts';
+import { LoadMonitor, STALL_MS } from '../../actors/load-monitor.ts';
 import { deadlineFrom } from '../../bus/nats-headers.ts';
 import { monotonicNow } from '../../clock/clock.ts';
 
@@ -16,10 +17,21 @@ function block(ms: number): void {
 }
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
-afterEach(() => stopArrivalWatch());
+const PROBE_MS = 20;
+let stops: (() => void)[] = [];
+/** A node process's set-up: its load monitor's probe, registered as the stall bound. */
+function startArrivalWatch(): void {
+  const monitor = new LoadMonitor(PROBE_MS).start();
+  stops = [watchArrivals(() => monitor.unseenMs()), () => monitor.stop()];
+}
+
+afterEach(() => {
+  for (const stop of stops) stop();
+  stops = [];
+});
 
 describe('arrival watch', () => {
-  it('is off until started: deadlines count from reading, as before', () => {
+  it('is off until a process registers its probe: deadlines count from reading, as before', () => {
     block(200);
     expect(unseenMs()).toBe(0);
     const now = monotonicNow();
